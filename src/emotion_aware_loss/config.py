@@ -1,0 +1,144 @@
+"""Typed parameter blocks.
+
+Each node that takes a ``params:`` input annotates it with one of these Pydantic
+models, so Kedro (>= 1.3) validates the YAML before the run starts: a wrong type,
+an unknown key or an out-of-range value fails at start-up with the key named.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AcousticConfig(_Strict):
+    """Frame-level acoustic features computed with librosa."""
+
+    sample_rate: int = Field(16000, gt=0)
+    feature: Literal["logmel", "mfcc"] = "logmel"
+    n_mels: int = Field(40, gt=0)
+    n_mfcc: int = Field(13, gt=0)
+    deltas: bool = False
+    n_fft: int = Field(512, gt=0)
+    win_length: int = Field(400, gt=0)
+    hop_length: int = Field(160, gt=0)
+    max_frames: int = Field(300, gt=0)
+
+
+class TextConfig(_Strict):
+    """Transcript normalisation, vocabulary and sequence length."""
+
+    lowercase: bool = True
+    max_tokens: int = Field(24, gt=0)
+    max_vocab_size: int = Field(5000, gt=0)
+    min_count: int = Field(1, ge=1)
+
+
+class CrossValidationConfig(_Strict):
+    """Fold assignment. ``n_folds`` also fixes how many fold pipelines exist."""
+
+    n_folds: int = Field(5, ge=2)
+    speaker_independent: bool = False
+    validation_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+
+
+class ConvBlockConfig(_Strict):
+    filters: int = Field(gt=0)
+    kernel_size: int = Field(gt=0)
+    pool_size: int = Field(2, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class SpeechBranchConfig(_Strict):
+    blocks: list[ConvBlockConfig] = Field(min_length=1)
+
+
+class TextBranchConfig(_Strict):
+    embedding_dim: int = Field(64, gt=0)
+    filters: int = Field(64, gt=0)
+    kernel_size: int = Field(3, gt=0)
+    pool_size: int = Field(2, ge=1)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+
+
+class FusionConfig(_Strict):
+    dense_units: list[int] = Field(default_factory=lambda: [64])
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+
+
+class AttentionConfig(_Strict):
+    enabled: bool = False
+    num_heads: int = Field(4, gt=0)
+    key_dim: int = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class ModelConfig(_Strict):
+    """The two-branch fusion network; every size is here."""
+
+    modalities: list[Literal["speech", "text"]] = Field(
+        default_factory=lambda: ["speech", "text"], min_length=1
+    )
+    speech: SpeechBranchConfig
+    text: TextBranchConfig = TextBranchConfig()
+    fusion: FusionConfig = FusionConfig()
+    attention: AttentionConfig = AttentionConfig()
+
+    @field_validator("modalities")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"modalities must not repeat, got {value}")
+        return value
+
+
+class LossConfig(_Strict):
+    """One loss variant: which loss and its hyper-parameters."""
+
+    loss: Literal["cross_entropy", "emotion_aware", "seed_weighted"]
+    alpha: float = Field(1.0, ge=0.0)
+
+
+class TrainingConfig(_Strict):
+    """Adam and early stopping on validation accuracy."""
+
+    epochs: int = Field(60, gt=0)
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    patience: int = Field(10, ge=0)
+
+
+def validate_variants(raw: dict) -> dict[str, LossConfig]:
+    """Check the ``loss_variants`` block: a non-empty map of name -> LossConfig.
+
+    Raises:
+        ValueError: If the block is empty, a name is not a lower-case identifier
+            (names become dataset namespaces) or a variant is malformed.
+    """
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError("loss_variants must map at least one variant name to a loss")
+    bad = [name for name in raw if not _IDENTIFIER.match(str(name))]
+    if bad:
+        raise ValueError(
+            f"loss_variants names must be lower-case identifiers "
+            f"(letters, digits, '_'), got {bad}"
+        )
+    variants = {}
+    for name, value in raw.items():
+        try:
+            variants[name] = LossConfig.model_validate(value)
+        except ValueError as exc:
+            raise ValueError(f"loss_variants.{name}: {exc}") from exc
+    return variants
+
+
+class EvaluationConfig(_Strict):
+    decimals: int = Field(4, ge=0, le=8)

@@ -1,0 +1,169 @@
+"""Fold assignment and the per-fold transforms fitted on training data only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from emotion_aware_loss.text import encode_texts, fit_vocabulary
+
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+
+
+class FoldError(ValueError):
+    """The corpus cannot be split as configured."""
+
+
+def _check_class_sizes(labels: pd.Series, n_folds: int) -> None:
+    counts = labels.value_counts()
+    small = counts[counts < n_folds]
+    if len(small):
+        cls, count = small.index[0], int(small.iloc[0])
+        raise FoldError(
+            f"class {cls!r} has {count} utterance(s), fewer than the {n_folds} folds; "
+            "lower cross_validation.n_folds or drop the class"
+        )
+
+
+def _split_off_validation(
+    train_idx: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (and, with ``groups``, grouped) validation split of a training fold."""
+    n_splits = max(2, round(1.0 / fraction))
+    y = labels[train_idx]
+    if groups is None:
+        # Every class needs one member per split; fall back to fewer splits if not.
+        counts = np.bincount(y)
+        n_splits = max(2, min(n_splits, int(counts[counts > 0].min())))
+        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+        fit_idx, val_idx = next(splitter.split(train_idx, y))
+    else:
+        n_splits = min(n_splits, len(np.unique(groups[train_idx])))
+        splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+        fit_idx, val_idx = next(splitter.split(train_idx, y, groups[train_idx]))
+    return train_idx[fit_idx], train_idx[val_idx]
+
+
+def assign_folds(
+    utterances: pd.DataFrame,
+    n_folds: int,
+    seed: int,
+    speaker_independent: bool = False,
+    validation_fraction: float = 0.15,
+) -> pd.DataFrame:
+    """Assign every utterance a role (train/validation/test) in every fold.
+
+    Outer folds are stratified by label and shuffled with ``seed``; with
+    ``speaker_independent`` they are also grouped by speaker, so no speaker is in
+    both the training and the test part of a fold. Inside each training part a
+    stratified validation split (grouped by speaker when speaker-independent) is
+    held out for early stopping.
+
+    Args:
+        utterances: Table with ``utterance_id``, ``label_id`` and ``speaker``.
+        n_folds: Number of outer folds.
+        seed: Seed of the shuffles.
+        speaker_independent: Group folds by speaker.
+        validation_fraction: Approximate share of each training part held out.
+
+    Returns:
+        Long table ``utterance_id, fold, split`` with ``n_folds`` rows per utterance.
+
+    Raises:
+        FoldError: If a class has fewer utterances than folds, or there are fewer
+            speakers than folds for speaker-independent folds.
+    """
+    _check_class_sizes(utterances["label"], n_folds)
+    labels = utterances["label_id"].to_numpy(dtype=np.int64)
+    groups = None
+    if speaker_independent:
+        groups = utterances["speaker"].astype(str).to_numpy()
+        n_speakers = len(np.unique(groups))
+        if n_speakers < n_folds:
+            raise FoldError(
+                f"speaker-independent folds need at least {n_folds} speakers, "
+                f"the corpus has {n_speakers}"
+            )
+        outer = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
+        splits = outer.split(labels, labels, groups)
+    else:
+        outer = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+        splits = outer.split(labels, labels)
+    ids = utterances["utterance_id"].to_numpy()
+    frames = []
+    for fold, (train_idx, test_idx) in enumerate(splits):
+        fit_idx, val_idx = _split_off_validation(
+            train_idx, labels, groups, validation_fraction, seed + fold
+        )
+        role = np.empty(len(ids), dtype=object)
+        role[fit_idx], role[val_idx], role[test_idx] = TRAIN, VALIDATION, TEST
+        frames.append(pd.DataFrame({"utterance_id": ids, "fold": fold, "split": role}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_scaler(
+    features: np.ndarray, n_frames: np.ndarray, rows: np.ndarray
+) -> dict[str, list[float]]:
+    """Per-feature mean and standard deviation over the valid frames of ``rows``."""
+    valid = np.arange(features.shape[1])[None, :] < n_frames[rows, None]
+    frames = features[rows][valid]
+    std = frames.std(axis=0)
+    return {
+        "mean": frames.mean(axis=0).astype(float).tolist(),
+        # A constant feature is left unscaled rather than divided by zero.
+        "std": np.where(std > 1e-8, std, 1.0).astype(float).tolist(),
+    }
+
+
+def apply_scaler(
+    features: np.ndarray, n_frames: np.ndarray, scaler: dict[str, list[float]]
+) -> np.ndarray:
+    """Standardise frames with ``scaler``; padded frames stay at zero."""
+    mean = np.asarray(scaler["mean"], dtype=np.float32)
+    std = np.asarray(scaler["std"], dtype=np.float32)
+    valid = np.arange(features.shape[1])[None, :] < n_frames[:, None]
+    return np.where(valid[..., None], (features - mean) / std, 0.0).astype(np.float32)
+
+
+def rows_of(utterances: pd.DataFrame, split: pd.DataFrame, role: str) -> np.ndarray:
+    """Row positions in ``utterances`` of the utterances with ``role`` in ``split``."""
+    wanted = set(split.loc[split["split"] == role, "utterance_id"].astype(str))
+    return np.flatnonzero(utterances["utterance_id"].astype(str).isin(wanted).to_numpy())
+
+
+def fit_fold_transforms(
+    utterances: pd.DataFrame,
+    features: np.ndarray,
+    split: pd.DataFrame,
+    max_vocab_size: int,
+    min_count: int,
+) -> tuple[dict[str, list[float]], list[str]]:
+    """Fit the feature scaler and the vocabulary on a fold's training part."""
+    train = rows_of(utterances, split, TRAIN)
+    n_frames = utterances["n_frames"].to_numpy(dtype=np.int64)
+    scaler = fit_scaler(features, n_frames, train)
+    texts = utterances["tokens"].astype(str).iloc[train]
+    vocabulary = fit_vocabulary(texts, max_vocab_size, min_count)
+    return scaler, vocabulary
+
+
+def model_inputs(
+    utterances: pd.DataFrame,
+    features: np.ndarray,
+    rows: np.ndarray,
+    scaler: dict[str, list[float]],
+    vocabulary: list[str],
+    max_tokens: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Standardised speech, token ids and labels of ``rows``."""
+    n_frames = utterances["n_frames"].to_numpy(dtype=np.int64)[rows]
+    speech = apply_scaler(features[rows], n_frames, scaler)
+    texts = utterances["tokens"].astype(str).iloc[rows].tolist()
+    text = encode_texts(texts, vocabulary, max_tokens)
+    labels = utterances["label_id"].to_numpy(dtype=np.int32)[rows]
+    return {"speech": speech, "text": text}, labels

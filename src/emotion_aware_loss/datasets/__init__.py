@@ -1,0 +1,17 @@
+"""Kedro dataset classes of this project."""
+
+from emotion_aware_loss.datasets.audio_corpus import (
+    AudioCorpus,
+    AudioManifestDataset,
+    CorpusError,
+    DemoCorpusDataset,
+)
+from emotion_aware_loss.datasets.numpy_dataset import NumpyDataset
+
+__all__ = [
+    "AudioCorpus",
+    "AudioManifestDataset",
+    "CorpusError",
+    "DemoCorpusDataset",
+    "NumpyDataset",
+]

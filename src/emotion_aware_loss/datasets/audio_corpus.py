@@ -1,0 +1,276 @@
+"""Speech + text corpora as Kedro datasets.
+
+A corpus is one row per utterance (id, speaker, transcript, label, audio file). The
+datasets here read the table and check it; the audio itself is read lazily, one file
+at a time, through :class:`AudioCorpus`, so nodes never open files themselves and a
+large corpus never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("utterance_id", "speaker", "transcript", "label", "audio_path")
+
+
+class CorpusError(DatasetError):
+    """A corpus manifest or one of its audio files is unusable."""
+
+
+@dataclass(frozen=True)
+class AudioCorpus:
+    """A checked corpus table plus lazy access to its audio.
+
+    Attributes:
+        manifest: One row per utterance with the columns in ``COLUMNS``;
+            ``audio_path`` is absolute.
+        source: The manifest file the table came from (for error messages).
+    """
+
+    manifest: pd.DataFrame
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def read_audio(self, index: int, sample_rate: int) -> np.ndarray:
+        """Read utterance ``index`` as mono float32 at ``sample_rate``.
+
+        Raises:
+            CorpusError: If the file is unreadable or holds no samples.
+        """
+        import librosa  # noqa: PLC0415  (heavy; only needed when audio is read)
+
+        row = self.manifest.iloc[index]
+        path = row["audio_path"]
+        try:
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise CorpusError(
+                f"{self.source}: cannot read audio of utterance "
+                f"{row['utterance_id']!r} at {path}: {exc}"
+            ) from exc
+        if audio.shape[0] == 0:
+            raise CorpusError(
+                f"{self.source}: audio of utterance {row['utterance_id']!r} at "
+                f"{path} is empty"
+            )
+        mono = audio.mean(axis=1)
+        if rate != sample_rate:
+            mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
+        return mono.astype(np.float32, copy=False)
+
+    def iter_audio(self, sample_rate: int) -> Iterator[np.ndarray]:
+        """Yield every utterance's waveform in manifest order."""
+        for index in range(len(self.manifest)):
+            yield self.read_audio(index, sample_rate)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    sep = "\t" if suffix in {".tsv", ".tab"} else ","
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+
+
+def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.DataFrame:
+    """Validate a manifest table and resolve its audio paths.
+
+    Raises:
+        CorpusError: On missing columns, empty or duplicate ids, empty labels,
+            audio paths that escape ``audio_root`` or files that do not exist.
+            The message names the manifest and the row or utterance at fault.
+    """
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise CorpusError(
+            f"{source}: missing column(s) {missing}; found {list(table.columns)}"
+        )
+    table = table.loc[:, list(COLUMNS)].astype(str)
+    table = table.apply(lambda col: col.str.strip())
+    for column in ("utterance_id", "label", "audio_path"):
+        empty = table.index[table[column] == ""]
+        if len(empty):
+            raise CorpusError(
+                f"{source}: row {int(empty[0]) + 2} has an empty {column!r}"
+            )
+    dupes = table["utterance_id"][table["utterance_id"].duplicated()]
+    if len(dupes):
+        raise CorpusError(
+            f"{source}: duplicate utterance id {dupes.iloc[0]!r} "
+            f"({len(dupes)} duplicate row(s))"
+        )
+    root = audio_root.resolve()
+    resolved = []
+    for utt, rel in zip(table["utterance_id"], table["audio_path"], strict=True):
+        path = (root / rel).resolve()
+        if not path.is_relative_to(root):
+            raise CorpusError(
+                f"{source}: audio path {rel!r} of utterance {utt!r} escapes the "
+                f"corpus root {root}"
+            )
+        if not path.is_file():
+            raise CorpusError(
+                f"{source}: audio file {path} of utterance {utt!r} does not exist"
+            )
+        resolved.append(str(path))
+    table["audio_path"] = resolved
+    return table.reset_index(drop=True)
+
+
+class AudioManifestDataset(AbstractDataset[None, AudioCorpus]):
+    """A corpus described by a manifest table (CSV, TSV or Parquet).
+
+    Example (``conf/local/catalog.yml``)::
+
+        corpus:
+          type: emotion_aware_loss.datasets.AudioManifestDataset
+          filepath: data/01_raw/my_corpus/manifest.csv
+          audio_root: data/01_raw/my_corpus/wav
+          columns:            # your column name -> ours
+            file: audio_path
+            text: transcript
+            emotion: label
+            id: utterance_id
+            spk: speaker
+
+    Args:
+        filepath: The manifest file.
+        audio_root: Folder the ``audio_path`` column is relative to; defaults to the
+            manifest's folder. Paths may not escape it.
+        columns: Renames your column names to ``utterance_id``, ``speaker``,
+            ``transcript``, ``label`` and ``audio_path``.
+        metadata: Free-form metadata for plugins (e.g. Kedro-Viz).
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        audio_root: str | None = None,
+        columns: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = Path(filepath)
+        self._audio_root = Path(audio_root) if audio_root else self._filepath.parent
+        self._columns = dict(columns or {})
+        self.metadata = metadata
+
+    def load(self) -> AudioCorpus:
+        if not self._filepath.is_file():
+            raise CorpusError(f"corpus manifest {self._filepath} does not exist")
+        try:
+            table = _read_table(self._filepath)
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            raise CorpusError(f"cannot read corpus manifest {self._filepath}: {exc}") from exc
+        table = table.rename(columns=self._columns)
+        manifest = check_manifest(table, str(self._filepath), self._audio_root)
+        logger.info("Loaded %d utterances from %s", len(manifest), self._filepath)
+        return AudioCorpus(manifest, str(self._filepath))
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{type(self).__name__} is read-only")
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "audio_root": str(self._audio_root)}
+
+
+class DemoCorpusDataset(AudioManifestDataset):
+    """The built-in synthetic corpus, written to ``path`` on first load.
+
+    Loading generates ``path/wav/*.wav`` and ``path/manifest.csv`` with
+    :func:`emotion_aware_loss.demo_corpus.generate_demo_corpus` when they are
+    missing or were made with other settings (recorded in ``path/demo_corpus.json``),
+    then reads them like any :class:`AudioManifestDataset`. The same settings
+    always give the same files. Generation writes to a temporary folder first, so an
+    interrupted run never leaves a half-written corpus that looks complete.
+
+    Args:
+        path: Folder of the corpus.
+        n_utterances: Corpus size.
+        n_speakers: Number of synthetic speakers.
+        seed: Generator seed (the data's identity, separate from the run seed).
+        sample_rate: Audio sample rate in Hz.
+        label_noise: Fraction of labels that differ from the expressed emotion.
+        metadata: Free-form metadata for plugins.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        n_utterances: int = 1000,
+        n_speakers: int = 10,
+        seed: int = 2026,
+        sample_rate: int = 16000,
+        label_noise: float = 0.1,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._root = Path(path)
+        super().__init__(str(self._root / "manifest.csv"), metadata=metadata)
+        self._settings = {
+            "n_utterances": int(n_utterances),
+            "n_speakers": int(n_speakers),
+            "seed": int(seed),
+            "sample_rate": int(sample_rate),
+            "label_noise": float(label_noise),
+        }
+
+    def _is_current(self) -> bool:
+        stamp = self._root / "demo_corpus.json"
+        if not (stamp.is_file() and self._filepath.is_file()):
+            return False
+        return json.loads(stamp.read_text(encoding="utf-8")) == self._settings
+
+    def _generate(self) -> None:
+        from emotion_aware_loss.demo_corpus import generate_demo_corpus  # noqa: PLC0415
+
+        logger.info("Generating the demo corpus in %s with %s", self._root, self._settings)
+        manifest, waves = generate_demo_corpus(**self._settings)
+        self._root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self._root.parent, prefix=".demo-"))
+        try:
+            (staging / "wav").mkdir()
+            paths = []
+            for utt, wave in zip(manifest["utterance_id"], waves, strict=True):
+                rel = f"wav/{utt}.wav"
+                sf.write(staging / rel, wave, self._settings["sample_rate"], subtype="PCM_16")
+                paths.append(rel)
+            manifest = manifest.assign(audio_path=paths)
+            manifest.to_csv(staging / "manifest.csv", index=False)
+            (staging / "demo_corpus.json").write_text(
+                json.dumps(self._settings, indent=2), encoding="utf-8"
+            )
+            if self._root.exists():
+                shutil.rmtree(self._root)
+            staging.rename(self._root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def load(self) -> AudioCorpus:
+        if not self._is_current():
+            self._generate()
+        return super().load()
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._root), **self._settings}

@@ -1,0 +1,112 @@
+"""The two-branch speech + text fusion network."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from emotion_aware_loss.config import ModelConfig
+
+
+def _speech_branch(config: ModelConfig, n_frames: int, n_features: int):
+    inputs = keras.Input(shape=(n_frames, n_features), name="speech")
+    x = inputs
+    for i, block in enumerate(config.speech.blocks):
+        x = layers.Conv1D(
+            block.filters,
+            block.kernel_size,
+            padding="same",
+            activation="relu",
+            name=f"speech_conv_{i}",
+        )(x)
+        if block.pool_size > 1:
+            x = layers.MaxPooling1D(block.pool_size, padding="same", name=f"speech_pool_{i}")(x)
+        x = layers.BatchNormalization(name=f"speech_bn_{i}")(x)
+        x = layers.Dropout(block.dropout, name=f"speech_dropout_{i}")(x)
+    return inputs, x
+
+
+def _text_branch(config: ModelConfig, max_tokens: int, vocab_size: int):
+    inputs = keras.Input(shape=(max_tokens,), dtype="int32", name="text")
+    cfg = config.text
+    x = layers.Embedding(vocab_size, cfg.embedding_dim, name="text_embedding")(inputs)
+    x = layers.Conv1D(
+        cfg.filters, cfg.kernel_size, padding="same", activation="relu", name="text_conv"
+    )(x)
+    if cfg.pool_size > 1:
+        x = layers.MaxPooling1D(cfg.pool_size, padding="same", name="text_pool")(x)
+    x = layers.Dropout(cfg.dropout, name="text_dropout")(x)
+    return inputs, x
+
+
+def build_fusion_model(
+    config: ModelConfig,
+    n_frames: int,
+    n_features: int,
+    max_tokens: int,
+    vocab_size: int,
+    n_classes: int,
+) -> keras.Model:
+    """Build the (uncompiled) fusion model.
+
+    Each branch turns its input sequence into a sequence of feature vectors with
+    convolution blocks. Without attention, each branch is max-pooled over time and
+    the two vectors are concatenated. With attention, both sequences are projected
+    to a common width, concatenated along time and passed through multi-head
+    self-attention (with a residual connection and layer normalisation), so every
+    speech frame can attend to every word and back; the result is average-pooled.
+    Dense layers and a softmax over the classes follow.
+
+    Args:
+        config: Architecture parameters.
+        n_frames: Frames per speech input.
+        n_features: Acoustic features per frame.
+        max_tokens: Tokens per text input.
+        vocab_size: Size of the token-id space (including padding and OOV ids).
+        n_classes: Number of emotion classes.
+
+    Returns:
+        A Keras model with inputs named ``speech`` and/or ``text``.
+    """
+    inputs, sequences = [], []
+    if "speech" in config.modalities:
+        speech_in, speech_seq = _speech_branch(config, n_frames, n_features)
+        inputs.append(speech_in)
+        sequences.append(speech_seq)
+    if "text" in config.modalities:
+        text_in, text_seq = _text_branch(config, max_tokens, vocab_size)
+        inputs.append(text_in)
+        sequences.append(text_seq)
+
+    att = config.attention
+    if att.enabled:
+        width = att.num_heads * att.key_dim
+        projected = [
+            layers.Dense(width, name=f"{name}_projection")(seq)
+            for name, seq in zip(config.modalities, sequences, strict=True)
+        ]
+        joint = (
+            layers.Concatenate(axis=1, name="fusion")(projected)
+            if len(projected) > 1
+            else projected[0]
+        )
+        attended = layers.MultiHeadAttention(
+            att.num_heads, att.key_dim, dropout=att.dropout, name="fusion_attention"
+        )(joint, joint)
+        joint = layers.LayerNormalization(name="fusion_norm")(
+            layers.Add(name="fusion_residual")([joint, attended])
+        )
+        x = layers.GlobalAveragePooling1D(name="fusion_pool")(joint)
+    else:
+        pooled = [
+            layers.GlobalMaxPooling1D(name=f"{name}_pool_time")(seq)
+            for name, seq in zip(config.modalities, sequences, strict=True)
+        ]
+        x = (
+            layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
+        )
+    for i, units in enumerate(config.fusion.dense_units):
+        x = layers.Dense(units, activation="relu", name=f"fusion_dense_{i}")(x)
+        x = layers.Dropout(config.fusion.dropout, name=f"fusion_dropout_{i}")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="emotion_fusion")

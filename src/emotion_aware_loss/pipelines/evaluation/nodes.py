@@ -1,0 +1,101 @@
+"""Nodes of the evaluation pipeline."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from emotion_aware_loss.config import EvaluationConfig
+from emotion_aware_loss.cross_validation import TEST, model_inputs, rows_of
+from emotion_aware_loss.fitting import select_inputs
+from emotion_aware_loss.metrics import classification_metrics
+from emotion_aware_loss.reporting import (
+    confusion_figure,
+    fold_table,
+    markdown_report,
+    summary_table,
+)
+
+FIGURE_NAME = "confusion_matrices.png"
+
+
+def evaluate_model(
+    model: keras.Model,
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    split: pd.DataFrame,
+    feature_scaler: dict[str, list[float]],
+    vocabulary: list[str],
+    similarity_matrix: pd.DataFrame,
+    input_spec: dict,
+) -> tuple[dict, pd.DataFrame]:
+    """Score a trained model on its fold's test part.
+
+    Returns:
+        The fold's metrics (accuracy, UAR, macro-F1, cross-entropy, mistake
+        severity, confusion matrix, fold, test size) and its test predictions
+        (``utterance_id, fold, label, predicted, prob_<class>...``).
+    """
+    classes = list(input_spec["classes"])
+    rows = rows_of(model_input_table, split, TEST)
+    inputs, labels = model_inputs(
+        model_input_table,
+        acoustic_features,
+        rows,
+        feature_scaler,
+        vocabulary,
+        int(input_spec["max_tokens"]),
+    )
+    probabilities = model.predict(select_inputs(model, inputs), verbose=0)
+    fold = int(split["fold"].iloc[0])
+    metrics = classification_metrics(labels, probabilities, similarity_matrix.to_numpy())
+    metrics |= {"fold": fold, "n_test": len(rows), "classes": classes}
+    predicted = probabilities.argmax(axis=1)
+    predictions = pd.DataFrame(
+        {
+            "utterance_id": model_input_table["utterance_id"].iloc[rows].to_numpy(),
+            "fold": fold,
+            "label": [classes[i] for i in labels],
+            "predicted": [classes[i] for i in predicted],
+        }
+    )
+    for j, name in enumerate(classes):
+        predictions[f"prob_{name}"] = probabilities[:, j]
+    return metrics, predictions
+
+
+def summarise_cross_validation(
+    classes: list[str], evaluation: EvaluationConfig, **fold_metrics: dict
+) -> tuple[pd.DataFrame, dict, str, Figure]:
+    """Aggregate per-fold metrics into the comparison report.
+
+    Args:
+        classes: Configured class order.
+        evaluation: Report options.
+        **fold_metrics: Metrics of each fold, keyed ``<variant>__fold_<k>``.
+
+    Returns:
+        Per-fold table, summary (mean ± std per variant, JSON-ready), Markdown
+        report and the pooled confusion-matrix figure.
+    """
+    records = []
+    for key, metrics in fold_metrics.items():
+        variant, _, _ = key.rpartition("__fold_")
+        records.append(metrics | {"variant": variant})
+    folds = fold_table(records)
+    summary = summary_table(folds)
+    report = markdown_report(folds, summary, classes, evaluation.decimals, FIGURE_NAME)
+    summary_json = {
+        "classes": classes,
+        "variants": {
+            row["variant"]: {
+                k: (None if pd.isna(v) else float(v))
+                for k, v in row.items()
+                if k != "variant"
+            }
+            for _, row in summary.iterrows()
+        },
+    }
+    return folds, summary_json, report, confusion_figure(records, classes)

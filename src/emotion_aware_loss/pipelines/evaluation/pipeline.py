@@ -1,0 +1,71 @@
+"""Evaluation: one namespaced template per (variant, fold), then one summary."""
+
+from kedro.pipeline import Node, Pipeline
+
+from emotion_aware_loss.layout import load_layout
+
+from .nodes import evaluate_model, summarise_cross_validation
+
+SHARED_INPUTS = {
+    "model_input_table",
+    "acoustic_features",
+    "similarity_matrix",
+    "input_spec",
+}
+
+
+def create_template() -> Pipeline:
+    """The evaluation steps of one fold and variant, before namespacing."""
+    return Pipeline(
+        [
+            Node(
+                evaluate_model,
+                inputs=[
+                    "model",
+                    "model_input_table",
+                    "acoustic_features",
+                    "split",
+                    "feature_scaler",
+                    "vocabulary",
+                    "similarity_matrix",
+                    "input_spec",
+                ],
+                outputs=["metrics", "predictions"],
+                name="evaluate_model_node",
+            )
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    layout = load_layout()
+    template = create_template()
+    instances = [
+        Pipeline(
+            template,
+            namespace=f"{variant}.{fold}",
+            inputs={
+                **{name: name for name in SHARED_INPUTS},
+                "split": f"{fold}.split",
+                "feature_scaler": f"{fold}.feature_scaler",
+                "vocabulary": f"{fold}.vocabulary",
+            },
+        )
+        for variant in layout.variants
+        for fold in layout.folds
+    ]
+    summary = Node(
+        summarise_cross_validation,
+        inputs={
+            "classes": "params:classes",
+            "evaluation": "params:evaluation",
+            **{
+                f"{variant}__{fold}": f"{variant}.{fold}.metrics"
+                for variant in layout.variants
+                for fold in layout.folds
+            },
+        },
+        outputs=["cv_fold_metrics", "cv_summary", "cv_report", "confusion_matrices"],
+        name="summarise_cross_validation_node",
+    )
+    return sum(instances, Pipeline([])) + Pipeline([summary])

@@ -1,0 +1,67 @@
+"""Nodes of the fold-generation pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from emotion_aware_loss.config import CrossValidationConfig, TextConfig
+from emotion_aware_loss.cross_validation import assign_folds, fit_fold_transforms
+
+logger = logging.getLogger(__name__)
+
+
+def generate_folds(
+    model_input_table: pd.DataFrame, cross_validation: CrossValidationConfig, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Write the fold-assignment table and one split table per fold.
+
+    Args:
+        model_input_table: One row per utterance with ``label`` and ``speaker``.
+        cross_validation: Number of folds, speaker independence, validation share.
+        seed: The run seed.
+
+    Returns:
+        ``fold_assignments`` (all folds, long format) and ``fold_<k>`` (the rows of
+        fold ``k``: ``utterance_id, fold, split``).
+    """
+    table = assign_folds(
+        model_input_table,
+        n_folds=cross_validation.n_folds,
+        seed=seed,
+        speaker_independent=cross_validation.speaker_independent,
+        validation_fraction=cross_validation.validation_fraction,
+    )
+    sizes = table.groupby(["fold", "split"]).size().unstack(fill_value=0)
+    logger.info("Fold sizes:\n%s", sizes.to_string())
+    folds = {
+        f"fold_{k}": part.reset_index(drop=True) for k, part in table.groupby("fold")
+    }
+    return {"fold_assignments": table, **folds}
+
+
+def fit_fold_preprocessing(
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    split: pd.DataFrame,
+    text: TextConfig,
+) -> tuple[dict[str, list[float]], list[str]]:
+    """Fit the feature standardisation and the vocabulary on the training part.
+
+    Validation and test utterances never influence either, so no statistic of
+    held-out data leaks into training.
+
+    Returns:
+        The feature scaler (``mean``, ``std`` per feature) and the vocabulary.
+    """
+    scaler, vocabulary = fit_fold_transforms(
+        model_input_table,
+        acoustic_features,
+        split,
+        max_vocab_size=text.max_vocab_size,
+        min_count=text.min_count,
+    )
+    logger.info("Fold vocabulary: %d tokens", len(vocabulary))
+    return scaler, vocabulary

@@ -1,0 +1,49 @@
+"""Fold generation: the fold table, then one namespaced transform fit per fold."""
+
+from kedro.pipeline import Node, Pipeline
+
+from emotion_aware_loss.layout import load_layout
+
+from .nodes import fit_fold_preprocessing, generate_folds
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    layout = load_layout()
+    assign = Pipeline(
+        [
+            Node(
+                generate_folds,
+                inputs=["model_input_table", "params:cross_validation", "params:seed"],
+                outputs={
+                    "fold_assignments": "fold_assignments",
+                    **{fold: f"{fold}.split" for fold in layout.folds},
+                },
+                name="generate_folds_node",
+            )
+        ]
+    )
+    template = Pipeline(
+        [
+            Node(
+                fit_fold_preprocessing,
+                inputs=[
+                    "model_input_table",
+                    "acoustic_features",
+                    "split",
+                    "params:preprocessing.text",
+                ],
+                outputs=["feature_scaler", "vocabulary"],
+                name="fit_fold_preprocessing_node",
+            )
+        ]
+    )
+    per_fold = [
+        Pipeline(
+            template,
+            namespace=fold,
+            inputs={"model_input_table", "acoustic_features"},
+            parameters={"params:preprocessing.text"},
+        )
+        for fold in layout.folds
+    ]
+    return assign + sum(per_fold, Pipeline([]))

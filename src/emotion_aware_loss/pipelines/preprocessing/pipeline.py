@@ -1,0 +1,41 @@
+"""Preprocessing: corpus -> labels, tokens, acoustic features and input shapes."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    describe_model_inputs,
+    extract_acoustic_features,
+    prepare_utterances,
+    validate_similarity_matrix,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                validate_similarity_matrix,
+                inputs=["emotion_similarity", "params:classes"],
+                outputs="similarity_matrix",
+                name="validate_similarity_matrix_node",
+            ),
+            Node(
+                prepare_utterances,
+                inputs=["corpus", "params:classes", "params:preprocessing.text"],
+                outputs="utterances",
+                name="prepare_utterances_node",
+            ),
+            Node(
+                extract_acoustic_features,
+                inputs=["corpus", "utterances", "params:preprocessing.acoustic"],
+                outputs=["acoustic_features", "model_input_table"],
+                name="extract_acoustic_features_node",
+            ),
+            Node(
+                describe_model_inputs,
+                inputs=["acoustic_features", "params:preprocessing.text", "params:classes"],
+                outputs="input_spec",
+                name="describe_model_inputs_node",
+            ),
+        ]
+    )

@@ -1,0 +1,51 @@
+"""Nodes of the training pipeline (one instance per loss variant and fold)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+
+from emotion_aware_loss.config import LossConfig, TrainingConfig
+from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, model_inputs, rows_of
+from emotion_aware_loss.fitting import fit
+from emotion_aware_loss.losses import make_loss
+
+
+def train_model(
+    initial_model: keras.Model,
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    split: pd.DataFrame,
+    feature_scaler: dict[str, list[float]],
+    vocabulary: list[str],
+    similarity_matrix: pd.DataFrame,
+    input_spec: dict,
+    training: TrainingConfig,
+    loss: LossConfig,
+    seed: int,
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Train one model of one fold with one loss variant.
+
+    The fold's training part is fitted; its validation part drives early stopping
+    on accuracy, and the best epoch's weights are restored. The test part is not
+    touched here.
+
+    Returns:
+        The trained model (compiled with its loss) and the training history.
+    """
+    fold = int(split["fold"].iloc[0])
+    common = (
+        model_input_table,
+        acoustic_features,
+    )
+    transforms = (feature_scaler, vocabulary, int(input_spec["max_tokens"]))
+    train = model_inputs(*common, rows_of(model_input_table, split, TRAIN), *transforms)
+    validation = model_inputs(
+        *common, rows_of(model_input_table, split, VALIDATION), *transforms
+    )
+    loss_fn = make_loss(loss.loss, similarity_matrix.to_numpy(), alpha=loss.alpha)
+    # Same seed for every variant of a fold: same initial weights, same batches.
+    model, history = fit(initial_model, loss_fn, train, validation, training, seed + fold)
+    history["fold"] = [fold]
+    return model, history

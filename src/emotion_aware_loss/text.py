@@ -1,0 +1,69 @@
+"""Transcript normalisation, tokenisation, vocabulary and token ids.
+
+Token id 0 is padding and 1 is out-of-vocabulary; words start at 2.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+PAD_ID = 0
+OOV_ID = 1
+RESERVED = 2
+
+# Arabic code points that Persian text often carries in place of Persian letters.
+_PERSIAN_FOLD = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"})
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def normalise_text(text: str, lowercase: bool = True) -> str:
+    """NFKC-normalise, fold Arabic yeh/kaf to Persian, drop diacritics and ZWNJ.
+
+    Args:
+        text: A raw transcript.
+        lowercase: Whether to case-fold.
+
+    Returns:
+        The normalised transcript, tokens separated by single spaces.
+    """
+    text = unicodedata.normalize("NFKC", text).translate(_PERSIAN_FOLD)
+    # Zero-width non-joiner joins parts of one Persian word: keep them together.
+    text = text.replace("\u200c", "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    if lowercase:
+        text = text.casefold()
+    return " ".join(_TOKEN.findall(text))
+
+
+def fit_vocabulary(
+    texts: Iterable[str], max_size: int, min_count: int = 1
+) -> list[str]:
+    """Most frequent tokens (ties broken alphabetically), at most ``max_size``."""
+    counts = Counter(token for text in texts for token in text.split())
+    ranked = sorted(
+        (tok for tok, c in counts.items() if c >= min_count),
+        key=lambda tok: (-counts[tok], tok),
+    )
+    return ranked[:max_size]
+
+
+def encode_texts(
+    texts: Sequence[str], vocabulary: Sequence[str], max_tokens: int
+) -> np.ndarray:
+    """Map normalised texts to padded/truncated token-id rows.
+
+    Returns:
+        ``(n, max_tokens)`` int32 array; unknown tokens get ``OOV_ID`` and short
+        texts are right-padded with ``PAD_ID``.
+    """
+    index = {tok: i + RESERVED for i, tok in enumerate(vocabulary)}
+    ids = np.full((len(texts), max_tokens), PAD_ID, dtype=np.int32)
+    for row, text in enumerate(texts):
+        tokens = text.split()[:max_tokens]
+        ids[row, : len(tokens)] = [index.get(tok, OOV_ID) for tok in tokens]
+    return ids

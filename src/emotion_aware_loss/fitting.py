@@ -69,6 +69,7 @@ def fit(
         validation_data=_dataset(select_inputs(model, x_val), y_val, config.batch_size),
         epochs=config.epochs,
         callbacks=[stopper],
+        shuffle=False,  # the tf.data pipeline shuffles, with the seed
         verbose=0,
     )
     record = {k: [float(v) for v in values] for k, values in history.history.items()}

@@ -1,10 +1,12 @@
 """How many fold pipelines and which loss variants exist.
 
-Kedro builds pipelines before it reads parameters (``find_pipelines`` passes no
-arguments), yet the number of folds and the list of loss variants decide the
-pipelines' structure. This module is the one place that reads both, from the same
-``conf/`` files the run uses (``conf/base`` overridden by ``conf/local``, or by the
-environment named in ``KEDRO_ENV``).
+``find_pipelines`` passes no arguments to ``create_pipeline``, yet the number of
+folds and the list of loss variants decide the pipelines' structure. This module is
+the one place that reads both. During ``kedro run`` the project hook
+(:mod:`emotion_aware_loss.hooks`) hands it the run's own parameters (so ``--env`` and
+``--params`` are honoured) before any pipeline is built; elsewhere (``kedro registry
+list``, ``kedro viz``) it reads ``conf/base`` overridden by ``conf/local`` or by the
+environment named in ``KEDRO_ENV``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
@@ -42,16 +45,33 @@ def _project_root() -> Path:
     return root
 
 
-@cache
-def load_layout(project_root: Path | None = None, env: str | None = None) -> Layout:
-    """Read ``cross_validation.n_folds`` and the ``loss_variants`` names from ``conf/``."""
-    root = project_root or _project_root()
-    loader = OmegaConfigLoader(
-        conf_source=str(root / "conf"),
-        base_env="base",
-        default_run_env=env or os.environ.get("KEDRO_ENV", "local"),
-    )
-    params = loader["parameters"]
+_run_layout: Layout | None = None
+
+
+def layout_from_parameters(params: dict[str, Any]) -> Layout:
+    """The layout a parameters dictionary describes (validated)."""
     cv = CrossValidationConfig.model_validate(params.get("cross_validation", {}))
     variants = validate_variants(params.get("loss_variants", {}))
     return Layout(cv.n_folds, tuple(variants))
+
+
+def use_run_parameters(params: dict[str, Any]) -> Layout:
+    """Make the layout of the current run's parameters the one pipelines use."""
+    global _run_layout  # noqa: PLW0603  (one run per process, set by the hook)
+    _run_layout = layout_from_parameters(params)
+    return _run_layout
+
+
+def load_layout() -> Layout:
+    """The current run's layout, or the one in the project's ``conf/`` files."""
+    return _run_layout or _layout_from_files(_project_root())
+
+
+@cache
+def _layout_from_files(root: Path) -> Layout:
+    loader = OmegaConfigLoader(
+        conf_source=str(root / "conf"),
+        base_env="base",
+        default_run_env=os.environ.get("KEDRO_ENV", "local"),
+    )
+    return layout_from_parameters(loader["parameters"])

@@ -133,7 +133,7 @@ def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.Dat
     return table.reset_index(drop=True)
 
 
-class AudioManifestDataset(AbstractDataset[None, AudioCorpus]):
+class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
     """A corpus described by a manifest table (CSV, TSV or Parquet).
 
     Example (``conf/local/catalog.yml``)::
@@ -182,7 +182,7 @@ class AudioManifestDataset(AbstractDataset[None, AudioCorpus]):
         logger.info("Loaded %d utterances from %s", len(manifest), self._filepath)
         return AudioCorpus(manifest, str(self._filepath))
 
-    def save(self, data: None) -> None:
+    def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")
 
     def _exists(self) -> bool:

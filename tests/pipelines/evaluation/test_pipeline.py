@@ -1,9 +1,44 @@
-"""
-This is a boilerplate test file for pipeline 'evaluation'
-generated using Kedro 1.7.0.
-Please add your pipeline tests here.
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-Kedro recommends using `pytest` framework, more info about it can be found
-in the official documentation:
-https://docs.pytest.org/en/latest/getting-started.html
-"""
+from emotion_aware_loss.config import EvaluationConfig
+from emotion_aware_loss.pipelines.evaluation import create_pipeline
+from emotion_aware_loss.pipelines.evaluation.nodes import summarise_cross_validation
+
+
+def _fold_metrics(fold, accuracy):
+    return {
+        "accuracy": accuracy, "uar": accuracy / 2, "macro_f1": 0.3, "cross_entropy": 1.2,
+        "mistake_severity": 0.5, "confusion_matrix": np.eye(5, dtype=int).tolist(),
+        "fold": fold, "n_test": 10, "classes": list("abcde"),
+    }
+
+
+def test_summary_mean_and_std(classes):
+    folds, summary, report, figure = summarise_cross_validation(
+        classes,
+        EvaluationConfig(decimals=3),
+        cross_entropy__fold_0=_fold_metrics(0, 0.5),
+        cross_entropy__fold_1=_fold_metrics(1, 0.7),
+        emotion_aware__fold_0=_fold_metrics(0, 0.6),
+        emotion_aware__fold_1=_fold_metrics(1, 0.6),
+    )
+    assert isinstance(folds, pd.DataFrame) and len(folds) == 4
+    ce = summary["variants"]["cross_entropy"]
+    assert ce["accuracy_mean"] == 0.6
+    assert np.isclose(ce["accuracy_std"], np.std([0.5, 0.7], ddof=1))
+    assert summary["variants"]["emotion_aware"]["accuracy_std"] == 0.0
+    assert "| cross_entropy | 0.600 ± 0.141 |" in report
+    assert "| emotion_aware | 1 | 0.600 |" in report
+    assert isinstance(figure, Figure) and len(figure.axes) == 3  # 2 panels + colour bar
+
+
+def test_pipeline_structure(two_fold_layout):
+    pipeline = create_pipeline()
+    names = {n.name for n in pipeline.nodes}
+    assert "emotion_aware.fold_1.evaluate_model_node" in names
+    assert "summarise_cross_validation_node" in names
+    assert {"cv_report", "cv_summary", "cv_fold_metrics", "confusion_matrices"} <= set(
+        pipeline.all_outputs()
+    )

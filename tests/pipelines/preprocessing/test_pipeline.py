@@ -1,9 +1,48 @@
-"""
-This is a boilerplate test file for pipeline 'preprocessing'
-generated using Kedro 1.7.0.
-Please add your pipeline tests here.
+import numpy as np
+import pandas as pd
+import pytest
 
-Kedro recommends using `pytest` framework, more info about it can be found
-in the official documentation:
-https://docs.pytest.org/en/latest/getting-started.html
-"""
+from emotion_aware_loss.datasets import AudioCorpus, CorpusError
+from emotion_aware_loss.pipelines.preprocessing.nodes import prepare_utterances
+from emotion_aware_loss.similarity import SimilarityMatrixError
+from emotion_aware_loss.pipelines.preprocessing.nodes import validate_similarity_matrix
+
+
+def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
+    features = preprocessed["acoustic_features"]
+    table = preprocessed["model_input_table"]
+    assert features.shape == (60, acoustic_config.max_frames, acoustic_config.n_mels)
+    assert features.dtype == np.float32
+    assert table["utterance_id"].tolist() == tiny_corpus.manifest["utterance_id"].tolist()
+    assert table["label_id"].tolist() == [classes.index(x) for x in table["label"]]
+    assert (table["n_frames"] > 0).all() and (table["n_frames"] <= 120).all()
+    # padded frames are zero, valid frames are not
+    row = int(np.argmin(table["n_frames"]))
+    assert np.all(features[row, table["n_frames"][row]:] == 0)
+    assert preprocessed["input_spec"] == {
+        "n_frames": 120,
+        "n_features": 16,
+        "max_tokens": 12,
+        "vocab_size": 202,
+        "classes": classes,
+    }
+    assert list(preprocessed["similarity_matrix"].index) == classes
+
+
+def test_unknown_label_names_the_utterance(tiny_corpus, classes, text_config):
+    manifest = tiny_corpus.manifest.copy()
+    manifest.loc[4, "label"] = "fear"
+    bad = AudioCorpus(manifest, "corpus.csv")
+    with pytest.raises(CorpusError, match=r"corpus.csv: utterance .* has label 'fear'"):
+        prepare_utterances(bad, classes, text_config)
+
+
+def test_similarity_labels_must_match_classes(similarity_frame):
+    with pytest.raises(SimilarityMatrixError, match="missing \\['fear'\\]"):
+        validate_similarity_matrix(similarity_frame, [*similarity_frame.index, "fear"])
+
+
+def test_tokens_are_normalised(tiny_corpus, classes, text_config):
+    table = prepare_utterances(tiny_corpus, classes, text_config)
+    assert isinstance(table, pd.DataFrame)
+    assert all(t == t.lower() and "," not in t for t in table["tokens"])

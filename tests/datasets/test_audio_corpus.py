@@ -1,0 +1,136 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from kedro.io import DatasetError
+
+from emotion_aware_loss.datasets import (
+    AudioManifestDataset,
+    CorpusError,
+    DemoCorpusDataset,
+    NumpyDataset,
+)
+
+
+def test_demo_corpus_is_written_once_and_deterministic(tmp_path):
+    a = DemoCorpusDataset(str(tmp_path / "a"), n_utterances=20, n_speakers=2, seed=1).load()
+    b = DemoCorpusDataset(str(tmp_path / "b"), n_utterances=20, n_speakers=2, seed=1).load()
+    cols = ["utterance_id", "speaker", "transcript", "label"]
+    pd.testing.assert_frame_equal(a.manifest[cols], b.manifest[cols])
+    np.testing.assert_array_equal(a.read_audio(3, 16000), b.read_audio(3, 16000))
+    stamp = json.loads((tmp_path / "a" / "demo_corpus.json").read_text())
+    assert stamp["n_utterances"] == 20
+    # A second load with the same settings reuses the files.
+    wav = tmp_path / "a" / "wav" / f"{a.manifest['utterance_id'][0]}.wav"
+    before = wav.stat().st_mtime_ns
+    DemoCorpusDataset(str(tmp_path / "a"), n_utterances=20, n_speakers=2, seed=1).load()
+    assert wav.stat().st_mtime_ns == before
+
+
+def test_demo_corpus_is_regenerated_when_settings_change(tmp_path):
+    DemoCorpusDataset(str(tmp_path), n_utterances=20, seed=1).load()
+    corpus = DemoCorpusDataset(str(tmp_path), n_utterances=25, seed=1).load()
+    assert len(corpus) == 25
+    assert len(list((tmp_path / "wav").glob("*.wav"))) == 25
+
+
+def test_read_audio_resamples_and_downmixes(tmp_path):
+    stereo = np.stack([np.ones(8000), -np.ones(8000) * 0.5], axis=1) * 0.5
+    sf.write(tmp_path / "x.wav", stereo, 8000)
+    _manifest(tmp_path, [("u1", "x.wav")])
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    wave = corpus.read_audio(0, 16000)
+    assert wave.dtype == np.float32
+    assert abs(len(wave) - 16000) <= 1
+    assert np.median(wave) == pytest.approx(0.125, abs=1e-3)
+
+
+def _manifest(root, rows, **extra):
+    table = pd.DataFrame(
+        {
+            "utterance_id": [r[0] for r in rows],
+            "speaker": "s1",
+            "transcript": "hello",
+            "label": "anger",
+            "audio_path": [r[1] for r in rows],
+            **extra,
+        }
+    )
+    table.to_csv(root / "m.csv", index=False)
+
+
+def _wav(root, name):
+    sf.write(root / name, np.zeros(1600, dtype=np.float32) + 0.1, 16000)
+
+
+def test_column_mapping(tmp_path):
+    _wav(tmp_path, "a.wav")
+    pd.DataFrame(
+        {"id": ["u1"], "spk": ["s"], "text": ["hi"], "emotion": ["joy"], "file": ["a.wav"]}
+    ).to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    corpus = AudioManifestDataset(
+        str(tmp_path / "m.tsv"),
+        columns={"id": "utterance_id", "spk": "speaker", "text": "transcript",
+                 "emotion": "label", "file": "audio_path"},
+    ).load()
+    assert corpus.manifest.loc[0, "label"] == "joy"
+    assert corpus.manifest.loc[0, "audio_path"].endswith("a.wav")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("u1", "a.wav"), ("u1", "a.wav")], "duplicate utterance id 'u1'"),
+        ([("u1", "missing.wav")], "missing.wav of utterance 'u1' does not exist"),
+        ([("u1", "../outside.wav")], "'../outside.wav' of utterance 'u1' escapes"),
+        ([("", "a.wav")], "row 2 has an empty 'utterance_id'"),
+    ],
+    ids=["duplicate", "missing-file", "escapes-root", "empty-id"],
+)
+def test_bad_manifests_name_the_row(tmp_path, rows, message):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    _wav(root, "a.wav")
+    _wav(tmp_path, "outside.wav")
+    _manifest(root, rows)
+    with pytest.raises(CorpusError, match=message):
+        AudioManifestDataset(str(root / "m.csv")).load()
+
+
+def test_missing_columns_are_listed(tmp_path):
+    pd.DataFrame({"utterance_id": ["u"], "label": ["anger"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    with pytest.raises(CorpusError, match="missing column.*speaker.*transcript"):
+        AudioManifestDataset(str(tmp_path / "m.csv")).load()
+
+
+def test_unreadable_and_empty_audio(tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    _manifest(tmp_path, [("u1", "bad.wav"), ("u2", "empty.wav")])
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    with pytest.raises(CorpusError, match="cannot read audio of utterance 'u1'"):
+        corpus.read_audio(0, 16000)
+    with pytest.raises(CorpusError, match="utterance 'u2'.*is empty"):
+        corpus.read_audio(1, 16000)
+
+
+def test_manifest_dataset_is_read_only(tmp_path):
+    with pytest.raises(DatasetError, match="read-only"):
+        AudioManifestDataset(str(tmp_path / "m.csv")).save(pd.DataFrame())
+
+
+def test_numpy_dataset_round_trip_and_refuses_objects(tmp_path):
+    ds = NumpyDataset(str(tmp_path / "sub" / "x.npy"))
+    assert not ds.exists()
+    ds.save(np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(ds.load(), np.arange(6).reshape(2, 3))
+    with pytest.raises(DatasetError, match="object array"):
+        ds.save(np.array([{"a": 1}], dtype=object))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DatasetError, match="not a numeric"):
+        NumpyDataset(str(tmp_path / "obj.npy")).load()
+    assert not list((tmp_path / "sub").glob("*.tmp"))

@@ -1,0 +1,97 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from emotion_aware_loss.cross_validation import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    FoldError,
+    apply_scaler,
+    assign_folds,
+    fit_scaler,
+    rows_of,
+)
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2, 3, 4], [40, 10, 10, 20, 40])
+    return pd.DataFrame(
+        {
+            "utterance_id": [f"u{i:03d}" for i in range(len(labels))],
+            "label": [f"c{k}" for k in labels],
+            "label_id": labels,
+            "speaker": [f"s{k}" for k in rng.integers(0, 10, len(labels))],
+        }
+    )
+
+
+def test_each_utterance_is_tested_exactly_once(table):
+    folds = assign_folds(table, n_folds=5, seed=1)
+    tests = folds[folds["split"] == TEST]
+    assert sorted(tests["utterance_id"]) == sorted(table["utterance_id"])
+    assert folds.groupby("fold").size().tolist() == [len(table)] * 5
+
+
+def test_folds_are_stratified_and_validation_is_held_out(table):
+    folds = assign_folds(table, n_folds=5, seed=1, validation_fraction=0.2)
+    merged = folds.merge(table, on="utterance_id")
+    per_fold = merged[merged["split"] == TEST].groupby(["fold", "label_id"]).size()
+    assert per_fold.unstack().eq([8, 2, 2, 4, 8]).all().all()
+    for _, part in merged.groupby("fold"):
+        val = part[part["split"] == VALIDATION]
+        assert set(val["label_id"]) == {0, 1, 2, 3, 4}
+        assert 0.1 < len(val) / (part["split"] != TEST).sum() < 0.3
+
+
+def test_speaker_independent_folds_do_not_share_speakers(table):
+    folds = assign_folds(table, n_folds=3, seed=1, speaker_independent=True)
+    merged = folds.merge(table, on="utterance_id")
+    for _, part in merged.groupby("fold"):
+        test_speakers = set(part.loc[part["split"] == TEST, "speaker"])
+        other = set(part.loc[part["split"] != TEST, "speaker"])
+        val = set(part.loc[part["split"] == VALIDATION, "speaker"])
+        train = set(part.loc[part["split"] == TRAIN, "speaker"])
+        assert not test_speakers & other
+        assert not val & train
+
+
+def test_same_seed_same_folds_other_seed_other_folds(table):
+    a = assign_folds(table, n_folds=5, seed=7)
+    pd.testing.assert_frame_equal(a, assign_folds(table, n_folds=5, seed=7))
+    assert not a.equals(assign_folds(table, n_folds=5, seed=8))
+
+
+def test_small_class_is_named(table):
+    small = table[~((table["label_id"] == 1) & (table.index > 45))]
+    with pytest.raises(FoldError, match="class 'c1' has 6 utterance"):
+        assign_folds(small, n_folds=10, seed=0)
+
+
+def test_too_few_speakers_for_speaker_independent_folds(table):
+    with pytest.raises(FoldError, match="at least 10 speakers, the corpus has 3"):
+        assign_folds(
+            table.assign(speaker=table.index % 3), n_folds=10, seed=0, speaker_independent=True
+        )
+
+
+def test_scaler_uses_training_rows_and_valid_frames_only():
+    feats = np.zeros((3, 4, 2), dtype=np.float32)
+    feats[0, :2] = [[1, 10], [3, 10]]
+    feats[1, :1] = [[5, 10]]
+    feats[2] = 1000.0  # a held-out utterance: must not move the statistics
+    n_frames = np.array([2, 1, 4])
+    scaler = fit_scaler(feats, n_frames, rows=np.array([0, 1]))
+    assert scaler["mean"] == pytest.approx([3.0, 10.0])
+    assert scaler["std"][1] == 1.0  # constant feature is left unscaled
+    scaled = apply_scaler(feats, n_frames, scaler)
+    assert scaled[0, 2:].sum() == 0  # padding stays zero
+    assert scaled[0, 0, 0] == pytest.approx(-2 / np.std([1, 3, 5]))
+
+
+def test_rows_of_selects_by_role():
+    utts = pd.DataFrame({"utterance_id": ["a", "b", "c"]})
+    split = pd.DataFrame({"utterance_id": ["c", "a", "b"], "split": [TEST, TRAIN, TEST]})
+    assert rows_of(utts, split, TEST).tolist() == [1, 2]

@@ -1,0 +1,35 @@
+import numpy as np
+
+from emotion_aware_loss.config import AcousticConfig
+from emotion_aware_loss.features import feature_dimension, frame_features, pad_sequences
+
+
+def test_logmel_and_mfcc_shapes():
+    wave = np.sin(2 * np.pi * 200 * np.arange(16000) / 16000).astype(np.float32)
+    logmel = AcousticConfig(n_mels=20)
+    mfcc = AcousticConfig(feature="mfcc", n_mfcc=13, deltas=True)
+    a = frame_features(wave, logmel)
+    b = frame_features(wave, mfcc)
+    assert a.shape == (101, 20) and a.dtype == np.float32
+    assert b.shape == (101, feature_dimension(mfcc)) == (101, 39)
+    assert np.isfinite(a).all() and np.isfinite(b).all()
+
+
+def test_louder_audio_has_higher_log_mel():
+    wave = np.sin(2 * np.pi * 200 * np.arange(8000) / 16000).astype(np.float32)
+    cfg = AcousticConfig(n_mels=20)
+    assert frame_features(wave, cfg).mean() < frame_features(4 * wave, cfg).mean()
+
+
+def test_very_short_audio_gets_zero_deltas():
+    cfg = AcousticConfig(feature="mfcc", deltas=True)
+    feats = frame_features(np.zeros(200, dtype=np.float32) + 0.01, cfg)
+    assert feats.shape[1] == 39
+    assert np.all(feats[:, 13:] == 0)
+
+
+def test_pad_sequences_pads_and_truncates():
+    out, lengths = pad_sequences([np.ones((3, 2)), np.ones((7, 2))], max_frames=5, n_features=2)
+    assert out.shape == (2, 5, 2)
+    assert lengths.tolist() == [3, 5]
+    assert out[0, 3:].sum() == 0 and out[1].sum() == 10

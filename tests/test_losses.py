@@ -1,0 +1,162 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from emotion_aware_loss.losses import (
+    CrossEntropy,
+    EmotionAware,
+    SeedWeighted,
+    cross_entropy,
+    emotion_aware,
+    make_loss,
+    seed_weighted,
+)
+
+from .conftest import SEED_MATRIX
+
+S = np.array(SEED_MATRIX, dtype="float32")
+ANGER, SURPRISE, HAPPINESS, SADNESS, NEUTRAL = range(5)
+
+
+def _probs(predicted: int, confidence: float = 0.6) -> np.ndarray:
+    p = np.full((1, 5), (1.0 - confidence) / 4, dtype="float32")
+    p[0, predicted] = confidence
+    return p
+
+
+def _value(fn, y, p, **kw) -> float:
+    return float(keras.ops.convert_to_numpy(fn(np.array([y]), p, **kw))[0])
+
+
+def test_correct_prediction_costs_plain_cross_entropy():
+    p = _probs(ANGER)
+    assert _value(emotion_aware, ANGER, p, similarity=S, alpha=2.0) == pytest.approx(
+        _value(cross_entropy, ANGER, p)
+    )
+
+
+def test_distant_mistake_costs_more_than_close_mistake():
+    # Same probability on the true class, different predicted class.
+    close = _probs(SADNESS)  # anger -> sadness, S = 0.6
+    distant = _probs(HAPPINESS)  # anger -> happiness, S = 0.2
+    ce = _value(cross_entropy, ANGER, close)
+    assert _value(cross_entropy, ANGER, distant) == pytest.approx(ce)
+    close_loss = _value(emotion_aware, ANGER, close, similarity=S, alpha=1.0)
+    distant_loss = _value(emotion_aware, ANGER, distant, similarity=S, alpha=1.0)
+    assert close_loss == pytest.approx(ce * 1.4, rel=1e-5)
+    assert distant_loss == pytest.approx(ce * 1.8, rel=1e-5)
+    assert distant_loss > close_loss > ce
+
+
+def test_seed_formula_penalises_distant_mistakes_less():
+    close = _value(seed_weighted, ANGER, _probs(SADNESS), similarity=S)
+    distant = _value(seed_weighted, ANGER, _probs(HAPPINESS), similarity=S)
+    assert distant < close  # the defect our emotion_aware loss fixes
+
+
+def test_alpha_zero_is_cross_entropy():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(5), size=32).astype("float32")
+    y = rng.integers(0, 5, size=32)
+    assert_allclose(
+        keras.ops.convert_to_numpy(emotion_aware(y, p, S, alpha=0.0)),
+        keras.ops.convert_to_numpy(cross_entropy(y, p)),
+        rtol=1e-6,
+    )
+
+
+def test_integer_and_one_hot_labels_agree():
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(5), size=16).astype("float32")
+    y = rng.integers(0, 5, size=16)
+    one_hot = np.eye(5, dtype="float32")[y]
+    loss = EmotionAware(S, alpha=1.5)
+    assert float(loss(y, p)) == pytest.approx(float(loss(one_hot, p)), rel=1e-6)
+    assert float(loss(y[:, None], p)) == pytest.approx(float(loss(y, p)), rel=1e-6)
+
+
+def test_sample_weights_are_honoured():
+    p = np.vstack([_probs(HAPPINESS), _probs(ANGER)])
+    y = np.array([ANGER, ANGER])
+    loss = EmotionAware(S, reduction="sum")
+    only_first = float(loss(y, p, sample_weight=np.array([1.0, 0.0])))
+    first = float(keras.ops.convert_to_numpy(emotion_aware(y, p, S))[0])
+    assert only_first == pytest.approx(first, rel=1e-6)
+
+
+def test_stable_at_probabilities_zero_and_one():
+    p = np.array([[0.0, 0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]], "float32")
+    y = np.array([ANGER, ANGER])
+    values = keras.ops.convert_to_numpy(emotion_aware(y, p, S, alpha=1.0))
+    assert np.all(np.isfinite(values))
+    assert values[0] > values[1] >= 0.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    alpha=st.floats(0.0, 5.0),
+    seed=st.integers(0, 10_000),
+)
+def test_emotion_aware_is_bounded_by_cross_entropy(alpha, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(5) * 0.5, size=8).astype("float32")
+    y = rng.integers(0, 5, size=8)
+    ce = keras.ops.convert_to_numpy(cross_entropy(y, p))
+    ea = keras.ops.convert_to_numpy(emotion_aware(y, p, S, alpha=alpha))
+    assert np.all(ea >= ce * (1 - 1e-6))
+    assert np.all(ea <= ce * (1 + alpha) * (1 + 1e-6) + 1e-6)
+
+
+def test_gradient_flows_through_cross_entropy_only():
+    import tensorflow as tf
+
+    logits = tf.Variable(np.log(_probs(HAPPINESS)))
+    with tf.GradientTape() as tape:
+        p = tf.nn.softmax(logits)
+        value = tf.reduce_sum(emotion_aware(np.array([ANGER]), p, S, alpha=1.0))
+    grad = tape.gradient(value, logits).numpy()
+    assert np.all(np.isfinite(grad))
+    assert grad[0, ANGER] < 0  # pushes the true class up
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [EmotionAware(S, alpha=0.7), SeedWeighted(S), CrossEntropy()],
+    ids=lambda loss: type(loss).__name__,
+)
+def test_config_round_trip(loss):
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(restored) is type(loss)
+    assert restored.get_config() == loss.get_config()
+
+
+def test_keras_file_round_trip_keeps_loss(tmp_path):
+    inputs = keras.Input(shape=(3,))
+    outputs = keras.layers.Dense(5, activation="softmax")(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss=EmotionAware(S, alpha=0.5))
+    x = np.random.default_rng(2).normal(size=(10, 3)).astype("float32")
+    y = np.arange(10) % 5
+    model.fit(x, y, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert isinstance(loaded.loss, EmotionAware)
+    assert loaded.loss.alpha == 0.5
+    assert_allclose(loaded.loss.similarity, S)
+
+
+def test_make_loss_rejects_unknown_name():
+    with pytest.raises(ValueError, match="unknown loss 'focal'"):
+        make_loss("focal", S)
+
+
+def test_negative_alpha_and_non_square_similarity_are_rejected():
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        EmotionAware(S, alpha=-1.0)
+    with pytest.raises(ValueError, match="square"):
+        EmotionAware(S[:3])

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from emotion_aware_loss.config import ModelConfig
+from emotion_aware_loss.model import build_fusion_model
+
+
+def _config(**overrides):
+    base = {
+        "speech": {"blocks": [{"filters": 4, "kernel_size": 3}] * 2},
+        "text": {"embedding_dim": 4, "filters": 4},
+        "fusion": {"dense_units": [8]},
+    }
+    return ModelConfig.model_validate(base | overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "inputs"),
+    [
+        ({}, ["speech", "text"]),
+        ({"attention": {"enabled": True, "num_heads": 2, "key_dim": 4}}, ["speech", "text"]),
+        ({"modalities": ["speech"]}, ["speech"]),
+        ({"modalities": ["text"]}, ["text"]),
+    ],
+    ids=["concat", "attention", "speech-only", "text-only"],
+)
+def test_model_shapes(overrides, inputs):
+    model = build_fusion_model(
+        _config(**overrides), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
+    )
+    assert [t.name.split(":")[0] for t in model.inputs] == inputs
+    batch = {"speech": np.zeros((3, 20, 6), "float32"), "text": np.ones((3, 5), "int32")}
+    out = model.predict({k: batch[k] for k in inputs}, verbose=0)
+    assert out.shape == (3, 5)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_speech_branch_has_the_documented_layers():
+    model = build_fusion_model(
+        _config(), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
+    )
+    kinds = [type(layer).__name__ for layer in model.layers if layer.name.startswith("speech_")]
+    assert kinds[:4] == ["Conv1D", "MaxPooling1D", "BatchNormalization", "Dropout"]
+
+
+def test_invalid_model_config_is_rejected():
+    with pytest.raises(ValueError, match="dropout"):
+        _config(fusion={"dense_units": [8], "dropout": 1.0})
+    with pytest.raises(ValueError, match="repeat"):
+        _config(modalities=["speech", "speech"])

@@ -1,0 +1,26 @@
+import numpy as np
+
+from emotion_aware_loss.text import OOV_ID, PAD_ID, encode_texts, fit_vocabulary, normalise_text
+
+
+def test_normalise_english_and_persian():
+    assert normalise_text("Hello, WORLD!  It's me.") == "hello world it s me"
+    # Arabic yeh/kaf become Persian ones; ZWNJ joins; diacritics (fatha) dropped.
+    assert normalise_text("\u0643\u062a\u0627\u0628 \u0645\u064a\u200c\u0631\u0648\u0645") == (
+        "\u06a9\u062a\u0627\u0628 \u0645\u06cc\u0631\u0648\u0645"
+    )
+    assert normalise_text("\u0628\u064e\u0627") == "\u0628\u0627"
+    assert normalise_text("Keep Case", lowercase=False) == "Keep Case"
+
+
+def test_vocabulary_is_frequency_ranked_and_capped():
+    vocab = fit_vocabulary(["a b b", "c b a", "d"], max_size=2)
+    assert vocab == ["b", "a"]
+    assert fit_vocabulary(["a b b", "c"], max_size=10, min_count=2) == ["b"]
+
+
+def test_encode_pads_truncates_and_marks_unknown_words():
+    ids = encode_texts(["b a zzz", "a a a a a"], ["b", "a"], max_tokens=4)
+    assert ids.dtype == np.int32
+    assert ids[0].tolist() == [2, 3, OOV_ID, PAD_ID]
+    assert ids[1].tolist() == [3, 3, 3, 3]

@@ -1,0 +1,33 @@
+"""Every dataset a registered pipeline uses has a catalog entry or factory."""
+
+from pathlib import Path
+
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_dataset_resolves_to_a_persistent_catalog_entry(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    bootstrap_project(ROOT)
+    with KedroSession.create(project_path=ROOT, env="base") as session:
+        catalog = session.load_context().catalog
+    missing = {}
+    for name, pipeline in pipelines.items():
+        for dataset in pipeline.datasets():
+            if dataset.startswith("params:") or dataset == "parameters":
+                continue
+            kind = catalog.get_type(dataset)
+            if kind is None or kind.endswith("MemoryDataset"):
+                missing.setdefault(name, []).append(dataset)
+    assert not missing, f"datasets without a catalog entry: {missing}"
+
+
+def test_folds_and_variants_come_from_conf():
+    training = pipelines["training"]
+    names = {node.name for node in training.nodes}
+    assert "emotion_aware.fold_4.train_model_node" in names
+    assert "cross_entropy.fold_0.train_model_node" in names
+    assert len(names) == 10

@@ -1,0 +1,121 @@
+"""End-to-end: the default pipeline through ``kedro run`` on a tiny demo corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY_GLOBALS = """\
+demo_corpus:
+  n_utterances: 50
+  n_speakers: 4
+  seed: 11
+"""
+TINY_PARAMETERS = """\
+cross_validation:
+  n_folds: 2
+training:
+  epochs: 2
+  patience: 1
+model:
+  speech:
+    blocks:
+      - {filters: 8, kernel_size: 3, pool_size: 2, dropout: 0.1}
+  text: {embedding_dim: 8, filters: 8}
+  fusion: {dense_units: [8]}
+"""
+
+
+def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("KEDRO_ENV", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of this project whose conf/local shrinks the run."""
+    path = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "pyproject.toml", path)
+    shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    (path / "conf" / "local").mkdir()
+    (path / "conf" / "local" / "globals.yml").write_text(TINY_GLOBALS)
+    (path / "conf" / "local" / "parameters.yml").write_text(TINY_PARAMETERS)
+    (path / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", path / "data/01_raw")
+    shutil.copytree(ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    _kedro(path, "run")
+    return path
+
+
+def _versions(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir())
+
+
+def test_default_run_writes_the_comparison_report(project):
+    reporting = project / "data" / "08_reporting"
+    (version,) = _versions(reporting / "cv_summary.json")
+    summary = json.loads((version / "cv_summary.json").read_text())
+    assert set(summary["variants"]) == {"cross_entropy", "emotion_aware"}
+    for values in summary["variants"].values():
+        assert values["n_folds"] == 2
+        assert 0.0 <= values["accuracy_mean"] <= 1.0
+        assert 0.0 <= values["uar_mean"] <= 1.0
+    report = (reporting / "cv_report.md" / version.name / "cv_report.md").read_text()
+    assert "| cross_entropy |" in report and "| emotion_aware |" in report
+    assert "2-fold cross-validation over 50 utterances" in report
+    assert (reporting / "confusion_matrices.png" / version.name / "confusion_matrices.png").stat().st_size > 10_000
+    for variant in ("cross_entropy", "emotion_aware"):
+        for fold in (0, 1):
+            models = project / "data" / "06_models" / variant / f"fold_{fold}" / "model.keras"
+            assert len(_versions(models)) == 1
+
+
+def test_saved_model_reloads_with_its_loss(project):
+    import keras
+
+    from emotion_aware_loss.losses import EmotionAware
+
+    folder = project / "data/06_models/emotion_aware/fold_1/model.keras"
+    (version,) = _versions(folder)
+    model = keras.models.load_model(version / "model.keras")
+    assert isinstance(model.loss, EmotionAware)
+    assert model.loss.similarity[0][2] == pytest.approx(0.2)
+
+
+def test_rerun_of_one_pipeline_keeps_earlier_results(project):
+    _kedro(project, "run", "--pipelines=evaluation")
+    versions = _versions(project / "data" / "08_reporting" / "cv_report.md")
+    assert len(versions) == 2  # the first report is still there
+
+
+def test_one_fold_can_be_rerun_alone(project):
+    _kedro(project, "run", "--namespaces=emotion_aware.fold_0", "--pipelines=training")
+    folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
+    assert len(_versions(folder)) == 2
+    assert len(_versions(project / "data/06_models/emotion_aware/fold_1/model.keras")) == 1
+
+
+def test_registry_lists_the_five_pipelines(project):
+    out = _kedro(project, "registry", "list").stdout
+    for name in ("preprocessing", "fold_generation", "model_building", "training", "evaluation"):
+        assert f"- {name}" in out

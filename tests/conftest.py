@@ -88,7 +88,9 @@ def run_pipeline(pipeline, inputs: dict) -> dict:
         def _release(self) -> None:
             pass
 
-    datasets = {name: KeptMemoryDataset(copy_mode="assign") for name in pipeline.all_outputs()}
+    datasets = {
+        name: KeptMemoryDataset(copy_mode="assign") for name in pipeline.all_outputs()
+    }
     datasets |= {
         name: MemoryDataset(value, copy_mode="assign")
         for name, value in inputs.items()

@@ -73,7 +73,10 @@ def test_small_class_is_named(table):
 def test_too_few_speakers_for_speaker_independent_folds(table):
     with pytest.raises(FoldError, match="at least 10 speakers, the corpus has 3"):
         assign_folds(
-            table.assign(speaker=table.index % 3), n_folds=10, seed=0, speaker_independent=True
+            table.assign(speaker=table.index % 3),
+            n_folds=10,
+            seed=0,
+            speaker_independent=True,
         )
 
 
@@ -93,5 +96,7 @@ def test_scaler_uses_training_rows_and_valid_frames_only():
 
 def test_rows_of_selects_by_role():
     utts = pd.DataFrame({"utterance_id": ["a", "b", "c"]})
-    split = pd.DataFrame({"utterance_id": ["c", "a", "b"], "split": [TEST, TRAIN, TEST]})
+    split = pd.DataFrame(
+        {"utterance_id": ["c", "a", "b"], "split": [TEST, TRAIN, TEST]}
+    )
     assert rows_of(utts, split, TEST).tolist() == [1, 2]

@@ -1,6 +1,10 @@
 import numpy as np
 
-from emotion_aware_loss.demo_corpus import EMOTIONS, _confusion_weights, generate_demo_corpus
+from emotion_aware_loss.demo_corpus import (
+    EMOTIONS,
+    _confusion_weights,
+    generate_demo_corpus,
+)
 
 
 def test_imbalance_like_an_acted_corpus():

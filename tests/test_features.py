@@ -29,7 +29,9 @@ def test_very_short_audio_gets_zero_deltas():
 
 
 def test_pad_sequences_pads_and_truncates():
-    out, lengths = pad_sequences([np.ones((3, 2)), np.ones((7, 2))], max_frames=5, n_features=2)
+    out, lengths = pad_sequences(
+        [np.ones((3, 2)), np.ones((7, 2))], max_frames=5, n_features=2
+    )
     assert out.shape == (2, 5, 2)
     assert lengths.tolist() == [3, 5]
     assert out[0, 3:].sum() == 0 and out[1].sum() == 10

@@ -144,7 +144,9 @@ def test_keras_file_round_trip_keeps_loss(tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
+    )
     assert isinstance(loaded.loss, EmotionAware)
     assert loaded.loss.alpha == 0.5
     assert_allclose(loaded.loss.similarity, S)

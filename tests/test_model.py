@@ -18,7 +18,10 @@ def _config(**overrides):
     ("overrides", "inputs"),
     [
         ({}, ["speech", "text"]),
-        ({"attention": {"enabled": True, "num_heads": 2, "key_dim": 4}}, ["speech", "text"]),
+        (
+            {"attention": {"enabled": True, "num_heads": 2, "key_dim": 4}},
+            ["speech", "text"],
+        ),
         ({"modalities": ["speech"]}, ["speech"]),
         ({"modalities": ["text"]}, ["text"]),
     ],
@@ -26,10 +29,18 @@ def _config(**overrides):
 )
 def test_model_shapes(overrides, inputs):
     model = build_fusion_model(
-        _config(**overrides), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
+        _config(**overrides),
+        n_frames=20,
+        n_features=6,
+        max_tokens=5,
+        vocab_size=30,
+        n_classes=5,
     )
     assert [t.name.split(":")[0] for t in model.inputs] == inputs
-    batch = {"speech": np.zeros((3, 20, 6), "float32"), "text": np.ones((3, 5), "int32")}
+    batch = {
+        "speech": np.zeros((3, 20, 6), "float32"),
+        "text": np.ones((3, 5), "int32"),
+    }
     out = model.predict({k: batch[k] for k in inputs}, verbose=0)
     assert out.shape == (3, 5)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
@@ -39,7 +50,11 @@ def test_speech_branch_has_the_documented_layers():
     model = build_fusion_model(
         _config(), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
     )
-    kinds = [type(layer).__name__ for layer in model.layers if layer.name.startswith("speech_")]
+    kinds = [
+        type(layer).__name__
+        for layer in model.layers
+        if layer.name.startswith("speech_")
+    ]
     assert kinds[:4] == ["Conv1D", "MaxPooling1D", "BatchNormalization", "Dropout"]
 
 

@@ -62,7 +62,9 @@ def project(tmp_path_factory) -> Path:
     (path / "conf" / "local" / "parameters.yml").write_text(TINY_PARAMETERS)
     (path / "data" / "01_raw").mkdir(parents=True)
     shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", path / "data/01_raw")
-    shutil.copytree(ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
     _kedro(path, "run")
     return path
 
@@ -83,10 +85,19 @@ def test_default_run_writes_the_comparison_report(project):
     report = (reporting / "cv_report.md" / version.name / "cv_report.md").read_text()
     assert "| cross_entropy |" in report and "| emotion_aware |" in report
     assert "2-fold cross-validation over 50 utterances" in report
-    assert (reporting / "confusion_matrices.png" / version.name / "confusion_matrices.png").stat().st_size > 10_000
+    assert (
+        reporting / "confusion_matrices.png" / version.name / "confusion_matrices.png"
+    ).stat().st_size > 10_000
     for variant in ("cross_entropy", "emotion_aware"):
         for fold in (0, 1):
-            models = project / "data" / "06_models" / variant / f"fold_{fold}" / "model.keras"
+            models = (
+                project
+                / "data"
+                / "06_models"
+                / variant
+                / f"fold_{fold}"
+                / "model.keras"
+            )
             assert len(_versions(models)) == 1
 
 
@@ -112,10 +123,36 @@ def test_one_fold_can_be_rerun_alone(project):
     _kedro(project, "run", "--namespaces=emotion_aware.fold_0", "--pipelines=training")
     folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
     assert len(_versions(folder)) == 2
-    assert len(_versions(project / "data/06_models/emotion_aware/fold_1/model.keras")) == 1
+    assert (
+        len(_versions(project / "data/06_models/emotion_aware/fold_1/model.keras")) == 1
+    )
 
 
 def test_registry_lists_the_five_pipelines(project):
     out = _kedro(project, "registry", "list").stdout
-    for name in ("preprocessing", "fold_generation", "model_building", "training", "evaluation"):
+    for name in (
+        "preprocessing",
+        "fold_generation",
+        "model_building",
+        "training",
+        "evaluation",
+    ):
         assert f"- {name}" in out
+
+
+def test_eda_notebook_runs_on_the_catalog(project):
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "notebooks" / "EDA.ipynb", as_version=4)
+    (project / "notebooks").mkdir(exist_ok=True)
+    nbclient.NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(project / "notebooks")}},
+    ).execute()
+    images = [
+        o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(images) == 4  # class balance, spectrograms, lengths, similarity

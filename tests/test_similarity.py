@@ -42,17 +42,36 @@ def _edit(frame, row, col, value):
     [
         (lambda f: f.iloc[:, :4], "must be square"),
         (lambda f: f.iloc[:4, :4], "missing \\['neutral'\\]"),
-        (lambda f: f.rename(index={"anger": "rage"}, columns={"anger": "rage"}), "rage"),
-        (lambda f: _edit(f, "anger", "surprise", np.nan), "NaN or inf at \\(anger, surprise\\)"),
+        (
+            lambda f: f.rename(index={"anger": "rage"}, columns={"anger": "rage"}),
+            "rage",
+        ),
+        (
+            lambda f: _edit(f, "anger", "surprise", np.nan),
+            "NaN or inf at \\(anger, surprise\\)",
+        ),
         (lambda f: _edit(f, "anger", "surprise", 1.5), "outside \\[0, 1\\]"),
         (lambda f: _edit(f, "sadness", "sadness", 0.9), "diagonal must be 1.*sadness"),
-        (lambda f: _edit(f, "anger", "sadness", 0.1), "not symmetric: \\(anger, sadness\\)"),
+        (
+            lambda f: _edit(f, "anger", "sadness", 0.1),
+            "not symmetric: \\(anger, sadness\\)",
+        ),
         (lambda f: _edit(f, "anger", "surprise", "high"), "non-numeric"),
     ],
-    ids=["not-square", "missing-class", "unknown-label", "nan", "range", "diagonal",
-         "asymmetric", "non-numeric"],
+    ids=[
+        "not-square",
+        "missing-class",
+        "unknown-label",
+        "nan",
+        "range",
+        "diagonal",
+        "asymmetric",
+        "non-numeric",
+    ],
 )
-def test_bad_matrices_are_rejected_with_reason(similarity_frame, classes, mutate, message):
+def test_bad_matrices_are_rejected_with_reason(
+    similarity_frame, classes, mutate, message
+):
     with pytest.raises(SimilarityMatrixError, match=message):
         validate_similarity(mutate(similarity_frame.astype(object)), classes)
 

@@ -1,14 +1,20 @@
 import numpy as np
 
-from emotion_aware_loss.text import OOV_ID, PAD_ID, encode_texts, fit_vocabulary, normalise_text
+from emotion_aware_loss.text import (
+    OOV_ID,
+    PAD_ID,
+    encode_texts,
+    fit_vocabulary,
+    normalise_text,
+)
 
 
 def test_normalise_english_and_persian():
     assert normalise_text("Hello, WORLD!  It's me.") == "hello world it s me"
     # Arabic yeh/kaf become Persian ones; ZWNJ joins; diacritics (fatha) dropped.
-    assert normalise_text("\u0643\u062a\u0627\u0628 \u0645\u064a\u200c\u0631\u0648\u0645") == (
-        "\u06a9\u062a\u0627\u0628 \u0645\u06cc\u0631\u0648\u0645"
-    )
+    assert normalise_text(
+        "\u0643\u062a\u0627\u0628 \u0645\u064a\u200c\u0631\u0648\u0645"
+    ) == ("\u06a9\u062a\u0627\u0628 \u0645\u06cc\u0631\u0648\u0645")
     assert normalise_text("\u0628\u064e\u0627") == "\u0628\u0627"
     assert normalise_text("Keep Case", lowercase=False) == "Keep Case"
 

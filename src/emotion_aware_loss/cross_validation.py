@@ -133,7 +133,9 @@ def apply_scaler(
 def rows_of(utterances: pd.DataFrame, split: pd.DataFrame, role: str) -> np.ndarray:
     """Row positions in ``utterances`` of the utterances with ``role`` in ``split``."""
     wanted = set(split.loc[split["split"] == role, "utterance_id"].astype(str))
-    return np.flatnonzero(utterances["utterance_id"].astype(str).isin(wanted).to_numpy())
+    return np.flatnonzero(
+        utterances["utterance_id"].astype(str).isin(wanted).to_numpy()
+    )
 
 
 def fit_fold_transforms(

@@ -51,11 +51,15 @@ class EmotionProfile:
 
 PROFILES: dict[str, EmotionProfile] = {
     "anger": EmotionProfile(0.36, 4.0, 3.5, 6.0, 5.4, 0.95, 0.03, False, 0.167, 0.865),
-    "surprise": EmotionProfile(0.08, 6.0, 4.5, 3.0, 4.6, 1.25, 0.05, True, 0.875, 0.875),
+    "surprise": EmotionProfile(
+        0.08, 6.0, 4.5, 3.0, 4.6, 1.25, 0.05, True, 0.875, 0.875
+    ),
     "happiness": EmotionProfile(
         0.07, 4.5, 4.0, 4.5, 5.0, 1.15, 0.04, False, 0.960, 0.732
     ),
-    "sadness": EmotionProfile(0.15, -2.0, 1.2, -6.0, 3.1, 2.1, 0.14, False, 0.052, 0.288),
+    "sadness": EmotionProfile(
+        0.15, -2.0, 1.2, -6.0, 3.1, 2.1, 0.14, False, 0.052, 0.288
+    ),
     "neutral": EmotionProfile(0.34, 0.0, 2.0, 0.0, 4.1, 1.6, 0.05, False, 0.469, 0.184),
 }
 
@@ -70,8 +74,17 @@ NEGATIVE = ("never", "terrible", "awful", "why", "cannot")
 POSITIVE = ("amazing", "incredible", "best", "yes", "finally")
 SUBJECTS = ("i", "you", "he", "she", "we", "they", "my brother", "the doctor")
 VERBS = ("saw", "called", "told", "visited", "found", "heard", "brought", "left")
-OBJECTS = ("the letter", "the house", "our neighbour", "the money", "the car",
-           "the children", "the old radio", "the station", "the market")
+OBJECTS = (
+    "the letter",
+    "the house",
+    "our neighbour",
+    "the money",
+    "the car",
+    "the children",
+    "the old radio",
+    "the station",
+    "the market",
+)
 TIMES = ("today", "yesterday", "this morning", "last night", "again", "at noon", "")
 
 _VOWEL_FORMANTS = np.array(
@@ -97,7 +110,9 @@ def _speakers(n_speakers: int, rng: np.random.Generator) -> pd.DataFrame:
             {
                 "speaker": f"{gender}{k + 1:02d}",
                 "gender": gender,
-                "base_f0": rng.uniform(185, 240) if gender == "F" else rng.uniform(95, 135),
+                "base_f0": rng.uniform(185, 240)
+                if gender == "F"
+                else rng.uniform(95, 135),
                 "loudness": rng.normal(0.0, 3.0),
                 "rate_factor": rng.uniform(0.85, 1.15),
                 "tilt_offset": rng.normal(0.0, 0.15),
@@ -108,7 +123,11 @@ def _speakers(n_speakers: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _transcript(emotion: str, intensity: float, rng: np.random.Generator) -> str:
-    words = [str(rng.choice(SUBJECTS)), str(rng.choice(VERBS)), str(rng.choice(OBJECTS))]
+    words = [
+        str(rng.choice(SUBJECTS)),
+        str(rng.choice(VERBS)),
+        str(rng.choice(OBJECTS)),
+    ]
     time = str(rng.choice(TIMES))
     if time:
         words.append(time)
@@ -165,7 +184,9 @@ def synthesise_utterance(
         length = int(slot * rng.uniform(0.55, 0.75))
         start = k * slot + int(rng.uniform(0, slot - length))
         envelope[start : start + length] = np.hanning(length) * rng.uniform(0.7, 1.0)
-        formants[start : start + length] = _VOWEL_FORMANTS[rng.integers(len(_VOWEL_FORMANTS))]
+        formants[start : start + length] = _VOWEL_FORMANTS[
+            rng.integers(len(_VOWEL_FORMANTS))
+        ]
     formants[envelope == 0] = _VOWEL_FORMANTS[0]
 
     tilt = speaker["tilt_offset"] + neutral.tilt + scale * (prof.tilt - neutral.tilt)
@@ -235,9 +256,13 @@ def generate_demo_corpus(
         speaker = speakers.iloc[int(rng.integers(n_speakers))]
         intensity = float(rng.uniform(0.15, 1.0))
         text = _transcript(emotion, intensity, rng)
-        n_syllables = int(np.clip(round(1.5 * len(text.split()) + rng.normal(0, 1)), 3, 14))
+        n_syllables = int(
+            np.clip(round(1.5 * len(text.split()) + rng.normal(0, 1)), 3, 14)
+        )
         waves.append(
-            synthesise_utterance(emotion, speaker, n_syllables, intensity, sample_rate, rng)
+            synthesise_utterance(
+                emotion, speaker, n_syllables, intensity, sample_rate, rng
+            )
         )
         rows.append(
             {

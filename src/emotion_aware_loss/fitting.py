@@ -21,11 +21,15 @@ def _dataset(
 ) -> tf.data.Dataset:
     data = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle_seed is not None:
-        data = data.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+        data = data.shuffle(
+            len(labels), seed=shuffle_seed, reshuffle_each_iteration=True
+        )
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def select_inputs(model: keras.Model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def select_inputs(
+    model: keras.Model, inputs: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Keep only the inputs the model has (a speech-only model takes no text)."""
     names = [t.name.split(":")[0] for t in model.inputs]
     return {name: inputs[name] for name in names}

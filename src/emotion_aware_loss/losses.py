@@ -124,9 +124,7 @@ class _SimilarityLoss(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            similarity=self.similarity.tolist(), from_logits=self.from_logits
-        )
+        config.update(similarity=self.similarity.tolist(), from_logits=self.from_logits)
         return config
 
 
@@ -232,6 +230,5 @@ def make_loss(
     if loss == "seed_weighted":
         return SeedWeighted(similarity)
     raise ValueError(
-        f"unknown loss {loss!r}; expected cross_entropy, emotion_aware or "
-        "seed_weighted"
+        f"unknown loss {loss!r}; expected cross_entropy, emotion_aware or seed_weighted"
     )

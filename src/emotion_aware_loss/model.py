@@ -20,7 +20,9 @@ def _speech_branch(config: ModelConfig, n_frames: int, n_features: int):
             name=f"speech_conv_{i}",
         )(x)
         if block.pool_size > 1:
-            x = layers.MaxPooling1D(block.pool_size, padding="same", name=f"speech_pool_{i}")(x)
+            x = layers.MaxPooling1D(
+                block.pool_size, padding="same", name=f"speech_pool_{i}"
+            )(x)
         x = layers.BatchNormalization(name=f"speech_bn_{i}")(x)
         x = layers.Dropout(block.dropout, name=f"speech_dropout_{i}")(x)
     return inputs, x
@@ -31,7 +33,11 @@ def _text_branch(config: ModelConfig, max_tokens: int, vocab_size: int):
     cfg = config.text
     x = layers.Embedding(vocab_size, cfg.embedding_dim, name="text_embedding")(inputs)
     x = layers.Conv1D(
-        cfg.filters, cfg.kernel_size, padding="same", activation="relu", name="text_conv"
+        cfg.filters,
+        cfg.kernel_size,
+        padding="same",
+        activation="relu",
+        name="text_conv",
     )(x)
     if cfg.pool_size > 1:
         x = layers.MaxPooling1D(cfg.pool_size, padding="same", name="text_pool")(x)
@@ -102,9 +108,7 @@ def build_fusion_model(
             layers.GlobalMaxPooling1D(name=f"{name}_pool_time")(seq)
             for name, seq in zip(config.modalities, sequences, strict=True)
         ]
-        x = (
-            layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
-        )
+        x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
     for i, units in enumerate(config.fusion.dense_units):
         x = layers.Dense(units, activation="relu", name=f"fusion_dense_{i}")(x)
         x = layers.Dropout(config.fusion.dropout, name=f"fusion_dropout_{i}")(x)

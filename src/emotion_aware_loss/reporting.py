@@ -50,7 +50,9 @@ def markdown_report(
 
     n_folds = int(folds["fold"].nunique())
     n_utts = int(folds.groupby("variant")["n_test"].sum().iloc[0])
-    header = "| Variant | " + " | ".join(METRIC_TITLES[m] for m in SCALAR_METRICS) + " |"
+    header = (
+        "| Variant | " + " | ".join(METRIC_TITLES[m] for m in SCALAR_METRICS) + " |"
+    )
     rule = "|---" * (len(SCALAR_METRICS) + 1) + "|"
     lines = [
         "# Cross-validation report",
@@ -69,11 +71,18 @@ def markdown_report(
             f"{fmt(row[f'{m}_mean'])} ± {fmt(row[f'{m}_std'])}" for m in SCALAR_METRICS
         ]
         lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Per fold", "", header.replace("| Variant |", "| Variant | Fold |"),
-              "|---" + rule]
+    lines += [
+        "",
+        "## Per fold",
+        "",
+        header.replace("| Variant |", "| Variant | Fold |"),
+        "|---" + rule,
+    ]
     for _, row in folds.iterrows():
         cells = [fmt(row[m]) for m in SCALAR_METRICS]
-        lines.append(f"| {row['variant']} | {row['fold']} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {row['variant']} | {row['fold']} | " + " | ".join(cells) + " |"
+        )
     lines += [
         "",
         f"Confusion matrices pooled over folds: `{figure_name}`.",
@@ -90,7 +99,9 @@ def confusion_figure(fold_metrics: list[dict], classes: list[str]) -> Figure:
     image = None
     for ax, variant in zip(axes, variants, strict=True):
         counts = sum(
-            np.asarray(m["confusion_matrix"]) for m in fold_metrics if m["variant"] == variant
+            np.asarray(m["confusion_matrix"])
+            for m in fold_metrics
+            if m["variant"] == variant
         )
         rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         image = ax.imshow(rates, vmin=0.0, vmax=1.0, cmap="Blues")

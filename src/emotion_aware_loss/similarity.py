@@ -73,7 +73,9 @@ def validate_similarity(
     try:
         values = table.to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise SimilarityMatrixError(f"{source} holds a non-numeric value: {exc}") from exc
+        raise SimilarityMatrixError(
+            f"{source} holds a non-numeric value: {exc}"
+        ) from exc
     bad = np.argwhere(~np.isfinite(values))
     if bad.size:
         i, j = bad[0]

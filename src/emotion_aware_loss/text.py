@@ -17,7 +17,9 @@ OOV_ID = 1
 RESERVED = 2
 
 # Arabic code points that Persian text often carries in place of Persian letters.
-_PERSIAN_FOLD = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"})
+_PERSIAN_FOLD = str.maketrans(
+    {"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"}
+)
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 

@@ -15,8 +15,12 @@ from emotion_aware_loss.datasets import (
 
 
 def test_demo_corpus_is_written_once_and_deterministic(tmp_path):
-    a = DemoCorpusDataset(str(tmp_path / "a"), n_utterances=20, n_speakers=2, seed=1).load()
-    b = DemoCorpusDataset(str(tmp_path / "b"), n_utterances=20, n_speakers=2, seed=1).load()
+    a = DemoCorpusDataset(
+        str(tmp_path / "a"), n_utterances=20, n_speakers=2, seed=1
+    ).load()
+    b = DemoCorpusDataset(
+        str(tmp_path / "b"), n_utterances=20, n_speakers=2, seed=1
+    ).load()
     cols = ["utterance_id", "speaker", "transcript", "label"]
     pd.testing.assert_frame_equal(a.manifest[cols], b.manifest[cols])
     np.testing.assert_array_equal(a.read_audio(3, 16000), b.read_audio(3, 16000))
@@ -68,12 +72,23 @@ def _wav(root, name):
 def test_column_mapping(tmp_path):
     _wav(tmp_path, "a.wav")
     pd.DataFrame(
-        {"id": ["u1"], "spk": ["s"], "text": ["hi"], "emotion": ["joy"], "file": ["a.wav"]}
+        {
+            "id": ["u1"],
+            "spk": ["s"],
+            "text": ["hi"],
+            "emotion": ["joy"],
+            "file": ["a.wav"],
+        }
     ).to_csv(tmp_path / "m.tsv", sep="\t", index=False)
     corpus = AudioManifestDataset(
         str(tmp_path / "m.tsv"),
-        columns={"id": "utterance_id", "spk": "speaker", "text": "transcript",
-                 "emotion": "label", "file": "audio_path"},
+        columns={
+            "id": "utterance_id",
+            "spk": "speaker",
+            "text": "transcript",
+            "emotion": "label",
+            "file": "audio_path",
+        },
     ).load()
     assert corpus.manifest.loc[0, "label"] == "joy"
     assert corpus.manifest.loc[0, "audio_path"].endswith("a.wav")

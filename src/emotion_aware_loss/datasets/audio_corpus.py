@@ -176,7 +176,9 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         try:
             table = _read_table(self._filepath)
         except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise CorpusError(f"cannot read corpus manifest {self._filepath}: {exc}") from exc
+            raise CorpusError(
+                f"cannot read corpus manifest {self._filepath}: {exc}"
+            ) from exc
         table = table.rename(columns=self._columns)
         manifest = check_manifest(table, str(self._filepath), self._audio_root)
         logger.info("Loaded %d utterances from %s", len(manifest), self._filepath)
@@ -241,7 +243,9 @@ class DemoCorpusDataset(AudioManifestDataset):
     def _generate(self) -> None:
         from emotion_aware_loss.demo_corpus import generate_demo_corpus  # noqa: PLC0415
 
-        logger.info("Generating the demo corpus in %s with %s", self._root, self._settings)
+        logger.info(
+            "Generating the demo corpus in %s with %s", self._root, self._settings
+        )
         manifest, waves = generate_demo_corpus(**self._settings)
         self._root.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self._root.parent, prefix=".demo-"))
@@ -250,7 +254,9 @@ class DemoCorpusDataset(AudioManifestDataset):
             paths = []
             for utt, wave in zip(manifest["utterance_id"], waves, strict=True):
                 rel = f"wav/{utt}.wav"
-                sf.write(staging / rel, wave, self._settings["sample_rate"], subtype="PCM_16")
+                sf.write(
+                    staging / rel, wave, self._settings["sample_rate"], subtype="PCM_16"
+                )
                 paths.append(rel)
             manifest = manifest.assign(audio_path=paths)
             manifest.to_csv(staging / "manifest.csv", index=False)

@@ -35,7 +35,9 @@ class NumpyDataset(AbstractDataset[np.ndarray, np.ndarray]):
         except FileNotFoundError as exc:
             raise DatasetError(f"no array at {self._filepath}") from exc
         except ValueError as exc:
-            raise DatasetError(f"{self._filepath} is not a numeric .npy array: {exc}") from exc
+            raise DatasetError(
+                f"{self._filepath} is not a numeric .npy array: {exc}"
+            ) from exc
 
     def save(self, data: np.ndarray) -> None:
         data = np.asarray(data)

@@ -9,9 +9,15 @@ from emotion_aware_loss.pipelines.evaluation.nodes import summarise_cross_valida
 
 def _fold_metrics(fold, accuracy):
     return {
-        "accuracy": accuracy, "uar": accuracy / 2, "macro_f1": 0.3, "cross_entropy": 1.2,
-        "mistake_severity": 0.5, "confusion_matrix": np.eye(5, dtype=int).tolist(),
-        "fold": fold, "n_test": 10, "classes": list("abcde"),
+        "accuracy": accuracy,
+        "uar": accuracy / 2,
+        "macro_f1": 0.3,
+        "cross_entropy": 1.2,
+        "mistake_severity": 0.5,
+        "confusion_matrix": np.eye(5, dtype=int).tolist(),
+        "fold": fold,
+        "n_test": 10,
+        "classes": list("abcde"),
     }
 
 

@@ -25,5 +25,6 @@ def test_model_matches_inputs_and_seed(preprocessed, model_config):
     for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not all(
-        np.array_equal(a, b) for a, b in zip(model.get_weights(), other.get_weights(), strict=True)
+        np.array_equal(a, b)
+        for a, b in zip(model.get_weights(), other.get_weights(), strict=True)
     )

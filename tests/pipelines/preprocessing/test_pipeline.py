@@ -3,9 +3,11 @@ import pandas as pd
 import pytest
 
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
-from emotion_aware_loss.pipelines.preprocessing.nodes import prepare_utterances
+from emotion_aware_loss.pipelines.preprocessing.nodes import (
+    prepare_utterances,
+    validate_similarity_matrix,
+)
 from emotion_aware_loss.similarity import SimilarityMatrixError
-from emotion_aware_loss.pipelines.preprocessing.nodes import validate_similarity_matrix
 
 
 def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
@@ -13,12 +15,14 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
     table = preprocessed["model_input_table"]
     assert features.shape == (60, acoustic_config.max_frames, acoustic_config.n_mels)
     assert features.dtype == np.float32
-    assert table["utterance_id"].tolist() == tiny_corpus.manifest["utterance_id"].tolist()
+    assert (
+        table["utterance_id"].tolist() == tiny_corpus.manifest["utterance_id"].tolist()
+    )
     assert table["label_id"].tolist() == [classes.index(x) for x in table["label"]]
     assert (table["n_frames"] > 0).all() and (table["n_frames"] <= 120).all()
     # padded frames are zero, valid frames are not
     row = int(np.argmin(table["n_frames"]))
-    assert np.all(features[row, table["n_frames"][row]:] == 0)
+    assert np.all(features[row, table["n_frames"][row] :] == 0)
     assert preprocessed["input_spec"] == {
         "n_frames": 120,
         "n_features": 16,

@@ -4,15 +4,21 @@ import pytest
 
 from emotion_aware_loss.config import LossConfig
 from emotion_aware_loss.losses import CrossEntropy, EmotionAware
-from emotion_aware_loss.pipelines.fold_generation import create_pipeline as folds_pipeline
-from emotion_aware_loss.pipelines.model_building import create_pipeline as model_pipeline
+from emotion_aware_loss.pipelines.fold_generation import (
+    create_pipeline as folds_pipeline,
+)
+from emotion_aware_loss.pipelines.model_building import (
+    create_pipeline as model_pipeline,
+)
 from emotion_aware_loss.pipelines.training import create_pipeline as training_pipeline
 
 from ...conftest import run_pipeline
 
 
 @pytest.fixture
-def training_inputs(preprocessed, cv_config, text_config, model_config, two_fold_layout):
+def training_inputs(
+    preprocessed, cv_config, text_config, model_config, two_fold_layout
+):
     base = {
         "model_input_table": preprocessed["model_input_table"],
         "acoustic_features": preprocessed["acoustic_features"],
@@ -36,19 +42,27 @@ def test_one_model_per_variant_and_fold(training_inputs, training_config):
         | {
             "params:training": training_config,
             "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
-            "params:loss_variants.emotion_aware": LossConfig(loss="emotion_aware", alpha=1.0),
+            "params:loss_variants.emotion_aware": LossConfig(
+                loss="emotion_aware", alpha=1.0
+            ),
         },
     )
     models = {k: v for k, v in out.items() if k.endswith(".model")}
     assert set(models) == {
-        f"{v}.fold_{k}.model" for v in ("cross_entropy", "emotion_aware") for k in (0, 1)
+        f"{v}.fold_{k}.model"
+        for v in ("cross_entropy", "emotion_aware")
+        for k in (0, 1)
     }
     assert isinstance(models["emotion_aware.fold_0.model"].loss, EmotionAware)
     assert isinstance(models["cross_entropy.fold_1.model"].loss, CrossEntropy)
     history = out["emotion_aware.fold_1.history"]
     assert history["fold"] == [1]
-    assert 1 <= history["best_epoch"][0] <= len(history["loss"]) <= training_config.epochs
+    assert (
+        1 <= history["best_epoch"][0] <= len(history["loss"]) <= training_config.epochs
+    )
     # the shared initial model is not modified by training
-    for a, b in zip(initial, training_inputs["initial_model"].get_weights(), strict=True):
+    for a, b in zip(
+        initial, training_inputs["initial_model"].get_weights(), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     assert isinstance(models["cross_entropy.fold_0.model"], keras.Model)

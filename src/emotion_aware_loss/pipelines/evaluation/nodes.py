@@ -50,7 +50,9 @@ def evaluate_model(
     )
     probabilities = model.predict(select_inputs(model, inputs), verbose=0)
     fold = int(split["fold"].iloc[0])
-    metrics = classification_metrics(labels, probabilities, similarity_matrix.to_numpy())
+    metrics = classification_metrics(
+        labels, probabilities, similarity_matrix.to_numpy()
+    )
     metrics |= {"fold": fold, "n_test": len(rows), "classes": classes}
     predicted = probabilities.argmax(axis=1)
     predictions = pd.DataFrame(

@@ -93,7 +93,8 @@ def extract_acoustic_features(
     """
     n_features = feature_dimension(acoustic)
     sequences = (
-        frame_features(wave, acoustic) for wave in corpus.iter_audio(acoustic.sample_rate)
+        frame_features(wave, acoustic)
+        for wave in corpus.iter_audio(acoustic.sample_rate)
     )
     features, lengths = pad_sequences(sequences, acoustic.max_frames, n_features)
     truncated = int((lengths >= acoustic.max_frames).sum())

@@ -33,7 +33,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 describe_model_inputs,
-                inputs=["acoustic_features", "params:preprocessing.text", "params:classes"],
+                inputs=[
+                    "acoustic_features",
+                    "params:preprocessing.text",
+                    "params:classes",
+                ],
                 outputs="input_spec",
                 name="describe_model_inputs_node",
             ),

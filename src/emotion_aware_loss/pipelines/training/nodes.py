@@ -46,6 +46,8 @@ def train_model(
     )
     loss_fn = make_loss(loss.loss, similarity_matrix.to_numpy(), alpha=loss.alpha)
     # Same seed for every variant of a fold: same initial weights, same batches.
-    model, history = fit(initial_model, loss_fn, train, validation, training, seed + fold)
+    model, history = fit(
+        initial_model, loss_fn, train, validation, training, seed + fold
+    )
     history["fold"] = [fold]
     return model, history

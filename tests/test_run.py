@@ -153,6 +153,26 @@ def test_eda_notebook_runs_on_the_catalog(project):
         resources={"metadata": {"path": str(project / "notebooks")}},
     ).execute()
     images = [
-        o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+        o
+        for c in notebook.cells
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
     ]
     assert len(images) == 4  # class balance, spectrograms, lengths, similarity
+
+
+def test_bad_parameter_fails_at_start_up_naming_the_key(project):
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--params=training.epochs=0"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "training" in output and "epochs" in output
+    assert "Running node" not in output  # nothing ran

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from emotion_aware_loss.config import LossConfig
+from emotion_aware_loss.config import EvaluationConfig, LossConfig
 from emotion_aware_loss.losses import CrossEntropy, EmotionAware
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
@@ -66,3 +66,31 @@ def test_one_model_per_variant_and_fold(training_inputs, training_config):
     ):
         np.testing.assert_array_equal(a, b)
     assert isinstance(models["cross_entropy.fold_0.model"], keras.Model)
+
+
+def test_trained_models_are_evaluated_per_fold(training_inputs, training_config):
+    from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
+
+    params = {
+        "params:training": training_config,
+        "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
+        "params:loss_variants.emotion_aware": LossConfig(loss="emotion_aware"),
+        "params:classes": training_inputs["input_spec"]["classes"],
+        "params:evaluation": EvaluationConfig(),
+    }
+    trained = run_pipeline(training_pipeline(), training_inputs | params)
+    out = run_pipeline(evaluation(), training_inputs | trained | params)
+    metrics = out["emotion_aware.fold_0.metrics"]
+    split = training_inputs["fold_0.split"]
+    n_test = int((split["split"] == "test").sum())
+    assert metrics["n_test"] == n_test and metrics["fold"] == 0
+    assert np.asarray(metrics["confusion_matrix"]).sum() == n_test
+    predictions = out["emotion_aware.fold_0.predictions"]
+    assert set(predictions["utterance_id"]) == set(
+        split.loc[split["split"] == "test", "utterance_id"]
+    )
+    probs = predictions.filter(like="prob_").to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (predictions["fold"] == 0).all()
+    assert out["cv_summary"]["variants"].keys() == {"cross_entropy", "emotion_aware"}
+    assert out["cv_fold_metrics"].shape[0] == 4

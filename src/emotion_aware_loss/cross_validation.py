@@ -169,3 +169,20 @@ def model_inputs(
     text = encode_texts(texts, vocabulary, max_tokens)
     labels = utterances["label_id"].to_numpy(dtype=np.int32)[rows]
     return {"speech": speech, "text": text}, labels
+
+
+def split_inputs(
+    utterances: pd.DataFrame,
+    features: np.ndarray,
+    split: pd.DataFrame,
+    role: str,
+    scaler: dict[str, list[float]],
+    vocabulary: list[str],
+    max_tokens: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Model inputs, labels and row positions of the utterances with ``role``."""
+    rows = rows_of(utterances, split, role)
+    inputs, labels = model_inputs(
+        utterances, features, rows, scaler, vocabulary, max_tokens
+    )
+    return inputs, labels, rows

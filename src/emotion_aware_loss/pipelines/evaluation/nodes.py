@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from emotion_aware_loss.config import EvaluationConfig
-from emotion_aware_loss.cross_validation import TEST, model_inputs, rows_of
+from emotion_aware_loss.cross_validation import TEST, split_inputs
 from emotion_aware_loss.fitting import select_inputs
 from emotion_aware_loss.metrics import classification_metrics
 from emotion_aware_loss.reporting import (
@@ -39,11 +39,11 @@ def evaluate_model(
         (``utterance_id, fold, label, predicted, prob_<class>...``).
     """
     classes = list(input_spec["classes"])
-    rows = rows_of(model_input_table, split, TEST)
-    inputs, labels = model_inputs(
+    inputs, labels, rows = split_inputs(
         model_input_table,
         acoustic_features,
-        rows,
+        split,
+        TEST,
         feature_scaler,
         vocabulary,
         int(input_spec["max_tokens"]),

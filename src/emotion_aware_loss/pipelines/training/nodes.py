@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from emotion_aware_loss.config import LossConfig, TrainingConfig
-from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, model_inputs, rows_of
+from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, split_inputs
 from emotion_aware_loss.fitting import fit
 from emotion_aware_loss.losses import make_loss
 
@@ -35,19 +35,19 @@ def train_model(
         The trained model (compiled with its loss) and the training history.
     """
     fold = int(split["fold"].iloc[0])
-    common = (
-        model_input_table,
-        acoustic_features,
-    )
+    data = (model_input_table, acoustic_features, split)
     transforms = (feature_scaler, vocabulary, int(input_spec["max_tokens"]))
-    train = model_inputs(*common, rows_of(model_input_table, split, TRAIN), *transforms)
-    validation = model_inputs(
-        *common, rows_of(model_input_table, split, VALIDATION), *transforms
-    )
+    x_train, y_train, _ = split_inputs(*data, TRAIN, *transforms)
+    x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
     loss_fn = make_loss(loss.loss, similarity_matrix.to_numpy(), alpha=loss.alpha)
     # Same seed for every variant of a fold: same initial weights, same batches.
     model, history = fit(
-        initial_model, loss_fn, train, validation, training, seed + fold
+        initial_model,
+        loss_fn,
+        (x_train, y_train),
+        (x_val, y_val),
+        training,
+        seed + fold,
     )
     history["fold"] = [fold]
     return model, history

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
+from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
 from emotion_aware_loss.config import CrossValidationConfig, validate_variants
@@ -75,3 +76,43 @@ def _layout_from_files(root: Path) -> Layout:
         default_run_env=os.environ.get("KEDRO_ENV", "local"),
     )
     return layout_from_parameters(loader["parameters"])
+
+
+def per_variant_and_fold(
+    template: Pipeline,
+    layout: Layout,
+    shared_inputs: set[str],
+    parameters: dict[str, str] | None = None,
+) -> Pipeline:
+    """Instantiate ``template`` once per loss variant and fold.
+
+    Each copy lives in the namespace ``<variant>.fold_<k>``. ``shared_inputs`` keep
+    their names; the per-fold inputs ``split``, ``feature_scaler`` and
+    ``vocabulary`` come from the fold's own namespace ``fold_<k>``.
+
+    Args:
+        template: The steps of one variant and fold.
+        layout: Which variants and folds exist.
+        shared_inputs: Datasets every copy reads unchanged.
+        parameters: Parameter mapping; ``{variant}`` in a target is replaced by the
+            variant's name (e.g. ``"params:loss_variants.{variant}"``).
+
+    Returns:
+        The sum of all copies.
+    """
+    fold_inputs = {"split", "feature_scaler", "vocabulary"} & template.inputs()
+    copies = [
+        Pipeline(
+            template,
+            namespace=f"{variant}.{fold}",
+            inputs={name: name for name in shared_inputs}
+            | {name: f"{fold}.{name}" for name in fold_inputs},
+            parameters={
+                key: value.format(variant=variant)
+                for key, value in (parameters or {}).items()
+            },
+        )
+        for variant in layout.variants
+        for fold in layout.folds
+    ]
+    return sum(copies, Pipeline([]))

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.layout import load_layout, per_variant_and_fold
 
 from .nodes import evaluate_model, summarise_cross_validation
 
@@ -39,21 +39,7 @@ def create_template() -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     layout = load_layout()
-    template = create_template()
-    instances = [
-        Pipeline(
-            template,
-            namespace=f"{variant}.{fold}",
-            inputs={
-                **{name: name for name in SHARED_INPUTS},
-                "split": f"{fold}.split",
-                "feature_scaler": f"{fold}.feature_scaler",
-                "vocabulary": f"{fold}.vocabulary",
-            },
-        )
-        for variant in layout.variants
-        for fold in layout.folds
-    ]
+    instances = per_variant_and_fold(create_template(), layout, SHARED_INPUTS)
     summary = Node(
         summarise_cross_validation,
         inputs={
@@ -68,4 +54,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         outputs=["cv_fold_metrics", "cv_summary", "cv_report", "confusion_matrices"],
         name="summarise_cross_validation_node",
     )
-    return sum(instances, Pipeline([])) + Pipeline([summary])
+    return instances + Pipeline([summary])

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.layout import load_layout, per_variant_and_fold
 
 from .nodes import train_model
 
@@ -42,25 +42,13 @@ def create_template() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    layout = load_layout()
-    template = create_template()
-    instances = [
-        Pipeline(
-            template,
-            namespace=f"{variant}.{fold}",
-            inputs={
-                **{name: name for name in SHARED_INPUTS},
-                "split": f"{fold}.split",
-                "feature_scaler": f"{fold}.feature_scaler",
-                "vocabulary": f"{fold}.vocabulary",
-            },
-            parameters={
-                "params:training": "params:training",
-                "params:seed": "params:seed",
-                "params:loss": f"params:loss_variants.{variant}",
-            },
-        )
-        for variant in layout.variants
-        for fold in layout.folds
-    ]
-    return sum(instances, Pipeline([]))
+    return per_variant_and_fold(
+        create_template(),
+        load_layout(),
+        SHARED_INPUTS,
+        parameters={
+            "params:training": "params:training",
+            "params:seed": "params:seed",
+            "params:loss": "params:loss_variants.{variant}",
+        },
+    )

@@ -6,13 +6,20 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from emotion_aware_loss.losses import (
+    LOSSES,
     CrossEntropy,
     EmotionAware,
+    ExpectedCost,
     SeedWeighted,
+    SimLoss,
+    SoftTarget,
     cross_entropy,
     emotion_aware,
+    expected_cost,
     make_loss,
     seed_weighted,
+    sim_loss,
+    soft_target,
 )
 
 from .conftest import SEED_MATRIX
@@ -122,11 +129,17 @@ def test_gradient_flows_through_cross_entropy_only():
     assert grad[0, ANGER] < 0  # pushes the true class up
 
 
-@pytest.mark.parametrize(
-    "loss",
-    [EmotionAware(S, alpha=0.7), SeedWeighted(S), CrossEntropy()],
-    ids=lambda loss: type(loss).__name__,
-)
+ALL_LOSSES = [
+    EmotionAware(S, alpha=0.7),
+    SeedWeighted(S),
+    CrossEntropy(),
+    SoftTarget(S, beta=3.0),
+    ExpectedCost(S, lam=0.4),
+    SimLoss(S),
+]
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda loss: type(loss).__name__)
 def test_config_round_trip(loss):
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(restored) is type(loss)
@@ -152,8 +165,117 @@ def test_keras_file_round_trip_keeps_loss(tmp_path):
     assert_allclose(loaded.loss.similarity, S)
 
 
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda loss: type(loss).__name__)
+def test_every_loss_survives_a_keras_file(tmp_path, loss):
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(inputs))
+    model.compile(optimizer="adam", loss=loss)
+    x = np.random.default_rng(3).normal(size=(10, 3)).astype("float32")
+    model.fit(x, np.arange(10) % 5, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.loss) is type(loss)
+    assert loaded.loss.get_config() == loss.get_config()
+
+
+_SIMILARITY_LOSSES = {
+    "emotion_aware": lambda y, p: emotion_aware(y, p, S, alpha=1.0),
+    "soft_target": lambda y, p: soft_target(y, p, S, beta=5.0),
+    "expected_cost": lambda y, p: expected_cost(y, p, S, lam=1.0),
+    "sim_loss": lambda y, p: sim_loss(y, p, S),
+}
+
+
+def _wrong_prediction(true: int, predicted: int, confidence: float, p_true: float):
+    rest = (1.0 - confidence - p_true) / 3
+    p = np.full((1, 5), rest, dtype="float32")
+    p[0, true], p[0, predicted] = p_true, confidence
+    return p
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    true=st.integers(0, 4),
+    pair=st.lists(st.integers(0, 4), min_size=2, max_size=2, unique=True),
+    confidence=st.floats(0.4, 0.9),
+    p_true=st.floats(0.01, 0.1),
+)
+def test_less_similar_mistakes_cost_more(true, pair, confidence, p_true):
+    a, b = pair
+    if true in pair or S[true, a] == S[true, b]:
+        return
+    close, far = (a, b) if S[true, a] > S[true, b] else (b, a)
+    p_close = _wrong_prediction(true, close, confidence, p_true)
+    p_far = _wrong_prediction(true, far, confidence, p_true)
+    y = np.array([true])
+    for name, fn in _SIMILARITY_LOSSES.items():
+        near_cost = float(keras.ops.convert_to_numpy(fn(y, p_close))[0])
+        far_cost = float(keras.ops.convert_to_numpy(fn(y, p_far))[0])
+        assert far_cost > near_cost, name
+    seed_near = float(keras.ops.convert_to_numpy(seed_weighted(y, p_close, S))[0])
+    seed_far = float(keras.ops.convert_to_numpy(seed_weighted(y, p_far, S))[0])
+    assert seed_far < seed_near  # the seed's formula gets the direction wrong
+
+
+def test_limits_reduce_to_cross_entropy():
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(5), size=16).astype("float32")
+    y = rng.integers(0, 5, size=16)
+    ce = keras.ops.convert_to_numpy(cross_entropy(y, p))
+    for value in (
+        expected_cost(y, p, S, lam=0.0),
+        soft_target(y, p, S, beta=200.0),
+        emotion_aware(y, p, S, alpha=0.0),
+        sim_loss(y, p, np.eye(5, dtype="float32")),
+    ):
+        assert_allclose(keras.ops.convert_to_numpy(value), ce, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda loss: type(loss).__name__)
+def test_loss_and_gradient_finite_at_extreme_probabilities(loss):
+    import tensorflow as tf
+
+    zero_sim = np.eye(5, dtype="float32")
+    extreme = loss.__class__.from_config(
+        loss.get_config()
+        | (
+            {"similarity": zero_sim.tolist()}
+            if "similarity" in loss.get_config()
+            else {}
+        )
+    )
+    p = tf.Variable(
+        np.array([[0.0, 0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]], "float32")
+    )
+    with tf.GradientTape() as tape:
+        value = extreme(np.array([0, 0]), tf.identity(p))
+    grad = tape.gradient(value, p)
+    assert np.isfinite(float(value))
+    assert grad is None or np.all(np.isfinite(grad.numpy()))
+
+
+def test_make_loss_uses_each_losses_own_hyper_parameters():
+    assert (
+        make_loss("soft_target", S, alpha=9.0, beta=2.0, lam=3.0).get_config()["beta"]
+        == 2.0
+    )
+    assert (
+        make_loss("expected_cost", S, alpha=9.0, beta=2.0, lam=3.0).get_config()["lam"]
+        == 3.0
+    )
+    assert "alpha" not in make_loss("sim_loss", S, alpha=9.0).get_config()
+    assert set(LOSSES) == {
+        "cross_entropy",
+        "emotion_aware",
+        "seed_weighted",
+        "soft_target",
+        "expected_cost",
+        "sim_loss",
+    }
+
+
 def test_make_loss_rejects_unknown_name():
-    with pytest.raises(ValueError, match="unknown loss 'focal'"):
+    with pytest.raises(ValueError, match="unknown loss 'focal'; expected one of"):
         make_loss("focal", S)
 
 

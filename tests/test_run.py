@@ -81,12 +81,15 @@ def test_default_run_writes_the_comparison_report(project):
     (version,) = _versions(reporting / "cv_summary.json")
     summary = json.loads((version / "cv_summary.json").read_text())
     assert set(summary["variants"]) == {"cross_entropy", "emotion_aware"}
-    for values in summary["variants"].values():
-        assert values["n_folds"] == 2
-        assert 0.0 <= values["accuracy_mean"] <= 1.0
-        assert 0.0 <= values["uar_mean"] <= 1.0
+    for rules in summary["variants"].values():
+        assert set(rules) == {"argmax", "min_expected_cost"}
+        for values in rules.values():
+            assert values["n_folds"] == 2
+            assert 0.0 <= values["accuracy_mean"] <= 1.0
+            assert 0.0 <= values["uar_mean"] <= 1.0
     report = (reporting / "cv_report.md" / version.name / "cv_report.md").read_text()
-    assert "| cross_entropy |" in report and "| emotion_aware |" in report
+    assert "| cross_entropy | argmax |" in report
+    assert "| emotion_aware | min_expected_cost |" in report
     assert "2-fold cross-validation over 50 utterances" in report
     assert (
         reporting / "confusion_matrices.png" / version.name / "confusion_matrices.png"

@@ -103,8 +103,17 @@ class ModelConfig(_Strict):
 class LossConfig(_Strict):
     """One loss variant: which loss and its hyper-parameters."""
 
-    loss: Literal["cross_entropy", "emotion_aware", "seed_weighted"]
-    alpha: float = Field(1.0, ge=0.0)
+    loss: Literal[
+        "cross_entropy",
+        "emotion_aware",
+        "seed_weighted",
+        "soft_target",
+        "expected_cost",
+        "sim_loss",
+    ]
+    alpha: float = Field(1.0, ge=0.0, description="emotion_aware: extra cost weight")
+    beta: float = Field(5.0, ge=0.0, description="soft_target: target sharpness")
+    lam: float = Field(1.0, ge=0.0, description="expected_cost: cost weight (λ)")
 
 
 class TrainingConfig(_Strict):

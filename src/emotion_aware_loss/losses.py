@@ -15,9 +15,17 @@ Notation: ``p`` the predicted class probabilities, ``y`` the true class,
 * ``seed_weighted``: ``CE * S[y, y_hat]``, the seed project's literal formula, kept
   only as a named baseline. It penalises *distant* mistakes *less* than close ones,
   the opposite of its stated intent.
+* ``soft_target``: cross-entropy against similarity-smoothed targets
+  ``q_j ∝ exp(-beta * (1 - S[y, j]))`` (soft labels, Bertinetto et al. CVPR 2020;
+  SORD, Díaz & Marathe CVPR 2019). ``beta -> inf`` gives plain CE.
+* ``expected_cost``: ``CE + lam * sum_j p_j (1 - S[y, j])``, cross-entropy plus the
+  differentiable expected semantic cost of the prediction. ``lam = 0`` gives CE.
+* ``sim_loss``: ``-log sum_j S[y, j] p_j`` (Kobs et al. 2020): probability mass on
+  classes similar to the true one counts partly as correct.
 
-The weight depends on ``argmax p`` and carries no gradient; it rescales the
-cross-entropy gradient of each sample.
+The weights of ``emotion_aware`` and ``seed_weighted`` depend on ``argmax p`` and
+carry no gradient; they rescale the cross-entropy gradient of each sample. The other
+three are smooth in ``p``. See ``docs/losses.md`` for how to choose.
 """
 
 from __future__ import annotations
@@ -102,29 +110,135 @@ def seed_weighted(
     return ce * ops.cast(_pair_similarity(y_true, y_pred, similarity), ce.dtype)
 
 
+def _probabilities(y_pred: Any, from_logits: bool) -> Any:
+    return ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+
+
+def _similarity_rows(y_true: Any, y_pred: Any, similarity: Any) -> Any:
+    """``S[y, :]`` per sample, shape ``(batch, K)``, in the dtype of ``y_pred``."""
+    similarity = ops.cast(ops.convert_to_tensor(similarity), y_pred.dtype)
+    labels = ops.cast(_sparse_labels(y_true, y_pred), "int32")
+    return ops.take(similarity, labels, axis=0)
+
+
+def soft_target(
+    y_true: Any,
+    y_pred: Any,
+    similarity: Any,
+    beta: float = 5.0,
+    from_logits: bool = False,
+) -> Any:
+    """Cross-entropy against targets ``q_j ∝ exp(-beta * (1 - S[y, j]))``.
+
+    Args:
+        y_true: Integer class ids or one-hot labels.
+        y_pred: Probabilities (or logits with ``from_logits=True``).
+        similarity: ``(K, K)`` similarity matrix.
+        beta: Sharpness; large values approach one-hot targets (plain CE).
+        from_logits: Whether ``y_pred`` holds logits.
+
+    Returns:
+        Per-sample loss values.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    rows = _similarity_rows(y_true, y_pred, similarity)
+    targets = ops.softmax(-beta * (1.0 - rows), axis=-1)
+    return keras.losses.categorical_crossentropy(
+        targets, y_pred, from_logits=from_logits
+    )
+
+
+def expected_cost(
+    y_true: Any,
+    y_pred: Any,
+    similarity: Any,
+    lam: float = 1.0,
+    from_logits: bool = False,
+) -> Any:
+    """``CE + lam * sum_j p_j (1 - S[y, j])``: CE plus the expected semantic cost.
+
+    Args:
+        y_true: Integer class ids or one-hot labels.
+        y_pred: Probabilities (or logits with ``from_logits=True``).
+        similarity: ``(K, K)`` similarity matrix.
+        lam: Weight of the expected cost (``lam = 0`` gives CE).
+        from_logits: Whether ``y_pred`` holds logits.
+
+    Returns:
+        Per-sample loss values.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    ce = cross_entropy(y_true, y_pred, from_logits=from_logits)
+    rows = _similarity_rows(y_true, y_pred, similarity)
+    probs = _probabilities(y_pred, from_logits)
+    cost = ops.sum(probs * (1.0 - rows), axis=-1)
+    return ce + lam * ops.cast(cost, ce.dtype)
+
+
+def sim_loss(
+    y_true: Any, y_pred: Any, similarity: Any, from_logits: bool = False
+) -> Any:
+    """``-log sum_j S[y, j] p_j`` (Kobs et al., 2020).
+
+    Args:
+        y_true: Integer class ids or one-hot labels.
+        y_pred: Probabilities (or logits with ``from_logits=True``).
+        similarity: ``(K, K)`` similarity matrix.
+        from_logits: Whether ``y_pred`` holds logits.
+
+    Returns:
+        Per-sample loss values.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    rows = _similarity_rows(y_true, y_pred, similarity)
+    mass = ops.sum(rows * _probabilities(y_pred, from_logits), axis=-1)
+    epsilon = keras.config.epsilon()
+    return -ops.log(ops.clip(mass, epsilon, 1.0))
+
+
 class _SimilarityLoss(keras.losses.Loss):
-    """Shared storage and config of the similarity matrix."""
+    """A loss function of ``(y_true, y_pred, similarity, **hyper)`` as a Keras Loss.
+
+    Stores the similarity matrix and the hyper-parameters, and serialises both, the
+    way ``keras.losses.LossFunctionWrapper`` does for Keras' own losses.
+    """
 
     def __init__(
         self,
+        fn: Any,
         similarity: Sequence[Sequence[float]] | np.ndarray,
         from_logits: bool = False,
         reduction: str = "sum_over_batch_size",
         name: str | None = None,
         dtype: str | None = None,
+        **hyper: float,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         matrix = np.asarray(similarity, dtype="float32")
-        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:  # noqa: PLR2004
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(
                 f"similarity must be a square matrix, got shape {matrix.shape}"
             )
+        for key, value in hyper.items():
+            if value < 0:
+                raise ValueError(f"{key} must be >= 0, got {value}")
+        self.fn = fn
         self.similarity = matrix
         self.from_logits = from_logits
+        self.hyper = {key: float(value) for key, value in hyper.items()}
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self.fn(
+            y_true, y_pred, self.similarity, from_logits=self.from_logits, **self.hyper
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(similarity=self.similarity.tolist(), from_logits=self.from_logits)
+        config.update(
+            similarity=self.similarity.tolist(),
+            from_logits=self.from_logits,
+            **self.hyper,
+        )
         return config
 
 
@@ -150,20 +264,13 @@ class EmotionAware(_SimilarityLoss):
         name: str = "emotion_aware",
         dtype: str | None = None,
     ) -> None:
-        super().__init__(similarity, from_logits, reduction, name, dtype)
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        self.alpha = float(alpha)
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return emotion_aware(
-            y_true, y_pred, self.similarity, self.alpha, self.from_logits
+        super().__init__(
+            emotion_aware, similarity, from_logits, reduction, name, dtype, alpha=alpha
         )
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(alpha=self.alpha)
-        return config
+    @property
+    def alpha(self) -> float:
+        return self.hyper["alpha"]
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -178,10 +285,58 @@ class SeedWeighted(_SimilarityLoss):
         name: str = "seed_weighted",
         dtype: str | None = None,
     ) -> None:
-        super().__init__(similarity, from_logits, reduction, name, dtype)
+        super().__init__(seed_weighted, similarity, from_logits, reduction, name, dtype)
 
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return seed_weighted(y_true, y_pred, self.similarity, self.from_logits)
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SoftTarget(_SimilarityLoss):
+    """Cross-entropy against targets ``q_j ∝ exp(-beta * (1 - S[y, j]))``."""
+
+    def __init__(
+        self,
+        similarity: Sequence[Sequence[float]] | np.ndarray,
+        beta: float = 5.0,
+        from_logits: bool = False,
+        reduction: str = "sum_over_batch_size",
+        name: str = "soft_target",
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(
+            soft_target, similarity, from_logits, reduction, name, dtype, beta=beta
+        )
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ExpectedCost(_SimilarityLoss):
+    """``CE + lam * sum_j p_j (1 - S[y, j])``."""
+
+    def __init__(
+        self,
+        similarity: Sequence[Sequence[float]] | np.ndarray,
+        lam: float = 1.0,
+        from_logits: bool = False,
+        reduction: str = "sum_over_batch_size",
+        name: str = "expected_cost",
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(
+            expected_cost, similarity, from_logits, reduction, name, dtype, lam=lam
+        )
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SimLoss(_SimilarityLoss):
+    """``-log sum_j S[y, j] p_j`` (Kobs et al., 2020)."""
+
+    def __init__(
+        self,
+        similarity: Sequence[Sequence[float]] | np.ndarray,
+        from_logits: bool = False,
+        reduction: str = "sum_over_batch_size",
+        name: str = "sim_loss",
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(sim_loss, similarity, from_logits, reduction, name, dtype)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -207,15 +362,25 @@ class CrossEntropy(keras.losses.Loss):
         return config
 
 
-def make_loss(
-    loss: str, similarity: np.ndarray, alpha: float = 1.0
-) -> keras.losses.Loss:
+LOSSES: dict[str, tuple[type[keras.losses.Loss], tuple[str, ...]]] = {
+    "cross_entropy": (CrossEntropy, ()),
+    "emotion_aware": (EmotionAware, ("alpha",)),
+    "seed_weighted": (SeedWeighted, ()),
+    "soft_target": (SoftTarget, ("beta",)),
+    "expected_cost": (ExpectedCost, ("lam",)),
+    "sim_loss": (SimLoss, ()),
+}
+
+
+def make_loss(loss: str, similarity: np.ndarray, **hyper: float) -> keras.losses.Loss:
     """Build the loss object a variant names.
 
     Args:
-        loss: ``cross_entropy``, ``emotion_aware`` or ``seed_weighted``.
+        loss: A name in ``LOSSES``.
         similarity: ``(K, K)`` similarity matrix (ignored by ``cross_entropy``).
-        alpha: Hyper-parameter of ``emotion_aware``.
+        **hyper: Hyper-parameters; only those the loss takes are used
+            (``alpha`` for emotion_aware, ``beta`` for soft_target, ``lam`` for
+            expected_cost).
 
     Returns:
         A serialisable Keras loss.
@@ -223,12 +388,10 @@ def make_loss(
     Raises:
         ValueError: If ``loss`` is not a known name.
     """
-    if loss == "cross_entropy":
-        return CrossEntropy()
-    if loss == "emotion_aware":
-        return EmotionAware(similarity, alpha=alpha)
-    if loss == "seed_weighted":
-        return SeedWeighted(similarity)
-    raise ValueError(
-        f"unknown loss {loss!r}; expected cross_entropy, emotion_aware or seed_weighted"
-    )
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+    cls, names = LOSSES[loss]
+    kwargs = {name: hyper[name] for name in names if name in hyper}
+    if cls is CrossEntropy:
+        return cls()
+    return cls(similarity, **kwargs)

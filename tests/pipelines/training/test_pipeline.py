@@ -84,7 +84,10 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
     split = training_inputs["fold_0.split"]
     n_test = int((split["split"] == "test").sum())
     assert metrics["n_test"] == n_test and metrics["fold"] == 0
-    assert np.asarray(metrics["confusion_matrix"]).sum() == n_test
+    for rule in ("argmax", "min_expected_cost"):
+        assert (
+            np.asarray(metrics["decisions"][rule]["confusion_matrix"]).sum() == n_test
+        )
     predictions = out["emotion_aware.fold_0.predictions"]
     assert set(predictions["utterance_id"]) == set(
         split.loc[split["split"] == "test", "utterance_id"]
@@ -93,4 +96,5 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert (predictions["fold"] == 0).all()
     assert out["cv_summary"]["variants"].keys() == {"cross_entropy", "emotion_aware"}
-    assert out["cv_fold_metrics"].shape[0] == 4
+    assert out["cv_fold_metrics"].shape[0] == 8  # 2 variants x 2 rules x 2 folds
+    assert {"predicted_argmax", "predicted_min_expected_cost"} <= set(predictions)

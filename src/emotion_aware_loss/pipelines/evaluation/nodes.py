@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from emotion_aware_loss.config import EvaluationConfig
 from emotion_aware_loss.cross_validation import TEST, split_inputs
 from emotion_aware_loss.fitting import select_inputs
-from emotion_aware_loss.metrics import classification_metrics
+from emotion_aware_loss.metrics import DECISION_RULES, classification_metrics, decide
 from emotion_aware_loss.reporting import (
     confusion_figure,
     fold_table,
@@ -34,9 +34,10 @@ def evaluate_model(
     """Score a trained model on its fold's test part.
 
     Returns:
-        The fold's metrics (accuracy, UAR, macro-F1, cross-entropy, mistake
-        severity, confusion matrix, fold, test size) and its test predictions
-        (``utterance_id, fold, label, predicted, prob_<class>...``).
+        The fold's metrics under each decision rule (``decisions.argmax`` and
+        ``decisions.min_expected_cost``: accuracy, UAR, F1, cross-entropy, mistake
+        severity, semantic cost, ECE, confusion matrix), and its test predictions
+        (``utterance_id, fold, label, predicted_<rule>..., prob_<class>...``).
     """
     classes = list(input_spec["classes"])
     inputs, labels, rows = split_inputs(
@@ -50,19 +51,27 @@ def evaluate_model(
     )
     probabilities = model.predict(select_inputs(model, inputs), verbose=0)
     fold = int(split["fold"].iloc[0])
-    metrics = classification_metrics(
-        labels, probabilities, similarity_matrix.to_numpy()
-    )
-    metrics |= {"fold": fold, "n_test": len(rows), "classes": classes}
-    predicted = probabilities.argmax(axis=1)
+    similarity = similarity_matrix.to_numpy()
+    metrics = {
+        "fold": fold,
+        "n_test": len(rows),
+        "classes": classes,
+        "decisions": {
+            rule: classification_metrics(labels, probabilities, similarity, rule)
+            for rule in DECISION_RULES
+        },
+    }
     predictions = pd.DataFrame(
         {
             "utterance_id": model_input_table["utterance_id"].iloc[rows].to_numpy(),
             "fold": fold,
             "label": [classes[i] for i in labels],
-            "predicted": [classes[i] for i in predicted],
         }
     )
+    for rule in DECISION_RULES:
+        predictions[f"predicted_{rule}"] = [
+            classes[i] for i in decide(probabilities, similarity, rule)
+        ]
     for j, name in enumerate(classes):
         predictions[f"prob_{name}"] = probabilities[:, j]
     return metrics, predictions
@@ -79,8 +88,8 @@ def summarise_cross_validation(
         **fold_metrics: Metrics of each fold, keyed ``<variant>__fold_<k>``.
 
     Returns:
-        Per-fold table, summary (mean ± std per variant, JSON-ready), Markdown
-        report and the pooled confusion-matrix figure.
+        Per-fold table, summary (mean ± std per variant and decision rule,
+        JSON-ready), Markdown report and the pooled confusion-matrix figure.
     """
     records = []
     for key, metrics in fold_metrics.items():
@@ -89,15 +98,12 @@ def summarise_cross_validation(
     folds = fold_table(records)
     summary = summary_table(folds)
     report = markdown_report(folds, summary, classes, evaluation.decimals, FIGURE_NAME)
-    summary_json = {
-        "classes": classes,
-        "variants": {
-            row["variant"]: {
-                k: (None if pd.isna(v) else float(v))
-                for k, v in row.items()
-                if k != "variant"
-            }
-            for _, row in summary.iterrows()
-        },
-    }
+    variants: dict[str, dict] = {}
+    for _, row in summary.iterrows():
+        variants.setdefault(row["variant"], {})[row["decision"]] = {
+            k: (None if pd.isna(v) else float(v))
+            for k, v in row.items()
+            if k not in {"variant", "decision"}
+        }
+    summary_json = {"classes": classes, "variants": variants}
     return folds, summary_json, report, confusion_figure(records, classes)

@@ -39,7 +39,13 @@ def train_model(
     transforms = (feature_scaler, vocabulary, int(input_spec["max_tokens"]))
     x_train, y_train, _ = split_inputs(*data, TRAIN, *transforms)
     x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
-    loss_fn = make_loss(loss.loss, similarity_matrix.to_numpy(), alpha=loss.alpha)
+    loss_fn = make_loss(
+        loss.loss,
+        similarity_matrix.to_numpy(),
+        alpha=loss.alpha,
+        beta=loss.beta,
+        lam=loss.lam,
+    )
     # Same seed for every variant of a fold: same initial weights, same batches.
     model, history = fit(
         initial_model,

@@ -30,4 +30,5 @@ def test_folds_and_variants_come_from_conf():
     names = {node.name for node in training.nodes}
     assert "emotion_aware.fold_4.train_model_node" in names
     assert "cross_entropy.fold_0.train_model_node" in names
-    assert len(names) == 30  # 6 variants x 5 folds
+    assert "emotion_aware_learned.fold_2.train_model_node" in names
+    assert len(names) == 40  # 8 variants x 5 folds

@@ -30,7 +30,7 @@ def test_layout_from_parameters():
         ({"Bad-Name": {"loss": "cross_entropy"}}, "lower-case identifiers"),
         ({"x": {"loss": "focal"}}, "loss_variants.x"),
         ({"x": {"loss": "emotion_aware", "alpha": -1}}, "loss_variants.x"),
-        ({"x": {"loss": "emotion_aware", "beta": 1}}, "loss_variants.x"),
+        ({"x": {"loss": "emotion_aware", "gamma": 1}}, "loss_variants.x"),
     ],
     ids=["empty", "name", "unknown-loss", "negative-alpha", "unknown-key"],
 )
@@ -44,3 +44,34 @@ def test_typed_blocks_reject_bad_values():
         CrossValidationConfig(n_folds=1)
     with pytest.raises(ValidationError, match="epoch"):
         TrainingConfig.model_validate({"epoch": 3})
+
+
+def test_second_round_needs_a_first_round_variant():
+    base = {"cross_validation": {"n_folds": 2}}
+    learned = {"loss": "emotion_aware", "similarity": "learned"}
+    layout = layout_from_parameters(
+        base
+        | {"loss_variants": {"cross_entropy": {"loss": "cross_entropy"}, "ea": learned}}
+    )
+    # Fold k's second round learns from fold k's first-round model only.
+    assert (
+        layout.similarity_dataset("ea", "fold_1")
+        == "cross_entropy.fold_1.class_similarity"
+    )
+    assert layout.similarity_dataset("cross_entropy", "fold_1") == "similarity_matrix"
+    with pytest.raises(ValueError, match="which is not a variant"):
+        layout_from_parameters(base | {"loss_variants": {"ea": learned}})
+    with pytest.raises(ValueError, match="must train with a hand-set"):
+        layout_from_parameters(
+            base
+            | {"loss_variants": {"ea": learned}, "similarity": {"derived_from": "ea"}}
+        )
+
+
+def test_dynamic_similarity_needs_a_similarity_loss():
+    from emotion_aware_loss.config import LossConfig
+
+    with pytest.raises(ValidationError, match="similarity-aware loss"):
+        LossConfig(loss="cross_entropy", dynamic=True)
+    text = LossConfig(loss="soft_target", beta=2, dynamic=True).describe()
+    assert text == "soft_target, beta=2, S=hand_set, dynamic (momentum 0.9)"

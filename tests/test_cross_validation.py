@@ -100,3 +100,20 @@ def test_rows_of_selects_by_role():
         {"utterance_id": ["c", "a", "b"], "split": [TEST, TRAIN, TEST]}
     )
     assert rows_of(utts, split, TEST).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("speaker_independent", [False, True])
+def test_a_class_too_small_to_split_stays_in_training(table, speaker_independent):
+    # c1 keeps 3 utterances: one or two per training part, too few to split off.
+    small = table[~((table["label_id"] == 1) & (table.index > 42))]
+    small = small.assign(speaker=[f"s{i % 6}" for i in range(len(small))])
+    folds = assign_folds(
+        small, n_folds=2, seed=3, speaker_independent=speaker_independent
+    )
+    merged = folds.merge(small, on="utterance_id")
+    for _, part in merged.groupby("fold"):
+        train = part[part["split"] == TRAIN]
+        assert set(train["label_id"]) == {0, 1, 2, 3, 4}
+        if speaker_independent:
+            val = part[part["split"] == VALIDATION]
+            assert not set(val["speaker"]) & set(train["speaker"])

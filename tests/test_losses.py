@@ -284,3 +284,26 @@ def test_negative_alpha_and_non_square_similarity_are_rejected():
         EmotionAware(S, alpha=-1.0)
     with pytest.raises(ValueError, match="square"):
         EmotionAware(S[:3])
+
+
+def test_dynamic_similarity_moves_towards_the_embedding_similarity():
+    from emotion_aware_loss.fitting import DynamicSimilarity
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input(shape=(4,), name="speech")
+    hidden = keras.layers.Dense(3, activation="relu")(inputs)
+    model = keras.Model(
+        inputs, keras.layers.Dense(5, activation="softmax", name="emotion")(hidden)
+    )
+    loss = EmotionAware(S, alpha=1.0)
+    model.compile(optimizer="adam", loss=loss)
+    x = rng.normal(size=(50, 4)).astype("float32")
+    y = np.arange(50) % 5
+    callback = DynamicSimilarity(loss, {"speech": x}, y, momentum=0.5)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+    assert len(callback.trajectory) == 2
+    final = loss.similarity
+    assert not np.allclose(final, S)
+    assert np.allclose(np.diag(final), 1.0) and np.allclose(final, final.T, atol=1e-6)
+    assert np.all((final >= 0) & (final <= 1))
+    assert loss.get_config()["similarity"] == final.tolist()

@@ -87,6 +87,8 @@ def test_default_run_writes_the_comparison_report(project):
         "soft_target",
         "expected_cost",
         "sim_loss",
+        "emotion_aware_va",
+        "emotion_aware_learned",
     }
     for rules in summary["variants"].values():
         assert set(rules) == {"argmax", "min_expected_cost"}
@@ -101,6 +103,9 @@ def test_default_run_writes_the_comparison_report(project):
     assert (
         reporting / "confusion_matrices.png" / version.name / "confusion_matrices.png"
     ).stat().st_size > 10_000
+    assert "| emotion_aware_learned | emotion_aware, alpha=1, S=learned |" in report
+    for name in ("similarity_learned.csv", "similarity_confusions.csv"):
+        assert len(_versions(project / "data/07_model_output" / name)) == 1
     for variant in summary["variants"]:
         for fold in (0, 1):
             models = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -114,6 +114,35 @@ class LossConfig(_Strict):
     alpha: float = Field(1.0, ge=0.0, description="emotion_aware: extra cost weight")
     beta: float = Field(5.0, ge=0.0, description="soft_target: target sharpness")
     lam: float = Field(1.0, ge=0.0, description="expected_cost: cost weight (λ)")
+    similarity: Literal["hand_set", "valence_arousal", "learned", "confusions"] = (
+        "hand_set"
+    )
+    dynamic: bool = Field(
+        False, description="update S from the training embeddings after every epoch"
+    )
+    dynamic_momentum: float = Field(0.9, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _dynamic_needs_a_similarity_loss(self) -> LossConfig:
+        if self.dynamic and self.loss == "cross_entropy":
+            raise ValueError("dynamic similarity needs a similarity-aware loss")
+        return self
+
+    def describe(self) -> str:
+        """One line naming the loss, its hyper-parameter and its similarity."""
+        hyper = {
+            "emotion_aware": "alpha",
+            "soft_target": "beta",
+            "expected_cost": "lam",
+        }
+        parts = [self.loss]
+        if self.loss in hyper:
+            parts.append(f"{hyper[self.loss]}={getattr(self, hyper[self.loss]):g}")
+        if self.loss != "cross_entropy":
+            parts.append(f"S={self.similarity}")
+        if self.dynamic:
+            parts.append(f"dynamic (momentum {self.dynamic_momentum:g})")
+        return ", ".join(parts)
 
 
 class TrainingConfig(_Strict):
@@ -147,6 +176,23 @@ def validate_variants(raw: dict) -> dict[str, LossConfig]:
         except ValueError as exc:
             raise ValueError(f"loss_variants.{name}: {exc}") from exc
     return variants
+
+
+class ValenceArousalConfig(_Strict):
+    """Per-class (valence, arousal) coordinates and the Gaussian kernel width."""
+
+    bandwidth: float = Field(0.5, gt=0.0)
+    coordinates: dict[str, tuple[float, float]]
+
+
+class SimilarityConfig(_Strict):
+    """Derived similarity matrices."""
+
+    derived_from: str = Field(
+        "cross_entropy",
+        description="variant whose models give the learned and confusion matrices",
+    )
+    valence_arousal: ValenceArousalConfig
 
 
 class EvaluationConfig(_Strict):

@@ -46,6 +46,17 @@ def _split_off_validation(
         n_splits = min(n_splits, len(np.unique(groups[train_idx])))
         splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
         fit_idx, val_idx = next(splitter.split(train_idx, y, groups[train_idx]))
+    # A class too small to be split keeps all its members for training (with their
+    # speakers' other utterances when grouped): the model must see every class,
+    # while early stopping can do without one.
+    missing = np.setdiff1d(y, y[fit_idx])
+    if len(missing):
+        back = np.isin(y[val_idx], missing)
+        if groups is not None:
+            val_groups = groups[train_idx][val_idx]
+            back = np.isin(val_groups, val_groups[back])
+        fit_idx = np.sort(np.concatenate([fit_idx, val_idx[back]]))
+        val_idx = val_idx[~back]
     return train_idx[fit_idx], train_idx[val_idx]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
+from emotion_aware_loss.similarity import embedding_similarity
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,55 @@ def _dataset(
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def embedding_model(model: keras.Model) -> keras.Model:
+    """The model up to its last hidden layer (the input of the softmax layer)."""
+    return keras.Model(model.inputs, model.get_layer("emotion").input, name="embedding")
+
+
+class DynamicSimilarity(keras.callbacks.Callback):
+    """Update a loss's similarity matrix from the training embeddings every epoch.
+
+    After each epoch the class-mean embeddings of the training data (last hidden
+    layer) give a cosine similarity ``S_emb`` (clipped to [0, 1], unit diagonal), and
+    the loss's matrix becomes ``momentum * S + (1 - momentum) * S_emb``. Only
+    training data is used. The seed project names this as future work.
+
+    Args:
+        loss: A similarity-aware loss with a ``similarity_variable``.
+        inputs: Training inputs by input name.
+        labels: Integer training labels.
+        momentum: Weight of the previous matrix, in [0, 1).
+    """
+
+    def __init__(
+        self,
+        loss: keras.losses.Loss,
+        inputs: dict[str, np.ndarray],
+        labels: np.ndarray,
+        momentum: float = 0.9,
+    ) -> None:
+        super().__init__()
+        self.loss = loss
+        self.inputs = inputs
+        self.labels = labels
+        self.momentum = momentum
+        self.trajectory: list[np.ndarray] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._encoder = embedding_model(self.model)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        embeddings = self._encoder.predict(
+            select_inputs(self._encoder, self.inputs), verbose=0, batch_size=256
+        )
+        names = [str(k) for k in range(self.loss.similarity.shape[0])]
+        observed = embedding_similarity(embeddings, self.labels, names).to_numpy()
+        updated = self.momentum * self.loss.similarity + (1 - self.momentum) * observed
+        np.fill_diagonal(updated, 1.0)
+        self.loss.similarity_variable.assign(updated.astype("float32"))
+        self.trajectory.append(updated)
+
+
 def select_inputs(
     model: keras.Model, inputs: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -42,11 +92,16 @@ def fit(
     validation: tuple[dict[str, np.ndarray], np.ndarray],
     config: TrainingConfig,
     seed: int,
-) -> tuple[keras.Model, dict[str, list[float]]]:
+    dynamic_momentum: float | None = None,
+) -> tuple[keras.Model, dict[str, list]]:
     """Train a copy of ``initial_model``; the input model is left untouched.
 
     Every variant of a fold starts from the same initial weights and sees the same
     batches (same seed), so differences between variants are paired.
+
+    With ``dynamic_momentum`` set, a :class:`DynamicSimilarity` callback updates
+    the loss's similarity matrix after every epoch (the history then records the
+    final matrix; early stopping restores weights, not the matrix).
 
     Returns:
         The model with the weights of its best validation-accuracy epoch, compiled
@@ -68,16 +123,25 @@ def fit(
     )
     x_train, y_train = train
     x_val, y_val = validation
+    callbacks: list[keras.callbacks.Callback] = [stopper]
+    dynamic = None
+    if dynamic_momentum is not None:
+        dynamic = DynamicSimilarity(
+            loss, select_inputs(model, x_train), y_train, dynamic_momentum
+        )
+        callbacks.append(dynamic)
     history = model.fit(
         _dataset(select_inputs(model, x_train), y_train, config.batch_size, seed),
         validation_data=_dataset(select_inputs(model, x_val), y_val, config.batch_size),
         epochs=config.epochs,
-        callbacks=[stopper],
+        callbacks=callbacks,
         shuffle=False,  # the tf.data pipeline shuffles, with the seed
         verbose=0,
     )
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
     record["best_epoch"] = [stopper.best_epoch + 1]
+    if dynamic is not None:
+        record["dynamic_similarity"] = dynamic.trajectory[-1].tolist()
     logger.info(
         "Trained %d epoch(s); best val_accuracy %.4f at epoch %d",
         len(record["loss"]),

@@ -23,15 +23,38 @@ from kedro.utils import find_kedro_project
 
 from emotion_aware_loss.config import CrossValidationConfig, validate_variants
 
+# Where each similarity source lives in the catalog. Matrices derived from models
+# are per fold: fold k's second round uses only what fold k's first-round model saw
+# (its training part for ``learned``, its validation part for ``confusions``), so no
+# test utterance of fold k shapes the loss it is trained with.
+SIMILARITY_DATASETS = {
+    "hand_set": "similarity_matrix",
+    "valence_arousal": "similarity_valence_arousal",
+    "learned": "{source}.{fold}.class_similarity",
+    "confusions": "{source}.{fold}.confusion_similarity",
+}
+DERIVED_FROM_MODELS = {"learned", "confusions"}
+
 
 @dataclass(frozen=True)
 class Layout:
+    """The pipelines' structure: folds, variants and where each gets its matrix."""
+
     n_folds: int
     variants: tuple[str, ...]
+    similarity_sources: tuple[str, ...] = ()  # one per variant; hand_set if empty
+    derived_from: str = "cross_entropy"
 
     @property
     def folds(self) -> tuple[str, ...]:
         return tuple(f"fold_{k}" for k in range(self.n_folds))
+
+    def similarity_dataset(self, variant: str, fold: str) -> str:
+        """The dataset holding the matrix ``variant`` trains with in ``fold``."""
+        sources = dict(zip(self.variants, self.similarity_sources, strict=False))
+        return SIMILARITY_DATASETS[sources.get(variant, "hand_set")].format(
+            source=self.derived_from, fold=fold
+        )
 
 
 def _project_root() -> Path:
@@ -50,10 +73,37 @@ _run_layout: Layout | None = None
 
 
 def layout_from_parameters(params: dict[str, Any]) -> Layout:
-    """The layout a parameters dictionary describes (validated)."""
+    """The layout a parameters dictionary describes (validated).
+
+    Raises:
+        ValueError: If a variant trains with a similarity derived from models while
+            ``similarity.derived_from`` names no variant or a variant that itself
+            needs a derived similarity (the second round needs a first).
+    """
     cv = CrossValidationConfig.model_validate(params.get("cross_validation", {}))
     variants = validate_variants(params.get("loss_variants", {}))
-    return Layout(cv.n_folds, tuple(variants))
+    derived_from = (params.get("similarity") or {}).get("derived_from", "cross_entropy")
+    needs_models = [
+        n for n, v in variants.items() if v.similarity in DERIVED_FROM_MODELS
+    ]
+    if needs_models:
+        if derived_from not in variants:
+            raise ValueError(
+                f"loss_variants {needs_models} use a similarity learned from the models "
+                f"of similarity.derived_from={derived_from!r}, which is not a variant"
+            )
+        if variants[derived_from].similarity in DERIVED_FROM_MODELS:
+            raise ValueError(
+                f"similarity.derived_from={derived_from!r} must train with a hand-set "
+                f"or valence_arousal similarity, not "
+                f"{variants[derived_from].similarity!r}"
+            )
+    return Layout(
+        cv.n_folds,
+        tuple(variants),
+        tuple(v.similarity for v in variants.values()),
+        derived_from,
+    )
 
 
 def use_run_parameters(params: dict[str, Any]) -> Layout:
@@ -83,6 +133,7 @@ def per_variant_and_fold(
     layout: Layout,
     shared_inputs: set[str],
     parameters: dict[str, str] | None = None,
+    similarity_input: str | None = None,
 ) -> Pipeline:
     """Instantiate ``template`` once per loss variant and fold.
 
@@ -96,6 +147,8 @@ def per_variant_and_fold(
         shared_inputs: Datasets every copy reads unchanged.
         parameters: Parameter mapping; ``{variant}`` in a target is replaced by the
             variant's name (e.g. ``"params:loss_variants.{variant}"``).
+        similarity_input: A template input to map to the similarity dataset the
+            variant trains with (see ``Layout.similarity_dataset``).
 
     Returns:
         The sum of all copies.
@@ -106,7 +159,12 @@ def per_variant_and_fold(
             template,
             namespace=f"{variant}.{fold}",
             inputs={name: name for name in shared_inputs}
-            | {name: f"{fold}.{name}" for name in fold_inputs},
+            | {name: f"{fold}.{name}" for name in fold_inputs}
+            | (
+                {similarity_input: layout.similarity_dataset(variant, fold)}
+                if similarity_input
+                else {}
+            ),
             parameters={
                 key: value.format(variant=variant)
                 for key, value in (parameters or {}).items()

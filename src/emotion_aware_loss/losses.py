@@ -223,13 +223,26 @@ class _SimilarityLoss(keras.losses.Loss):
             if value < 0:
                 raise ValueError(f"{key} must be >= 0, got {value}")
         self.fn = fn
-        self.similarity = matrix
+        # A non-trainable variable, so a callback (DynamicSimilarity) can update the
+        # matrix between epochs without recompiling the model.
+        self.similarity_variable = keras.Variable(
+            matrix, trainable=False, dtype="float32", name=f"{self.name}_similarity"
+        )
         self.from_logits = from_logits
         self.hyper = {key: float(value) for key, value in hyper.items()}
 
+    @property
+    def similarity(self) -> np.ndarray:
+        """The current similarity matrix as a NumPy array."""
+        return np.asarray(keras.ops.convert_to_numpy(self.similarity_variable))
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self.fn(
-            y_true, y_pred, self.similarity, from_logits=self.from_logits, **self.hyper
+            y_true,
+            y_pred,
+            self.similarity_variable,
+            from_logits=self.from_logits,
+            **self.hyper,
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -66,8 +66,13 @@ def markdown_report(
     classes: list[str],
     decimals: int,
     figure_name: str,
+    descriptions: dict[str, str] | None = None,
 ) -> str:
-    """A short Markdown report: mean ± std per variant and rule, then per fold."""
+    """A short Markdown report: mean ± std per variant and rule, then per fold.
+
+    ``descriptions`` (variant -> loss, hyper-parameters, similarity) are listed
+    first when given.
+    """
 
     def fmt(value: float) -> str:
         return "n/a" if pd.isna(value) else f"{value:.{decimals}f}"
@@ -87,8 +92,17 @@ def markdown_report(
         "1 − S[true, predicted] over wrong predictions), semantic cost (the same "
         "over all predictions) and ECE (expected calibration error). Decision "
         "`argmax` predicts the most probable class, `min_expected_cost` the class "
-        "with the lowest expected cost Σ_i p_i (1 − S[i, j]).",
+        "with the lowest expected cost Σ_i p_i (1 − S[i, j]); both and all cost "
+        "metrics use the hand-set similarity matrix, whatever matrix a variant "
+        "trained with.",
         "",
+        *(
+            ["| Variant | Loss |", "|---|---|"]
+            + [f"| {name} | {text} |" for name, text in (descriptions or {}).items()]
+            + [""]
+            if descriptions
+            else []
+        ),
         header,
         rule,
     ]

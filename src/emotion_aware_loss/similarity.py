@@ -108,3 +108,130 @@ def validate_similarity(
 def cost_matrix(similarity: np.ndarray | pd.DataFrame) -> np.ndarray:
     """Return the misclassification cost ``1 - S`` (zero on the diagonal)."""
     return 1.0 - np.asarray(similarity, dtype=np.float64)
+
+
+def _finish(matrix: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
+    """Symmetrise, clip to [0, 1], set a unit diagonal and label."""
+    matrix = np.clip((matrix + matrix.T) / 2.0, 0.0, 1.0)
+    np.fill_diagonal(matrix, 1.0)
+    return pd.DataFrame(matrix, index=list(classes), columns=list(classes))
+
+
+def valence_arousal_similarity(
+    coordinates: dict[str, Sequence[float]],
+    classes: Sequence[str],
+    bandwidth: float = 0.5,
+) -> pd.DataFrame:
+    """Similarity from per-class (valence, arousal) coordinates.
+
+    ``S[i, j] = exp(-d_ij**2 / (2 * bandwidth**2))`` with ``d_ij`` the Euclidean
+    distance between the classes' coordinates: a Gaussian kernel, 1 for identical
+    coordinates and falling smoothly with distance; ``bandwidth`` sets how fast.
+
+    Args:
+        coordinates: ``class -> (valence, arousal)`` (e.g. NRC-VAD lexicon values in
+            [0, 1], Mohammad 2018).
+        classes: Class order of the result.
+        bandwidth: Kernel width, ``> 0``.
+
+    Raises:
+        SimilarityMatrixError: If a class has no coordinates or a pair is not two
+            finite numbers, or the bandwidth is not positive.
+    """
+    if bandwidth <= 0:
+        raise SimilarityMatrixError(f"bandwidth must be > 0, got {bandwidth}")
+    missing = [c for c in classes if c not in coordinates]
+    if missing:
+        raise SimilarityMatrixError(
+            f"valence-arousal coordinates missing for class(es) {missing}"
+        )
+    points = []
+    for name in classes:
+        point = np.asarray(coordinates[name], dtype=np.float64)
+        if point.shape != (2,) or not np.isfinite(point).all():
+            raise SimilarityMatrixError(
+                f"coordinates of {name!r} must be two finite numbers "
+                f"(valence, arousal), got {coordinates[name]!r}"
+            )
+        points.append(point)
+    points = np.stack(points)
+    sq_dist = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1)
+    return _finish(np.exp(-sq_dist / (2.0 * bandwidth**2)), classes)
+
+
+def confusion_similarity(confusion: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
+    """Similarity from a confusion matrix (rows true, columns predicted).
+
+    Rows are turned into rates (``R[i, j]`` = share of class ``i`` predicted as
+    ``j``), symmetrised (``(R + R.T) / 2``) and the off-diagonal entries divided by
+    their maximum, so the most confused pair gets similarity 1 and never-confused
+    pairs 0; the diagonal is 1.
+
+    Raises:
+        SimilarityMatrixError: If the matrix is not square and the size of
+            ``classes``, holds negative counts, or shows no confusion at all.
+    """
+    counts = np.asarray(confusion, dtype=np.float64)
+    k = len(classes)
+    if counts.shape != (k, k):
+        raise SimilarityMatrixError(
+            f"confusion matrix must be {k} x {k} for classes {list(classes)}, "
+            f"got shape {counts.shape}"
+        )
+    if (counts < 0).any() or not np.isfinite(counts).all():
+        raise SimilarityMatrixError("confusion counts must be finite and >= 0")
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    symmetric = (rates + rates.T) / 2.0
+    np.fill_diagonal(symmetric, 0.0)
+    top = symmetric.max()
+    if top <= 0:
+        raise SimilarityMatrixError(
+            "the confusion matrix has no off-diagonal counts; no similarity to derive"
+        )
+    return _finish(symmetric / top, classes)
+
+
+def embedding_similarity(
+    embeddings: np.ndarray, labels: np.ndarray, classes: Sequence[str]
+) -> pd.DataFrame:
+    """Cosine similarity between class-mean embeddings, clipped to [0, 1].
+
+    The seed's "learned similarity", to be computed on *training* data only.
+
+    Args:
+        embeddings: ``(n, d)`` hidden-layer outputs.
+        labels: ``(n,)`` integer class ids.
+        classes: Class order; every class must have at least one embedding.
+
+    Raises:
+        SimilarityMatrixError: If a class has no embedding or a class mean is zero.
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    means = []
+    for k, name in enumerate(classes):
+        members = embeddings[labels == k]
+        if not len(members):
+            raise SimilarityMatrixError(f"no embedding of class {name!r} to average")
+        means.append(members.mean(axis=0))
+    means = np.stack(means)
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    if (norms == 0).any():
+        bad = [classes[i] for i in np.flatnonzero(norms[:, 0] == 0)]
+        raise SimilarityMatrixError(f"class-mean embedding is zero for {bad}")
+    unit = means / norms
+    return _finish(unit @ unit.T, classes)
+
+
+def average_similarities(matrices: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Element-wise mean of labelled matrices with the same labels."""
+    if not matrices:
+        raise SimilarityMatrixError("no similarity matrices to average")
+    labels = list(matrices[0].index)
+    for m in matrices[1:]:
+        if list(m.index) != labels or list(m.columns) != labels:
+            raise SimilarityMatrixError(
+                f"cannot average matrices with labels {list(m.index)} and {labels}"
+            )
+    mean = np.mean([m.to_numpy(dtype=np.float64) for m in matrices], axis=0)
+    return _finish(mean, labels)

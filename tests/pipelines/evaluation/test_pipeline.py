@@ -37,6 +37,10 @@ def test_summary_mean_and_std(classes):
     folds, summary, report, figure = summarise_cross_validation(
         classes,
         EvaluationConfig(decimals=3),
+        {
+            "cross_entropy": {"loss": "cross_entropy"},
+            "emotion_aware": {"loss": "emotion_aware", "alpha": 2.0},
+        },
         cross_entropy__fold_0=_fold_metrics(0, 0.5),
         cross_entropy__fold_1=_fold_metrics(1, 0.7),
         emotion_aware__fold_0=_fold_metrics(0, 0.6),
@@ -54,6 +58,8 @@ def test_summary_mean_and_std(classes):
     assert "| cross_entropy | argmax | 0.600 ± 0.141 |" in report
     assert "| emotion_aware | min_expected_cost | 1 | 0.500 |" in report
     assert "2-fold cross-validation over 20 utterances" in report
+    assert "| emotion_aware | emotion_aware, alpha=2, S=hand_set |" in report
+    assert summary["losses"]["cross_entropy"] == "cross_entropy"
     # 2 variants x 2 decision rules + colour bar
     assert isinstance(figure, Figure) and len(figure.axes) == 5
 

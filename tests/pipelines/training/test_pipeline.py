@@ -77,6 +77,10 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
         "params:loss_variants.emotion_aware": LossConfig(loss="emotion_aware"),
         "params:classes": training_inputs["input_spec"]["classes"],
         "params:evaluation": EvaluationConfig(),
+        "params:loss_variants": {
+            "cross_entropy": {"loss": "cross_entropy"},
+            "emotion_aware": {"loss": "emotion_aware"},
+        },
     }
     trained = run_pipeline(training_pipeline(), training_inputs | params)
     out = run_pipeline(evaluation(), training_inputs | trained | params)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from emotion_aware_loss.config import EvaluationConfig
+from emotion_aware_loss.config import EvaluationConfig, LossConfig
 from emotion_aware_loss.cross_validation import TEST, split_inputs
 from emotion_aware_loss.fitting import select_inputs
 from emotion_aware_loss.metrics import DECISION_RULES, classification_metrics, decide
@@ -78,13 +78,17 @@ def evaluate_model(
 
 
 def summarise_cross_validation(
-    classes: list[str], evaluation: EvaluationConfig, **fold_metrics: dict
+    classes: list[str],
+    evaluation: EvaluationConfig,
+    loss_variants: dict,
+    **fold_metrics: dict,
 ) -> tuple[pd.DataFrame, dict, str, Figure]:
     """Aggregate per-fold metrics into the comparison report.
 
     Args:
         classes: Configured class order.
         evaluation: Report options.
+        loss_variants: The ``loss_variants`` parameter block (described in the report).
         **fold_metrics: Metrics of each fold, keyed ``<variant>__fold_<k>``.
 
     Returns:
@@ -97,7 +101,13 @@ def summarise_cross_validation(
         records.append(metrics | {"variant": variant})
     folds = fold_table(records)
     summary = summary_table(folds)
-    report = markdown_report(folds, summary, classes, evaluation.decimals, FIGURE_NAME)
+    descriptions = {
+        name: LossConfig.model_validate(config).describe()
+        for name, config in loss_variants.items()
+    }
+    report = markdown_report(
+        folds, summary, classes, evaluation.decimals, FIGURE_NAME, descriptions
+    )
     variants: dict[str, dict] = {}
     for _, row in summary.iterrows():
         variants.setdefault(row["variant"], {})[row["decision"]] = {
@@ -105,5 +115,5 @@ def summarise_cross_validation(
             for k, v in row.items()
             if k not in {"variant", "decision"}
         }
-    summary_json = {"classes": classes, "variants": variants}
+    summary_json = {"classes": classes, "variants": variants, "losses": descriptions}
     return folds, summary_json, report, confusion_figure(records, classes)

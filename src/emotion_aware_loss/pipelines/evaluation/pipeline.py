@@ -45,6 +45,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         inputs={
             "classes": "params:classes",
             "evaluation": "params:evaluation",
+            "loss_variants": "params:loss_variants",
             **{
                 f"{variant}__{fold}": f"{variant}.{fold}.metrics"
                 for variant in layout.variants

@@ -19,7 +19,7 @@ def train_model(
     split: pd.DataFrame,
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
-    similarity_matrix: pd.DataFrame,
+    loss_similarity: pd.DataFrame,
     input_spec: dict,
     training: TrainingConfig,
     loss: LossConfig,
@@ -41,7 +41,7 @@ def train_model(
     x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
     loss_fn = make_loss(
         loss.loss,
-        similarity_matrix.to_numpy(),
+        loss_similarity.to_numpy(),
         alpha=loss.alpha,
         beta=loss.beta,
         lam=loss.lam,
@@ -54,6 +54,7 @@ def train_model(
         (x_val, y_val),
         training,
         seed + fold,
+        dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
     )
     history["fold"] = [fold]
     return model, history

@@ -10,7 +10,6 @@ SHARED_INPUTS = {
     "initial_model",
     "model_input_table",
     "acoustic_features",
-    "similarity_matrix",
     "input_spec",
 }
 
@@ -28,7 +27,7 @@ def create_template() -> Pipeline:
                     "split",
                     "feature_scaler",
                     "vocabulary",
-                    "similarity_matrix",
+                    "loss_similarity",
                     "input_spec",
                     "params:training",
                     "params:loss",
@@ -51,4 +50,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             "params:seed": "params:seed",
             "params:loss": "params:loss_variants.{variant}",
         },
+        # each variant trains with the similarity matrix it names
+        similarity_input="loss_similarity",
     )

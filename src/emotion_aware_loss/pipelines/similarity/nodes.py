@@ -1,0 +1,116 @@
+"""Nodes of the similarity pipeline: matrices derived from data or models."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+
+from emotion_aware_loss.config import ValenceArousalConfig
+from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, split_inputs
+from emotion_aware_loss.fitting import embedding_model, select_inputs
+from emotion_aware_loss.similarity import (
+    average_similarities,
+    confusion_similarity,
+    embedding_similarity,
+    valence_arousal_similarity,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def similarity_from_valence_arousal(
+    valence_arousal: ValenceArousalConfig, classes: list[str]
+) -> pd.DataFrame:
+    """Gaussian-kernel similarity of the classes' (valence, arousal) coordinates."""
+    return valence_arousal_similarity(
+        valence_arousal.coordinates, classes, valence_arousal.bandwidth
+    )
+
+
+def class_similarity_of_fold(
+    model: keras.Model,
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    split: pd.DataFrame,
+    feature_scaler: dict[str, list[float]],
+    vocabulary: list[str],
+    input_spec: dict,
+) -> pd.DataFrame:
+    """Cosine similarity of class-mean embeddings on the fold's *training* part.
+
+    The embedding is the last hidden layer's output (the softmax layer's input).
+    Only training utterances are used, so no validation or test data leaks into a
+    matrix that a second training round may use.
+    """
+    inputs, labels, _ = split_inputs(
+        model_input_table,
+        acoustic_features,
+        split,
+        TRAIN,
+        feature_scaler,
+        vocabulary,
+        int(input_spec["max_tokens"]),
+    )
+    encoder = embedding_model(model)
+    embeddings = encoder.predict(select_inputs(encoder, inputs), verbose=0)
+    return embedding_similarity(embeddings, labels, list(input_spec["classes"]))
+
+
+def confusion_similarity_of_fold(
+    model: keras.Model,
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    split: pd.DataFrame,
+    feature_scaler: dict[str, list[float]],
+    vocabulary: list[str],
+    input_spec: dict,
+) -> pd.DataFrame:
+    """Similarity from the model's confusions on the fold's *validation* part.
+
+    The validation part is unseen by the weights and holds no test utterance, so a
+    second training round of this fold may use the matrix without leakage. The
+    pooled out-of-fold matrix (``similarity_confusions``) is for reporting.
+    """
+    inputs, labels, _ = split_inputs(
+        model_input_table,
+        acoustic_features,
+        split,
+        VALIDATION,
+        feature_scaler,
+        vocabulary,
+        int(input_spec["max_tokens"]),
+    )
+    classes = list(input_spec["classes"])
+    probabilities = model.predict(select_inputs(model, inputs), verbose=0)
+    counts = confusion_matrix(
+        labels, probabilities.argmax(axis=1), labels=range(len(classes))
+    )
+    return confusion_similarity(counts, classes)
+
+
+def learned_similarity(**fold_similarities: pd.DataFrame) -> pd.DataFrame:
+    """Average of the per-fold class-embedding similarities."""
+    result = average_similarities(list(fold_similarities.values()))
+    logger.info(
+        "Learned similarity (mean over %d folds):\n%s",
+        len(fold_similarities),
+        result.round(3),
+    )
+    return result
+
+
+def similarity_from_confusions(
+    classes: list[str], **fold_metrics: dict
+) -> pd.DataFrame:
+    """Similarity from the out-of-fold (argmax) confusions, pooled over folds."""
+    counts = sum(
+        np.asarray(m["decisions"]["argmax"]["confusion_matrix"])
+        for m in fold_metrics.values()
+    )
+    result = confusion_similarity(counts, classes)
+    logger.info("Confusion-derived similarity:\n%s", result.round(3))
+    return result

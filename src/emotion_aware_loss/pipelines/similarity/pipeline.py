@@ -1,0 +1,64 @@
+"""Similarity: valence-arousal, learned (embeddings) and confusion matrices."""
+
+from kedro.pipeline import Node, Pipeline
+
+from emotion_aware_loss.layout import load_layout
+
+from .nodes import (
+    class_similarity_of_fold,
+    confusion_similarity_of_fold,
+    learned_similarity,
+    similarity_from_confusions,
+    similarity_from_valence_arousal,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    layout = load_layout()
+    source = layout.derived_from
+    valence_arousal = Node(
+        similarity_from_valence_arousal,
+        inputs=["params:similarity.valence_arousal", "params:classes"],
+        outputs="similarity_valence_arousal",
+        name="similarity_from_valence_arousal_node",
+    )
+    if source not in layout.variants:
+        return Pipeline([valence_arousal])
+    per_fold = [
+        Node(
+            func,
+            inputs=[
+                f"{source}.{fold}.model",
+                "model_input_table",
+                "acoustic_features",
+                f"{fold}.split",
+                f"{fold}.feature_scaler",
+                f"{fold}.vocabulary",
+                "input_spec",
+            ],
+            outputs=f"{source}.{fold}.{output}",
+            name=f"{output}_of_fold_node",
+            namespace=f"{source}.{fold}",
+        )
+        for fold in layout.folds
+        for func, output in (
+            (class_similarity_of_fold, "class_similarity"),
+            (confusion_similarity_of_fold, "confusion_similarity"),
+        )
+    ]
+    learned = Node(
+        learned_similarity,
+        inputs={fold: f"{source}.{fold}.class_similarity" for fold in layout.folds},
+        outputs="similarity_learned",
+        name="learned_similarity_node",
+    )
+    confusions = Node(
+        similarity_from_confusions,
+        inputs={
+            "classes": "params:classes",
+            **{fold: f"{source}.{fold}.metrics" for fold in layout.folds},
+        },
+        outputs="similarity_confusions",
+        name="similarity_from_confusions_node",
+    )
+    return Pipeline([valence_arousal, *per_fold, learned, confusions])

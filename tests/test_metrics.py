@@ -61,3 +61,52 @@ def test_expected_calibration_error():
     assert expected_calibration_error(y, perfect) == 0.0
     over = np.array([[0.9, 0.1]] * 4)  # 90% confident, 50% right
     assert expected_calibration_error(y, over) == pytest.approx(0.4)
+
+
+def test_keras_metrics_match_the_numpy_ones_over_batches():
+    from emotion_aware_loss.metrics import (
+        MistakeSeverity,
+        SemanticCost,
+        UnweightedAverageRecall,
+    )
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 60)  # class 4 never occurs: UAR leaves it out
+    probs = rng.dirichlet(np.ones(5), 60)
+    expected = classification_metrics(y, probs, S)
+    streaming = {
+        "uar": UnweightedAverageRecall(5),
+        "semantic_cost": SemanticCost(S),
+        "mistake_severity": MistakeSeverity(S),
+    }
+    for name, metric in streaming.items():
+        for start in range(0, 60, 16):
+            metric.update_state(y[start : start + 16], probs[start : start + 16])
+        assert float(metric.result()) == pytest.approx(expected[name], abs=1e-6)
+        metric.reset_state()
+        assert float(metric.result()) == 0.0
+        clone = type(metric).from_config(metric.get_config())
+        clone.update_state(np.eye(5)[y], probs)  # one-hot labels too
+        assert float(clone.result()) == pytest.approx(expected[name], abs=1e-6)
+
+
+def test_a_model_compiled_with_the_keras_metrics_reloads(tmp_path):
+    import keras
+
+    from emotion_aware_loss.metrics import SemanticCost, UnweightedAverageRecall
+
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(inputs))
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=[UnweightedAverageRecall(5), SemanticCost(S)],
+    )
+    x = np.random.default_rng(4).normal(size=(20, 3)).astype("float32")
+    y = np.arange(20) % 5
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    expected = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(expected)
+    assert set(expected) >= {"uar", "semantic_cost"}

@@ -146,12 +146,15 @@ class LossConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """Adam and early stopping on validation accuracy."""
+    """Adam and early stopping on validation accuracy (or UAR)."""
 
     epochs: int = Field(60, gt=0)
     batch_size: int = Field(32, gt=0)
     learning_rate: float = Field(1e-3, gt=0.0)
     patience: int = Field(10, ge=0)
+    monitor: Literal["val_accuracy", "val_uar"] = Field(
+        "val_accuracy", description="early-stopping criterion (validation part)"
+    )
 
 
 def validate_variants(raw: dict) -> dict[str, LossConfig]:

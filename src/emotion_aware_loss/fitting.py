@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
+from emotion_aware_loss.metrics import UnweightedAverageRecall
 from emotion_aware_loss.similarity import embedding_similarity
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def fit(
     final matrix; early stopping restores weights, not the matrix).
 
     Returns:
-        The model with the weights of its best validation-accuracy epoch, compiled
+        The model with the weights of its best epoch (``config.monitor``), compiled
         with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based).
     """
     keras.utils.set_random_seed(seed)
@@ -113,10 +114,13 @@ def fit(
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=loss,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            UnweightedAverageRecall(model.output_shape[-1]),
+        ],
     )
     stopper = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy",
+        monitor=config.monitor,
         mode="max",
         patience=config.patience,
         restore_best_weights=True,
@@ -143,9 +147,10 @@ def fit(
     if dynamic is not None:
         record["dynamic_similarity"] = dynamic.trajectory[-1].tolist()
     logger.info(
-        "Trained %d epoch(s); best val_accuracy %.4f at epoch %d",
+        "Trained %d epoch(s); best %s %.4f at epoch %d",
         len(record["loss"]),
-        max(record["val_accuracy"]),
+        config.monitor,
+        max(record[config.monitor]),
         stopper.best_epoch + 1,
     )
     return model, record

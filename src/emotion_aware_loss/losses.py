@@ -37,6 +37,10 @@ import keras
 import numpy as np
 from keras import ops
 
+# The Keras metrics compiled into saved models; importing this module registers them
+# too, so one import suffices before ``keras.models.load_model``.
+from emotion_aware_loss import metrics as _metrics  # noqa: F401
+
 _PACKAGE = "emotion_aware_loss"
 
 

@@ -1,4 +1,9 @@
-"""Classification metrics and decision rules on NumPy arrays (scikit-learn underneath).
+"""Classification metrics and decision rules.
+
+The NumPy functions (scikit-learn underneath) score saved predictions; the Keras
+metrics (:class:`UnweightedAverageRecall`, :class:`SemanticCost`,
+:class:`MistakeSeverity`) compute the same quantities batch by batch during
+training, so they appear in the history and can drive early stopping.
 
 Two decision rules turn class probabilities ``p`` into a prediction:
 
@@ -11,7 +16,9 @@ Two decision rules turn class probabilities ``p`` into a prediction:
 
 from __future__ import annotations
 
+import keras
 import numpy as np
+from keras import ops
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -135,3 +142,90 @@ def classification_metrics(
         "ece": expected_calibration_error(y_true, probabilities),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+class _ConfusionMetric(keras.metrics.Metric):
+    """Streaming metric on a confusion matrix accumulated over batches (argmax)."""
+
+    def __init__(
+        self, num_classes: int, name: str, dtype: str | None = None, **kwargs
+    ) -> None:
+        super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        self.num_classes = int(num_classes)
+        self.counts = self.add_variable(
+            shape=(self.num_classes, self.num_classes),
+            initializer="zeros",
+            dtype="float32",
+            name="counts",
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_pred = ops.convert_to_tensor(y_pred)
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] != 1:
+            y_true = ops.argmax(y_true, axis=-1)  # one-hot
+        true = ops.one_hot(
+            ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes
+        )
+        pred = ops.one_hot(ops.argmax(y_pred, axis=-1), self.num_classes)
+        if sample_weight is not None:
+            true = true * ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+        self.counts.assign_add(ops.matmul(ops.transpose(true), pred))
+
+    def reset_state(self) -> None:
+        self.counts.assign(ops.zeros_like(self.counts))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="emotion_aware_loss")
+class UnweightedAverageRecall(_ConfusionMetric):
+    """UAR: per-class recall averaged over the classes seen so far."""
+
+    def __init__(self, num_classes: int, name: str = "uar", **kwargs) -> None:
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def result(self):
+        support = ops.sum(self.counts, axis=1)
+        present = ops.cast(support > 0, "float32")
+        recall = ops.diagonal(self.counts) / ops.maximum(support, 1.0)
+        return ops.sum(recall * present) / ops.maximum(ops.sum(present), 1.0)
+
+
+class _CostMetric(_ConfusionMetric):
+    def __init__(
+        self, similarity, num_classes: int | None = None, name: str = "", **kwargs
+    ) -> None:
+        matrix = np.asarray(similarity, dtype=np.float32)
+        super().__init__(num_classes or matrix.shape[0], name=name, **kwargs)
+        self.similarity = matrix.tolist()
+        self._cost = ops.convert_to_tensor(1.0 - matrix)
+
+    def _total_cost(self):
+        return ops.sum(self.counts * self._cost)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "similarity": self.similarity}
+
+
+@keras.saving.register_keras_serializable(package="emotion_aware_loss")
+class SemanticCost(_CostMetric):
+    """Mean ``1 - S[true, argmax p]`` over all predictions (see :func:`semantic_cost`)."""
+
+    def __init__(self, similarity, name: str = "semantic_cost", **kwargs) -> None:
+        super().__init__(similarity, name=name, **kwargs)
+
+    def result(self):
+        return self._total_cost() / ops.maximum(ops.sum(self.counts), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="emotion_aware_loss")
+class MistakeSeverity(_CostMetric):
+    """Mean ``1 - S[true, argmax p]`` over wrong predictions (0 before any mistake)."""
+
+    def __init__(self, similarity, name: str = "mistake_severity", **kwargs) -> None:
+        super().__init__(similarity, name=name, **kwargs)
+
+    def result(self):
+        wrong = ops.sum(self.counts) - ops.sum(ops.diagonal(self.counts))
+        return self._total_cost() / ops.maximum(wrong, 1.0)

@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from emotion_aware_loss.config import (  # noqa: E402
     AcousticConfig,
     CrossValidationConfig,
+    LabelConfig,
     ModelConfig,
     TextConfig,
     TrainingConfig,
@@ -124,6 +125,7 @@ def preprocessed(tiny_corpus, classes, acoustic_config, text_config) -> dict:
             "emotion_similarity": frame,
             "params:classes": classes,
             "params:preprocessing.text": text_config,
+            "params:preprocessing.labels": LabelConfig(),
             "params:preprocessing.acoustic": acoustic_config,
         },
     )

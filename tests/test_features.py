@@ -1,7 +1,14 @@
 import numpy as np
+import pytest
 
 from emotion_aware_loss.config import AcousticConfig
-from emotion_aware_loss.features import feature_dimension, frame_features, pad_sequences
+from emotion_aware_loss.features import (
+    feature_dimension,
+    frame_features,
+    functional_names,
+    pad_sequences,
+    utterance_functionals,
+)
 
 
 def test_logmel_and_mfcc_shapes():
@@ -35,3 +42,22 @@ def test_pad_sequences_pads_and_truncates():
     assert out.shape == (2, 5, 2)
     assert lengths.tolist() == [3, 5]
     assert out[0, 3:].sum() == 0 and out[1].sum() == 10
+
+
+def test_functionals_name_every_value_and_follow_the_voice():
+    config = AcousticConfig(feature="functionals", n_mfcc=13)
+    t = np.arange(16000) / 16000
+    low = 0.1 * np.sin(2 * np.pi * 100 * t)
+    high = 0.4 * np.sin(2 * np.pi * 200 * t)  # an octave up, 12 dB louder
+    names = functional_names(config)
+    a, b = (
+        dict(zip(names, utterance_functionals(w, config), strict=True))
+        for w in (low, high)
+    )
+    assert len(names) == len(set(names)) == feature_dimension(config) == 68
+    assert a["pitch_st_mean"] == pytest.approx(0.0, abs=0.3)
+    assert b["pitch_st_mean"] == pytest.approx(12.0, abs=0.3)
+    assert b["energy_db_mean"] - a["energy_db_mean"] == pytest.approx(12.0, abs=0.5)
+    assert b["centroid_mean"] > a["centroid_mean"]
+    short = utterance_functionals(low[:100], config)  # shorter than one window
+    assert np.isfinite(short).all()

@@ -63,3 +63,21 @@ def test_invalid_model_config_is_rejected():
         _config(fusion={"dense_units": [8], "dropout": 1.0})
     with pytest.raises(ValueError, match="repeat"):
         _config(modalities=["speech", "speech"])
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_an_utterance_vector_gets_dense_blocks_not_convolutions(attention):
+    config = _config(attention={"enabled": attention, "num_heads": 2, "key_dim": 4})
+    model = build_fusion_model(
+        config, n_frames=0, n_features=67, max_tokens=5, vocab_size=30, n_classes=5
+    )
+    speech = model.get_layer("speech")
+    assert tuple(speech.output.shape) == (None, 67)
+    names = [layer.name for layer in model.layers]
+    assert "speech_dense_0" in names
+    assert not any(n.startswith("speech_conv") for n in names)
+    out = model.predict(
+        {"speech": np.zeros((2, 67)), "text": np.zeros((2, 5), dtype="int32")},
+        verbose=0,
+    )
+    assert out.shape == (2, 5)

@@ -146,7 +146,7 @@ def test_one_fold_can_be_rerun_alone(project):
     )
 
 
-def test_registry_lists_the_five_pipelines(project):
+def test_registry_lists_the_six_pipelines(project):
     out = _kedro(project, "registry", "list").stdout
     for name in (
         "preprocessing",
@@ -154,6 +154,7 @@ def test_registry_lists_the_five_pipelines(project):
         "model_building",
         "training",
         "evaluation",
+        "similarity",
     ):
         assert f"- {name}" in out
 

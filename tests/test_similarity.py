@@ -22,6 +22,16 @@ def test_rows_and_columns_are_matched_by_label(similarity_frame, classes):
     pd.testing.assert_frame_equal(out, similarity_frame.astype(float))
 
 
+def test_fewer_classes_take_the_sub_matrix_by_label(similarity_frame, classes):
+    four = ["neutral", "anger", "sadness", "happiness"]
+    out = validate_similarity(similarity_frame, four)
+    assert list(out.index) == four and list(out.columns) == four
+    assert out.loc["anger", "sadness"] == 0.6
+    assert (
+        out.loc["neutral", "happiness"] == similarity_frame.loc["neutral", "happiness"]
+    )
+
+
 def test_committed_default_matrix_is_valid(classes):
     table = pd.read_csv(
         Path(__file__).parents[1] / "data/01_raw/emotion_similarity.csv", index_col=0

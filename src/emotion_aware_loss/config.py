@@ -20,10 +20,15 @@ class _Strict(BaseModel):
 
 
 class AcousticConfig(_Strict):
-    """Frame-level acoustic features computed with librosa."""
+    """Acoustic features computed with librosa.
+
+    ``logmel`` and ``mfcc`` give frame sequences for the convolutional speech
+    branch; ``functionals`` gives one fixed-length vector of statistics per
+    utterance, for which the speech branch is a stack of dense blocks.
+    """
 
     sample_rate: int = Field(16000, gt=0)
-    feature: Literal["logmel", "mfcc"] = "logmel"
+    feature: Literal["logmel", "mfcc", "functionals"] = "logmel"
     n_mels: int = Field(40, gt=0)
     n_mfcc: int = Field(13, gt=0)
     deltas: bool = False
@@ -40,6 +45,18 @@ class TextConfig(_Strict):
     max_tokens: int = Field(24, gt=0)
     max_vocab_size: int = Field(5000, gt=0)
     min_count: int = Field(1, ge=1)
+
+
+class LabelConfig(_Strict):
+    """How corpus labels become classes.
+
+    ``mapping`` renames corpus labels (``angry: anger``); labels listed in ``drop``
+    (after mapping) are left out of the run, counted in the log and listed in the
+    ``skipped_utterances`` dataset. Any other label must be a configured class.
+    """
+
+    mapping: dict[str, str] = Field(default_factory=dict)
+    drop: list[str] = Field(default_factory=list)
 
 
 class CrossValidationConfig(_Strict):

@@ -123,6 +123,8 @@ def fit_scaler(
     """Per-feature mean and standard deviation over the valid frames of ``rows``."""
     valid = np.arange(features.shape[1])[None, :] < n_frames[rows, None]
     frames = features[rows][valid]
+    if not len(frames):  # a text-only corpus: nothing to standardise
+        return {"mean": [0.0] * features.shape[2], "std": [1.0] * features.shape[2]}
     std = frames.std(axis=0)
     return {
         "mean": frames.mean(axis=0).astype(float).tolist(),

@@ -1,4 +1,4 @@
-"""Frame-level acoustic features with librosa."""
+"""Acoustic features with librosa: frame sequences or utterance-level functionals."""
 
 from __future__ import annotations
 
@@ -49,8 +49,84 @@ def frame_features(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
     return feats.T.astype(np.float32)
 
 
+def _stats(values: np.ndarray) -> list[np.ndarray]:
+    """Mean and standard deviation over frames (last axis)."""
+    return [values.mean(axis=-1), values.std(axis=-1)]
+
+
+def functional_names(config: AcousticConfig) -> list[str]:
+    """Names of the values :func:`utterance_functionals` returns, in order."""
+    names = [f"mfcc_{k}_{s}" for s in ("mean", "std") for k in range(config.n_mfcc)]
+    names += [
+        f"mfcc_delta_{k}_{s}" for s in ("mean", "std") for k in range(config.n_mfcc)
+    ]
+    names += ["energy_db_mean", "energy_db_std", "energy_db_max"]
+    for shape in ("zcr", "centroid", "bandwidth", "rolloff", "flatness"):
+        names += [f"{shape}_mean", f"{shape}_std"]
+    names += ["pitch_st_mean", "pitch_st_std", "pitch_st_range"]
+    return names
+
+
+def utterance_functionals(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """Statistics of frame-level descriptors: one fixed-length vector per utterance.
+
+    The seed's style of input: mean and standard deviation of MFCCs and their
+    deltas, energy (dB: mean, std, max), zero-crossing rate and spectral shape
+    (centroid, bandwidth, roll-off, flatness: mean, std), and pitch (YIN, in
+    semitones re 100 Hz over the louder half of the frames: mean, std, 5-95%
+    range). Names: :func:`functional_names`.
+
+    Returns:
+        ``(len(functional_names(config)),)`` float32 vector.
+    """
+    y = np.asarray(waveform, dtype=np.float32)
+    sr, hop, n_fft = config.sample_rate, config.hop_length, config.n_fft
+    if len(y) < n_fft:  # too short for one analysis window: pad with silence
+        y = np.pad(y, (0, n_fft - len(y)))
+    frames = dict(n_fft=n_fft, hop_length=hop, win_length=config.win_length)
+    power = np.abs(librosa.stft(y, **frames)) ** 2
+    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=config.n_mels)
+    mfcc = librosa.feature.mfcc(
+        S=librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None),
+        n_mfcc=config.n_mfcc,
+    )
+    width = min(9, mfcc.shape[1] if mfcc.shape[1] % 2 else mfcc.shape[1] - 1)
+    delta = (
+        librosa.feature.delta(mfcc, width=width, mode="nearest")
+        if width >= _MIN_DELTA_FRAMES
+        else np.zeros_like(mfcc)
+    )
+    magnitude = np.sqrt(power)
+    rms = librosa.feature.rms(S=magnitude, frame_length=n_fft)[0]
+    energy = librosa.amplitude_to_db(rms, ref=1.0, amin=1e-10, top_db=None)
+    shape = [
+        librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop)[0],
+        librosa.feature.spectral_centroid(S=magnitude, sr=sr)[0],
+        librosa.feature.spectral_bandwidth(S=magnitude, sr=sr)[0],
+        librosa.feature.spectral_rolloff(S=magnitude, sr=sr)[0],
+        librosa.feature.spectral_flatness(S=magnitude)[0],
+    ]
+    f0 = librosa.yin(
+        y, fmin=60.0, fmax=min(600.0, sr / 4), sr=sr, frame_length=n_fft, hop_length=hop
+    )
+    n = min(len(f0), len(energy))
+    loud = energy[:n] >= np.median(energy[:n])
+    semitones = 12.0 * np.log2(f0[:n][loud] / 100.0)
+    low, high = np.percentile(semitones, [5, 95])
+    parts = [
+        *_stats(mfcc),
+        *_stats(delta),
+        np.array([energy.mean(), energy.std(), energy.max()]),
+        np.array([stat(values) for values in shape for stat in (np.mean, np.std)]),
+        np.array([semitones.mean(), semitones.std(), high - low]),
+    ]
+    return np.concatenate([np.atleast_1d(p) for p in parts]).astype(np.float32)
+
+
 def feature_dimension(config: AcousticConfig) -> int:
-    """Number of features per frame that ``frame_features`` returns."""
+    """Number of features per frame (or per utterance, for functionals)."""
+    if config.feature == "functionals":
+        return len(functional_names(config))
     base = config.n_mels if config.feature == "logmel" else config.n_mfcc
     return base * (3 if config.deltas else 1)
 

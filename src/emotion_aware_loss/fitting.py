@@ -81,9 +81,19 @@ class DynamicSimilarity(keras.callbacks.Callback):
 def select_inputs(
     model: keras.Model, inputs: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Keep only the inputs the model has (a speech-only model takes no text)."""
-    names = [t.name.split(":")[0] for t in model.inputs]
-    return {name: inputs[name] for name in names}
+    """Keep only the inputs the model has (a speech-only model takes no text).
+
+    Utterance-level speech vectors are stored as one-frame sequences; a model
+    whose speech input has no time axis gets them without it.
+    """
+    selected = {}
+    for tensor in model.inputs:
+        name = tensor.name.split(":")[0]
+        value = inputs[name]
+        if len(tensor.shape) == 2 and value.ndim == 3 and value.shape[1] == 1:
+            value = value[:, 0, :]
+        selected[name] = value
+    return selected
 
 
 def fit(

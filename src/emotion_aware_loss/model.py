@@ -8,7 +8,21 @@ from keras import layers
 from emotion_aware_loss.config import ModelConfig
 
 
+def _speech_vector_branch(config: ModelConfig, n_features: int):
+    """Dense blocks over an utterance-level vector (no time axis to convolve)."""
+    inputs = keras.Input(shape=(n_features,), name="speech")
+    x = inputs
+    for i, block in enumerate(config.speech.blocks):
+        x = layers.Dense(block.filters, activation="relu", name=f"speech_dense_{i}")(x)
+        x = layers.BatchNormalization(name=f"speech_bn_{i}")(x)
+        x = layers.Dropout(block.dropout, name=f"speech_dropout_{i}")(x)
+    # One "token" for the attention fusion; pooled back to the vector otherwise.
+    return inputs, layers.Reshape((1, x.shape[-1]), name="speech_as_token")(x)
+
+
 def _speech_branch(config: ModelConfig, n_frames: int, n_features: int):
+    if n_frames == 0:
+        return _speech_vector_branch(config, n_features)
     inputs = keras.Input(shape=(n_frames, n_features), name="speech")
     x = inputs
     for i, block in enumerate(config.speech.blocks):
@@ -65,7 +79,9 @@ def build_fusion_model(
 
     Args:
         config: Architecture parameters.
-        n_frames: Frames per speech input.
+        n_frames: Frames per speech input; 0 for an utterance-level feature vector,
+            which gets dense blocks (units = each block's ``filters``) instead of
+            convolutions.
         n_features: Acoustic features per frame.
         max_tokens: Tokens per text input.
         vocab_size: Size of the token-id space (including padding and OOV ids).

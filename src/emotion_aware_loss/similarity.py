@@ -7,10 +7,13 @@ how close emotion ``i`` is to emotion ``j`` (1 on the diagonal). The losses and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 
 class SimilarityMatrixError(ValueError):
@@ -27,7 +30,8 @@ def validate_similarity(
     """Check a labelled similarity matrix and order it like ``classes``.
 
     Rows and columns are matched by label, not by position, so a CSV whose classes
-    are listed in another order is re-ordered rather than misread.
+    are listed in another order is re-ordered rather than misread, and a matrix over
+    more classes (e.g. with fear and disgust) gives the sub-matrix of ``classes``.
 
     Args:
         matrix: Square table indexed and headed by class names.
@@ -39,7 +43,7 @@ def validate_similarity(
         A float64 copy with rows and columns in the order of ``classes``.
 
     Raises:
-        SimilarityMatrixError: If the matrix is not square, its labels differ from
+        SimilarityMatrixError: If the matrix is not square, its labels lack one of
             ``classes``, or it holds NaN/inf, values outside [0, 1], a diagonal other
             than 1 or asymmetric entries.
     """
@@ -61,11 +65,15 @@ def validate_similarity(
         if len(set(labels)) != len(labels):
             raise SimilarityMatrixError(f"{source} repeats a {axis} label: {labels}")
     missing = [c for c in classes if c not in rows]
-    extra = [r for r in rows if r not in classes]
-    if missing or extra:
+    if missing:
         raise SimilarityMatrixError(
-            f"{source} labels {rows} do not match the configured classes {classes}: "
-            f"missing {missing}, unexpected {extra}"
+            f"{source} labels {rows} do not cover the configured classes {classes}: "
+            f"missing {missing}"
+        )
+    extra = [r for r in rows if r not in classes]
+    if extra:  # e.g. a 7-class matrix used for 5 classes: take the sub-matrix
+        logger.info(
+            "%s: using the sub-matrix of %s, leaving out %s", source, classes, extra
         )
     table = matrix.copy()
     table.index, table.columns = rows, cols

@@ -7,6 +7,7 @@ from emotion_aware_loss.datasets.audio_corpus import (
     DemoCorpusDataset,
 )
 from emotion_aware_loss.datasets.numpy_dataset import NumpyDataset
+from emotion_aware_loss.datasets.shemo import ShemoDataset
 
 __all__ = [
     "AudioCorpus",
@@ -14,4 +15,5 @@ __all__ = [
     "CorpusError",
     "DemoCorpusDataset",
     "NumpyDataset",
+    "ShemoDataset",
 ]

@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ class AudioCorpus:
 
     Attributes:
         manifest: One row per utterance with the columns in ``COLUMNS``;
-            ``audio_path`` is absolute.
+            ``audio_path`` is absolute, or empty in a text-only corpus.
         source: The manifest file the table came from (for error messages).
     """
 
@@ -46,6 +46,11 @@ class AudioCorpus:
 
     def __len__(self) -> int:
         return len(self.manifest)
+
+    @property
+    def has_audio(self) -> bool:
+        """False for a text-only corpus (a manifest without an audio column)."""
+        return bool((self.manifest["audio_path"] != "").all())
 
     def read_audio(self, index: int, sample_rate: int) -> np.ndarray:
         """Read utterance ``index`` as mono float32 at ``sample_rate``.
@@ -74,6 +79,24 @@ class AudioCorpus:
             mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
         return mono.astype(np.float32, copy=False)
 
+    def select(self, utterance_ids: Sequence[str]) -> AudioCorpus:
+        """The corpus restricted to ``utterance_ids``, in that order.
+
+        Raises:
+            CorpusError: If an id is not in the corpus.
+        """
+        position = pd.Series(
+            range(len(self.manifest)), index=self.manifest["utterance_id"]
+        )
+        unknown = [u for u in utterance_ids if u not in position.index]
+        if unknown:
+            raise CorpusError(
+                f"{self.source}: utterance {unknown[0]!r} is not in the corpus "
+                f"({len(unknown)} unknown id(s))"
+            )
+        rows = position.loc[list(utterance_ids)].to_numpy()
+        return AudioCorpus(self.manifest.iloc[rows].reset_index(drop=True), self.source)
+
     def iter_audio(self, sample_rate: int) -> Iterator[np.ndarray]:
         """Yield every utterance's waveform in manifest order."""
         for index in range(len(self.manifest)):
@@ -91,11 +114,18 @@ def _read_table(path: Path) -> pd.DataFrame:
 def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.DataFrame:
     """Validate a manifest table and resolve its audio paths.
 
+    A manifest without an ``audio_path`` column is a text-only corpus.
+
     Raises:
         CorpusError: On missing columns, empty or duplicate ids, empty labels,
             audio paths that escape ``audio_root`` or files that do not exist.
             The message names the manifest and the row or utterance at fault.
     """
+    if "audio_path" not in table.columns:  # a text-only corpus
+        table = table.assign(audio_path="")
+        text_only = True
+    else:
+        text_only = False
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise CorpusError(
@@ -103,7 +133,7 @@ def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.Dat
         )
     table = table.loc[:, list(COLUMNS)].astype(str)
     table = table.apply(lambda col: col.str.strip())
-    for column in ("utterance_id", "label", "audio_path"):
+    for column in ("utterance_id", "label") + (() if text_only else ("audio_path",)):
         empty = table.index[table[column] == ""]
         if len(empty):
             raise CorpusError(
@@ -115,6 +145,8 @@ def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.Dat
             f"{source}: duplicate utterance id {dupes.iloc[0]!r} "
             f"({len(dupes)} duplicate row(s))"
         )
+    if text_only:
+        return table.reset_index(drop=True)
     root = audio_root.resolve()
     resolved = []
     for utt, rel in zip(table["utterance_id"], table["audio_path"], strict=True):

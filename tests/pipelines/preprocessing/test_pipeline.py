@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emotion_aware_loss.config import LabelConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
 from emotion_aware_loss.pipelines.preprocessing.nodes import (
     prepare_utterances,
@@ -24,6 +25,7 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
     row = int(np.argmin(table["n_frames"]))
     assert np.all(features[row, table["n_frames"][row] :] == 0)
     assert preprocessed["input_spec"] == {
+        "speech": True,
         "n_frames": 120,
         "n_features": 16,
         "max_tokens": 12,
@@ -38,15 +40,44 @@ def test_unknown_label_names_the_utterance(tiny_corpus, classes, text_config):
     manifest.loc[4, "label"] = "fear"
     bad = AudioCorpus(manifest, "corpus.csv")
     with pytest.raises(CorpusError, match=r"corpus.csv: utterance .* has label 'fear'"):
-        prepare_utterances(bad, classes, text_config)
+        prepare_utterances(bad, classes, text_config, LabelConfig())
 
 
-def test_similarity_labels_must_match_classes(similarity_frame):
+def test_labels_are_mapped_and_dropped_labels_listed(tiny_corpus, classes, text_config):
+    manifest = tiny_corpus.manifest.copy()
+    manifest["label"] = manifest["label"].replace({"anger": "angry"})
+    manifest.loc[[3, 7], "label"] = "fearful"
+    corpus = AudioCorpus(manifest, "corpus.csv")
+    labels = LabelConfig(mapping={"angry": "anger", "fearful": "fear"}, drop=["fear"])
+    table, skipped = prepare_utterances(corpus, classes, text_config, labels)
+    assert len(table) == len(manifest) - 2
+    assert "angry" not in set(table["label"]) and "anger" in set(table["label"])
+    assert (
+        skipped["utterance_id"].tolist()
+        == manifest.loc[[3, 7], "utterance_id"].tolist()
+    )
+    assert set(skipped["label"]) == {"fear"}
+    # audio is read for the kept utterances only, in their order
+    selected = corpus.select(table["utterance_id"].tolist())
+    assert selected.manifest["utterance_id"].tolist() == table["utterance_id"].tolist()
+
+
+def test_a_class_cannot_also_be_dropped(tiny_corpus, classes, text_config):
+    with pytest.raises(CorpusError, match=r"drop lists \['anger'\]"):
+        prepare_utterances(
+            tiny_corpus, classes, text_config, LabelConfig(drop=["anger"])
+        )
+
+
+def test_similarity_labels_must_cover_classes(similarity_frame):
     with pytest.raises(SimilarityMatrixError, match="missing \\['fear'\\]"):
         validate_similarity_matrix(similarity_frame, [*similarity_frame.index, "fear"])
 
 
 def test_tokens_are_normalised(tiny_corpus, classes, text_config):
-    table = prepare_utterances(tiny_corpus, classes, text_config)
+    table, skipped = prepare_utterances(
+        tiny_corpus, classes, text_config, LabelConfig()
+    )
+    assert skipped.empty
     assert isinstance(table, pd.DataFrame)
     assert all(t == t.lower() and "," not in t for t in table["tokens"])

@@ -22,7 +22,15 @@ def build_model(input_spec: dict, model: ModelConfig, seed: int) -> keras.Model:
 
     Returns:
         The uncompiled model with its initial weights.
+
+    Raises:
+        ValueError: If the model needs speech and the corpus has no audio.
     """
+    if "speech" in model.modalities and not input_spec.get("speech", True):
+        raise ValueError(
+            "model.modalities includes 'speech' but the corpus has no audio "
+            "(a manifest without an audio_path column); set model.modalities: [text]"
+        )
     keras.utils.set_random_seed(seed)
     network = build_fusion_model(
         model,

@@ -7,9 +7,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss.config import AcousticConfig, TextConfig
+from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
-from emotion_aware_loss.features import feature_dimension, frame_features, pad_sequences
+from emotion_aware_loss.features import (
+    feature_dimension,
+    frame_features,
+    pad_sequences,
+    utterance_functionals,
+)
 from emotion_aware_loss.similarity import validate_similarity
 from emotion_aware_loss.text import RESERVED, normalise_text
 
@@ -34,45 +39,73 @@ def validate_similarity_matrix(
 
 
 def prepare_utterances(
-    corpus: AudioCorpus, classes: list[str], text: TextConfig
-) -> pd.DataFrame:
-    """Attach integer labels and normalised tokens to the corpus table.
+    corpus: AudioCorpus, classes: list[str], text: TextConfig, labels: LabelConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Map labels to classes, attach label ids and normalised tokens.
 
     Args:
         corpus: The loaded corpus.
         classes: Configured class order; label ids follow it.
         text: Text normalisation parameters.
+        labels: Label renaming and the labels to leave out.
 
     Returns:
-        ``utterance_id, speaker, label, label_id, transcript, tokens``.
+        ``utterance_id, speaker, label, label_id, transcript, tokens`` of the kept
+        utterances, and ``utterance_id, label, reason`` of the skipped ones.
 
     Raises:
-        CorpusError: If an utterance's label is not one of ``classes``.
+        CorpusError: If a class is also listed to be dropped, or an utterance's
+            label (after mapping) is neither a class nor dropped.
     """
+    both = sorted(set(classes) & set(labels.drop))
+    if both:
+        raise CorpusError(
+            f"preprocessing.labels.drop lists {both}, which are also configured "
+            f"classes {classes}; remove them from one of the two"
+        )
     table = corpus.manifest
-    unknown = ~table["label"].isin(classes)
+    label = table["label"].map(lambda x: labels.mapping.get(x, x))
+    dropped = label.isin(labels.drop)
+    unknown = ~dropped & ~label.isin(classes)
     if unknown.any():
         first = table.loc[unknown].iloc[0]
         raise CorpusError(
             f"{corpus.source}: utterance {first['utterance_id']!r} has label "
             f"{first['label']!r}, not one of the configured classes {classes} "
-            f"({int(unknown.sum())} such utterance(s))"
+            f"({int(unknown.sum())} such utterance(s)); map it with "
+            "preprocessing.labels.mapping or leave it out with "
+            "preprocessing.labels.drop"
         )
+    skipped = pd.DataFrame(
+        {
+            "utterance_id": table.loc[dropped, "utterance_id"].astype(str),
+            "label": label[dropped].astype(str),
+            "reason": "label in preprocessing.labels.drop",
+        }
+    ).reset_index(drop=True)
+    if len(skipped):
+        logger.warning(
+            "Left out %d utterance(s) whose label is dropped: %s (listed in "
+            "skipped_utterances)",
+            len(skipped),
+            skipped["label"].value_counts().to_dict(),
+        )
+    kept = table.loc[~dropped]
+    label = label[~dropped]
     index = {name: i for i, name in enumerate(classes)}
-    tokens = [normalise_text(t, text.lowercase) for t in table["transcript"]]
     out = pd.DataFrame(
         {
-            "utterance_id": table["utterance_id"].astype(str),
-            "speaker": table["speaker"].astype(str),
-            "label": table["label"].astype(str),
-            "label_id": table["label"].map(index).astype("int64"),
-            "transcript": table["transcript"].astype(str),
-            "tokens": tokens,
+            "utterance_id": kept["utterance_id"].astype(str),
+            "speaker": kept["speaker"].astype(str),
+            "label": label.astype(str),
+            "label_id": label.map(index).astype("int64"),
+            "transcript": kept["transcript"].astype(str),
+            "tokens": [normalise_text(t, text.lowercase) for t in kept["transcript"]],
         }
-    )
+    ).reset_index(drop=True)
     counts = out["label"].value_counts().reindex(classes, fill_value=0)
     logger.info("Class counts: %s", counts.to_dict())
-    return out
+    return out, skipped
 
 
 def extract_acoustic_features(
@@ -83,7 +116,7 @@ def extract_acoustic_features(
     Audio is read one utterance at a time through the corpus dataset.
 
     Args:
-        corpus: The loaded corpus (same order as ``utterances``).
+        corpus: The loaded corpus; only the utterances in ``utterances`` are read.
         utterances: Output of ``prepare_utterances``.
         acoustic: Feature parameters.
 
@@ -92,10 +125,23 @@ def extract_acoustic_features(
         ``n_frames`` (valid frames per utterance) added: the model-input table.
     """
     n_features = feature_dimension(acoustic)
-    sequences = (
-        frame_features(wave, acoustic)
-        for wave in corpus.iter_audio(acoustic.sample_rate)
-    )
+    corpus = corpus.select(utterances["utterance_id"].tolist())
+    if not corpus.has_audio:
+        logger.warning(
+            "%s has no audio column: text-only corpus, no acoustic features "
+            "(the model needs model.modalities: [text])",
+            corpus.source,
+        )
+        empty = np.zeros((len(utterances), 1, n_features), dtype=np.float32)
+        return empty, utterances.assign(n_frames=0)
+    waves = corpus.iter_audio(acoustic.sample_rate)
+    if acoustic.feature == "functionals":
+        # One vector per utterance, stored as a single "frame" so the per-fold
+        # scaler treats both kinds alike; the model gets it without a time axis.
+        vectors = (utterance_functionals(wave, acoustic)[None, :] for wave in waves)
+        features, lengths = pad_sequences(vectors, 1, n_features)
+        return features, utterances.assign(n_frames=lengths)
+    sequences = (frame_features(wave, acoustic) for wave in waves)
     features, lengths = pad_sequences(sequences, acoustic.max_frames, n_features)
     truncated = int((lengths >= acoustic.max_frames).sum())
     if truncated:
@@ -109,16 +155,25 @@ def extract_acoustic_features(
 
 
 def describe_model_inputs(
-    acoustic_features: np.ndarray, text: TextConfig, classes: list[str]
+    acoustic_features: np.ndarray,
+    model_input_table: pd.DataFrame,
+    acoustic: AcousticConfig,
+    text: TextConfig,
+    classes: list[str],
 ) -> dict[str, object]:
     """Shapes the model is built for.
 
     Returns:
-        ``n_frames``, ``n_features``, ``max_tokens``, ``vocab_size`` (vocabulary
-        plus the padding and out-of-vocabulary ids) and ``classes``.
+        ``speech`` (whether there is audio: false for a text-only corpus),
+        ``n_frames`` (0 for utterance-level vectors, which have no time axis),
+        ``n_features``, ``max_tokens``, ``vocab_size`` (vocabulary plus the padding
+        and out-of-vocabulary ids) and ``classes``.
     """
     _, n_frames, n_features = acoustic_features.shape
+    if acoustic.feature == "functionals":
+        n_frames = 0
     return {
+        "speech": bool(model_input_table["n_frames"].gt(0).any()),
         "n_frames": int(n_frames),
         "n_features": int(n_features),
         "max_tokens": text.max_tokens,

@@ -21,8 +21,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 prepare_utterances,
-                inputs=["corpus", "params:classes", "params:preprocessing.text"],
-                outputs="utterances",
+                inputs=[
+                    "corpus",
+                    "params:classes",
+                    "params:preprocessing.text",
+                    "params:preprocessing.labels",
+                ],
+                outputs=["utterances", "skipped_utterances"],
                 name="prepare_utterances_node",
             ),
             Node(
@@ -35,6 +40,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 describe_model_inputs,
                 inputs=[
                     "acoustic_features",
+                    "model_input_table",
+                    "params:preprocessing.acoustic",
                     "params:preprocessing.text",
                     "params:classes",
                 ],

@@ -1,0 +1,139 @@
+"""End-to-end: other corpus layouts and single-modality models through ``kedro run``.
+
+Each case changes only ``conf/local`` of a copy of this project, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from emotion_aware_loss.datasets import DemoCorpusDataset
+
+from .corpus_layouts import write_shemo
+from .test_run import ROOT, TINY_PARAMETERS, _kedro, _versions
+
+pytestmark = pytest.mark.slow
+
+ONE_COMPARISON = """
+loss_variants:
+  cross_entropy: {loss: cross_entropy}
+  emotion_aware: {loss: emotion_aware}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_audio(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    return DemoCorpusDataset(str(folder), n_utterances=60, n_speakers=4, seed=5).load()
+
+
+def _project(
+    tmp_path: Path, catalog: str = "", modalities: str = "", acoustic: str = ""
+) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(ROOT / "conf" / "base", tmp_path / "conf" / "base")
+    local = tmp_path / "conf" / "local"
+    local.mkdir()
+    (local / "globals.yml").write_text(
+        "demo_corpus:\n  n_utterances: 50\n  n_speakers: 4\n  seed: 11\n"
+    )
+    parameters = TINY_PARAMETERS + ONE_COMPARISON
+    if modalities:
+        parameters = parameters.replace(
+            "model:\n", f"model:\n  modalities: {modalities}\n"
+        )
+    if acoustic:
+        # conf/local replaces a whole top-level block, so all of it is given
+        parameters += (
+            f"preprocessing:\n  acoustic: {acoustic}\n  text: {{}}\n  labels: {{}}\n"
+        )
+    (local / "parameters.yml").write_text(parameters)
+    (local / "catalog.yml").write_text(catalog)
+    (tmp_path / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", tmp_path / "data/01_raw")
+    shutil.copytree(
+        ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path
+
+
+def _summary(project: Path) -> dict:
+    folder = project / "data" / "08_reporting" / "cv_summary.json"
+    (version,) = _versions(folder)
+    return json.loads((version / "cv_summary.json").read_text())
+
+
+def test_shemo_layout_runs_with_fear_dropped(tmp_path, demo_audio):
+    shemo = tmp_path / "shemo"
+    records = write_shemo(demo_audio, shemo, fear_every=9)
+    project = _project(
+        tmp_path / "project",
+        catalog=f"""
+corpus:
+  type: emotion_aware_loss.datasets.ShemoDataset
+  path: {shemo}
+  json_path: {shemo / "shemo.json"}
+  labels_from: json
+""",
+    )
+    _kedro(project, "run")
+    summary = _summary(project)
+    assert set(summary["variants"]) == {"cross_entropy", "emotion_aware"}
+    (version,) = _versions(project / "data/02_intermediate/skipped_utterances.csv")
+    skipped = (version / "skipped_utterances.csv").read_text().splitlines()[1:]
+    n_fear = sum(r["emotion"] == "fearful" for r in records.values())
+    assert len(skipped) == n_fear > 0
+    assert all(line.split(",")[1] == "fear" for line in skipped)
+
+
+def test_speech_only_model_runs(tmp_path):
+    project = _project(tmp_path, modalities="[speech]")
+    _kedro(project, "run")
+    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert _model_inputs(project) == ["speech"]
+
+
+def test_text_only_corpus_runs_a_text_model(tmp_path, demo_audio):
+    manifest = demo_audio.manifest.drop(columns="audio_path")
+    manifest = manifest.rename(columns={"transcript": "text", "label": "emotion"})
+    manifest.to_csv(tmp_path / "texts.csv", index=False)
+    catalog = f"""
+corpus:
+  type: emotion_aware_loss.datasets.AudioManifestDataset
+  filepath: {tmp_path / "texts.csv"}
+  columns: {{text: transcript, emotion: label}}
+"""
+    project = _project(tmp_path / "project", catalog=catalog, modalities="[text]")
+    _kedro(project, "run")
+    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert _model_inputs(project) == ["text"]
+    # the same corpus with a speech model fails before training, saying why
+    result = _kedro(project, "run", "--params=model.modalities=[speech]", check=False)
+    assert result.returncode != 0
+    assert "corpus has no audio" in result.stdout + result.stderr
+    assert "train_model_node" not in result.stdout + result.stderr
+
+
+def test_utterance_level_functionals_run(tmp_path):
+    project = _project(tmp_path, acoustic="{feature: functionals}")
+    _kedro(project, "run", "--pipelines=preprocessing,fold_generation,model_building")
+    spec = json.loads((project / "data/05_model_input/input_spec.json").read_text())
+    assert spec["n_frames"] == 0 and spec["n_features"] == 68
+    _kedro(project, "run")
+    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+
+
+def _model_inputs(project: Path) -> list[str]:
+    import keras
+
+    import emotion_aware_loss.losses  # noqa: F401  (registers the custom objects)
+
+    folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
+    (version,) = _versions(folder)
+    model = keras.models.load_model(version / "model.keras")
+    return [t.name.split(":")[0] for t in model.inputs]

@@ -32,3 +32,32 @@ def test_early_stopping_keeps_the_best_epoch_of_the_monitored_score(monitor):
     assert history["best_epoch"] == [int(np.argmax(scores)) + 1]
     restored = trained.evaluate({"speech": x[80:]}, y[80:], verbose=0, return_dict=True)
     assert restored[monitor.removeprefix("val_")] == pytest.approx(max(scores))
+
+
+def test_pre_trained_embeddings_are_loaded_and_can_stay_frozen():
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(0, 10, size=(40, 5)).astype("int32")
+    labels = tokens[:, 0] % 2
+    inputs = keras.Input(shape=(5,), dtype="int32", name="text")
+    x = keras.layers.Embedding(10, 4, trainable=False, name="text_embedding")(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    model = keras.Model(
+        inputs, keras.layers.Dense(2, activation="softmax", name="emotion")(x)
+    )
+    matrix = rng.normal(size=(10, 4)).astype("float32")
+    trained, _ = fit(
+        model,
+        CrossEntropy(),
+        ({"text": tokens[:30]}, labels[:30]),
+        ({"text": tokens[30:]}, labels[30:]),
+        TrainingConfig(epochs=2, batch_size=8, patience=2),
+        seed=0,
+        embedding_matrix=matrix,
+    )
+    np.testing.assert_array_equal(
+        trained.get_layer("text_embedding").get_weights()[0], matrix
+    )
+    # the shared initial model keeps its own weights
+    assert not np.array_equal(
+        model.get_layer("text_embedding").get_weights()[0], matrix
+    )

@@ -119,11 +119,30 @@ corpus:
     assert "train_model_node" not in result.stdout + result.stderr
 
 
-def test_utterance_level_functionals_run(tmp_path):
-    project = _project(tmp_path, acoustic="{feature: functionals}")
+def test_functionals_and_pre_trained_word_vectors_run(tmp_path, demo_audio):
+    words = sorted(
+        {w.lower() for t in demo_audio.manifest["transcript"] for w in t.split()}
+    )
+    rows = [
+        f"{w} " + " ".join(f"{(i * 7 + d) % 11 / 10:.1f}" for d in range(8))
+        for i, w in enumerate(words)
+    ]
+    (tmp_path / "words.vec").write_text(f"{len(rows)} 8\n" + "\n".join(rows) + "\n")
+    catalog = f"""
+word_vectors:
+  type: emotion_aware_loss.datasets.WordVectorsDataset
+  filepath: {tmp_path / "words.vec"}
+"""
+    project = _project(
+        tmp_path / "project", catalog=catalog, acoustic="{feature: functionals}"
+    )
     _kedro(project, "run", "--pipelines=preprocessing,fold_generation,model_building")
     spec = json.loads((project / "data/05_model_input/input_spec.json").read_text())
     assert spec["n_frames"] == 0 and spec["n_features"] == 68
+    import numpy as np
+
+    matrix = np.load(project / "data/05_model_input/folds/fold_0/embedding_matrix.npy")
+    assert matrix.shape == (spec["vocab_size"], 8) and matrix[2:].any()
     _kedro(project, "run")
     assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
 
@@ -137,3 +156,28 @@ def _model_inputs(project: Path) -> list[str]:
     (version,) = _versions(folder)
     model = keras.models.load_model(version / "model.keras")
     return [t.name.split(":")[0] for t in model.inputs]
+
+
+def test_seed_numpy_layout_runs_from_features(tmp_path):
+    from .datasets.test_precomputed import write_seed_layout
+
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    write_seed_layout(seed)
+    catalog = f"""
+corpus_features:
+  type: emotion_aware_loss.datasets.PrecomputedCorpusDataset
+  features: {seed / "selected_features_data.npy"}
+  labels: {seed / "labels.npy"}
+  label_names: [anger, surprise, happiness, sadness, neutral]
+  token_ids: {seed / "padded_docs.npy"}
+word_vectors:
+  type: emotion_aware_loss.datasets.EmbeddingMatrixDataset
+  filepath: {seed / "embedding_matrix.npy"}
+"""
+    project = _project(tmp_path / "project", catalog=catalog)
+    _kedro(project, "run", "--pipelines=from_features")
+    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert not (project / "data/01_raw/demo_corpus").exists()  # no audio involved
+    spec = json.loads((project / "data/05_model_input/input_spec.json").read_text())
+    assert spec["n_frames"] == 0 and spec["n_features"] == 52

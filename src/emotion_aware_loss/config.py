@@ -36,6 +36,18 @@ class AcousticConfig(_Strict):
     win_length: int = Field(400, gt=0)
     hop_length: int = Field(160, gt=0)
     max_frames: int = Field(300, gt=0)
+    trim_top_db: float | None = Field(
+        None, gt=0.0, description="cut leading/trailing audio this far below the peak"
+    )
+    n_jobs: int = Field(1, description="worker processes for extraction; -1 = all")
+    batch_size: int = Field(64, gt=0, description="utterances per extraction batch")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _jobs(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError(f"n_jobs must be a positive count or -1, got {value}")
+        return value
 
 
 class TextConfig(_Strict):
@@ -80,6 +92,9 @@ class SpeechBranchConfig(_Strict):
 
 class TextBranchConfig(_Strict):
     embedding_dim: int = Field(64, gt=0)
+    trainable_embeddings: bool = Field(
+        True, description="False freezes the embeddings (e.g. pre-trained vectors)"
+    )
     filters: int = Field(64, gt=0)
     kernel_size: int = Field(3, gt=0)
     pool_size: int = Field(2, ge=1)

@@ -10,6 +10,7 @@ import numpy as np
 from emotion_aware_loss.config import AcousticConfig
 
 _MIN_DELTA_FRAMES = 3
+_F0_MIN = 60.0  # Hz, lowest pitch tracked
 
 
 def frame_features(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
@@ -106,8 +107,15 @@ def utterance_functionals(waveform: np.ndarray, config: AcousticConfig) -> np.nd
         librosa.feature.spectral_rolloff(S=magnitude, sr=sr)[0],
         librosa.feature.spectral_flatness(S=magnitude)[0],
     ]
+    # YIN needs two periods of the lowest pitch (60 Hz) in a frame.
+    pitch_frame = 2 ** int(np.ceil(np.log2(2 * sr / _F0_MIN)))
     f0 = librosa.yin(
-        y, fmin=60.0, fmax=min(600.0, sr / 4), sr=sr, frame_length=n_fft, hop_length=hop
+        np.pad(y, (0, max(0, pitch_frame - len(y)))),
+        fmin=_F0_MIN,
+        fmax=min(600.0, sr / 4),
+        sr=sr,
+        frame_length=pitch_frame,
+        hop_length=hop,
     )
     n = min(len(f0), len(energy))
     loud = energy[:n] >= np.median(energy[:n])
@@ -132,21 +140,32 @@ def feature_dimension(config: AcousticConfig) -> int:
 
 
 def pad_sequences(
-    sequences: Iterable[np.ndarray], max_frames: int, n_features: int
+    sequences: Iterable[np.ndarray],
+    max_frames: int,
+    n_features: int,
+    n: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length frame sequences into a zero-padded array.
 
     Sequences longer than ``max_frames`` keep their first ``max_frames`` frames.
+    With ``n`` (the number of sequences) given, the output is allocated once and
+    filled as the sequences arrive, so a stream is never held in memory twice.
 
     Returns:
         ``(n, max_frames, n_features)`` float32 array and the number of valid
         frames of each sequence.
     """
-    sequences = list(sequences)
-    out = np.zeros((len(sequences), max_frames, n_features), dtype=np.float32)
-    lengths = np.zeros(len(sequences), dtype=np.int32)
+    if n is None:
+        sequences = list(sequences)
+        n = len(sequences)
+    out = np.zeros((n, max_frames, n_features), dtype=np.float32)
+    lengths = np.zeros(n, dtype=np.int32)
+    count = 0
     for i, seq in enumerate(sequences):
         length = min(len(seq), max_frames)
         out[i, :length] = seq[:length]
         lengths[i] = length
+        count += 1
+    if count != n:
+        raise ValueError(f"expected {n} sequences, got {count}")
     return out, lengths

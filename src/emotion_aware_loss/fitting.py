@@ -104,6 +104,7 @@ def fit(
     config: TrainingConfig,
     seed: int,
     dynamic_momentum: float | None = None,
+    embedding_matrix: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
     """Train a copy of ``initial_model``; the input model is left untouched.
 
@@ -121,6 +122,8 @@ def fit(
     keras.utils.set_random_seed(seed)
     model = keras.models.clone_model(initial_model)
     model.set_weights(initial_model.get_weights())
+    if embedding_matrix is not None:  # pre-trained vectors of this fold's words
+        model.get_layer("text_embedding").set_weights([embedding_matrix])
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=loss,

@@ -138,8 +138,8 @@ def per_variant_and_fold(
     """Instantiate ``template`` once per loss variant and fold.
 
     Each copy lives in the namespace ``<variant>.fold_<k>``. ``shared_inputs`` keep
-    their names; the per-fold inputs ``split``, ``feature_scaler`` and
-    ``vocabulary`` come from the fold's own namespace ``fold_<k>``.
+    their names; the per-fold inputs ``split``, ``feature_scaler``, ``vocabulary``
+    and ``embedding_matrix`` come from the fold's own namespace ``fold_<k>``.
 
     Args:
         template: The steps of one variant and fold.
@@ -153,7 +153,12 @@ def per_variant_and_fold(
     Returns:
         The sum of all copies.
     """
-    fold_inputs = {"split", "feature_scaler", "vocabulary"} & template.inputs()
+    fold_inputs = {
+        "split",
+        "feature_scaler",
+        "vocabulary",
+        "embedding_matrix",
+    } & template.inputs()
     copies = [
         Pipeline(
             template,

@@ -45,7 +45,12 @@ def _speech_branch(config: ModelConfig, n_frames: int, n_features: int):
 def _text_branch(config: ModelConfig, max_tokens: int, vocab_size: int):
     inputs = keras.Input(shape=(max_tokens,), dtype="int32", name="text")
     cfg = config.text
-    x = layers.Embedding(vocab_size, cfg.embedding_dim, name="text_embedding")(inputs)
+    x = layers.Embedding(
+        vocab_size,
+        cfg.embedding_dim,
+        trainable=cfg.trainable_embeddings,
+        name="text_embedding",
+    )(inputs)
     x = layers.Conv1D(
         cfg.filters,
         cfg.kernel_size,

@@ -149,3 +149,35 @@ def test_numpy_dataset_round_trip_and_refuses_objects(tmp_path):
     with pytest.raises(DatasetError, match="not a numeric"):
         NumpyDataset(str(tmp_path / "obj.npy")).load()
     assert not list((tmp_path / "sub").glob("*.tmp"))
+
+
+def _peak(wave: np.ndarray) -> float:
+    return float(np.abs(wave).max())
+
+
+def test_map_audio_in_parallel_batches_keeps_the_order(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        sf.write(
+            tmp_path / f"{i}.wav", rng.uniform(-1, 1, 400 + 100 * i) * 0.1 * i, 16000
+        )
+    _manifest(tmp_path, [(f"u{i}", f"{i}.wav") for i in range(7)])
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    serial = list(corpus.map_audio(len, 16000))
+    parallel = list(corpus.map_audio(len, 16000, n_jobs=2, batch_size=3))
+    assert serial == parallel == [400 + 100 * i for i in range(7)]
+    peaks = list(corpus.map_audio(_peak, 16000, n_jobs=2, batch_size=2))
+    assert peaks == pytest.approx(
+        [_peak(corpus.read_audio(i, 16000)) for i in range(7)]
+    )
+
+
+def test_silence_is_trimmed_on_request(tmp_path):
+    tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000)
+    padded = np.concatenate([np.zeros(8000), tone, np.zeros(8000)])
+    sf.write(tmp_path / "t.wav", padded, 16000)
+    _manifest(tmp_path, [("u1", "t.wav")])
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    assert len(corpus.read_audio(0, 16000)) == 24000
+    trimmed = corpus.read_audio(0, 16000, trim_top_db=30)
+    assert 8000 <= len(trimmed) < 12000  # the tone plus less than a frame each side

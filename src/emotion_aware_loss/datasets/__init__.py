@@ -7,13 +7,29 @@ from emotion_aware_loss.datasets.audio_corpus import (
     DemoCorpusDataset,
 )
 from emotion_aware_loss.datasets.numpy_dataset import NumpyDataset
+from emotion_aware_loss.datasets.precomputed import (
+    EmbeddingMatrixDataset,
+    PrecomputedCorpus,
+    PrecomputedCorpusDataset,
+)
 from emotion_aware_loss.datasets.shemo import ShemoDataset
+from emotion_aware_loss.datasets.word_vectors import (
+    WordVectors,
+    WordVectorsDataset,
+    WordVectorsError,
+)
 
 __all__ = [
     "AudioCorpus",
     "AudioManifestDataset",
     "CorpusError",
     "DemoCorpusDataset",
+    "EmbeddingMatrixDataset",
     "NumpyDataset",
+    "PrecomputedCorpus",
+    "PrecomputedCorpusDataset",
     "ShemoDataset",
+    "WordVectors",
+    "WordVectorsDataset",
+    "WordVectorsError",
 ]

@@ -12,17 +12,20 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from joblib import Parallel, delayed
 from kedro.io import AbstractDataset, DatasetError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLUMNS = ("utterance_id", "speaker", "transcript", "label", "audio_path")
 
@@ -52,32 +55,22 @@ class AudioCorpus:
         """False for a text-only corpus (a manifest without an audio column)."""
         return bool((self.manifest["audio_path"] != "").all())
 
-    def read_audio(self, index: int, sample_rate: int) -> np.ndarray:
+    def read_audio(
+        self, index: int, sample_rate: int, trim_top_db: float | None = None
+    ) -> np.ndarray:
         """Read utterance ``index`` as mono float32 at ``sample_rate``.
 
         Raises:
             CorpusError: If the file is unreadable or holds no samples.
         """
-        import librosa  # noqa: PLC0415  (heavy; only needed when audio is read)
-
         row = self.manifest.iloc[index]
-        path = row["audio_path"]
-        try:
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise CorpusError(
-                f"{self.source}: cannot read audio of utterance "
-                f"{row['utterance_id']!r} at {path}: {exc}"
-            ) from exc
-        if audio.shape[0] == 0:
-            raise CorpusError(
-                f"{self.source}: audio of utterance {row['utterance_id']!r} at "
-                f"{path} is empty"
-            )
-        mono = audio.mean(axis=1)
-        if rate != sample_rate:
-            mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
-        return mono.astype(np.float32, copy=False)
+        return read_waveform(
+            row["audio_path"],
+            row["utterance_id"],
+            self.source,
+            sample_rate,
+            trim_top_db,
+        )
 
     def select(self, utterance_ids: Sequence[str]) -> AudioCorpus:
         """The corpus restricted to ``utterance_ids``, in that order.
@@ -101,6 +94,94 @@ class AudioCorpus:
         """Yield every utterance's waveform in manifest order."""
         for index in range(len(self.manifest)):
             yield self.read_audio(index, sample_rate)
+
+    def map_audio(
+        self,
+        func: Callable[[np.ndarray], T],
+        sample_rate: int,
+        trim_top_db: float | None = None,
+        n_jobs: int = 1,
+        batch_size: int = 64,
+    ) -> Iterator[T]:
+        """Yield ``func(waveform)`` for every utterance, in manifest order.
+
+        Utterances are read and processed in batches of ``batch_size``, spread over
+        ``n_jobs`` worker processes (joblib; ``-1`` = all cores), so only a batch of
+        raw audio is in memory at a time. ``func`` must be picklable (a module-level
+        function or a ``functools.partial`` of one).
+        """
+        rows = list(zip(self.manifest["audio_path"], self.manifest["utterance_id"]))
+        task = partial(
+            _read_and_apply,
+            func=func,
+            source=self.source,
+            sample_rate=sample_rate,
+            trim_top_db=trim_top_db,
+        )
+        if n_jobs == 1:
+            yield from (task(path, utt) for path, utt in rows)
+            return
+        batches = (rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
+        with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
+            # one task per batch: a worker reads and processes a whole batch
+            for results in parallel(delayed(_apply_to_batch)(task, b) for b in batches):
+                yield from results
+
+
+def read_waveform(
+    path: str,
+    utterance_id: str,
+    source: str,
+    sample_rate: int,
+    trim_top_db: float | None = None,
+) -> np.ndarray:
+    """Read one audio file as mono float32 at ``sample_rate``.
+
+    Multi-channel audio is averaged to mono; another sample rate is resampled; with
+    ``trim_top_db``, leading and trailing audio quieter than that many dB below the
+    peak is cut.
+
+    Raises:
+        CorpusError: If the file is unreadable or holds no samples (the message
+            names the corpus, the utterance and the file).
+    """
+    import librosa  # noqa: PLC0415  (heavy; only needed when audio is read)
+
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise CorpusError(
+            f"{source}: cannot read audio of utterance {utterance_id!r} at {path}: {exc}"
+        ) from exc
+    if audio.shape[0] == 0:
+        raise CorpusError(
+            f"{source}: audio of utterance {utterance_id!r} at {path} is empty"
+        )
+    mono = audio.mean(axis=1)
+    if rate != sample_rate:
+        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
+    if trim_top_db is not None:
+        trimmed, _ = librosa.effects.trim(mono, top_db=trim_top_db)
+        mono = trimmed if len(trimmed) else mono
+    return mono.astype(np.float32, copy=False)
+
+
+def _apply_to_batch(
+    task: Callable[[str, str], T], batch: list[tuple[str, str]]
+) -> list[T]:
+    return [task(path, utt) for path, utt in batch]
+
+
+def _read_and_apply(
+    path: str,
+    utterance_id: str,
+    *,
+    func: Callable[[np.ndarray], T],
+    source: str,
+    sample_rate: int,
+    trim_top_db: float | None,
+) -> T:
+    return func(read_waveform(path, utterance_id, source, sample_rate, trim_top_db))
 
 
 def _read_table(path: Path) -> pd.DataFrame:

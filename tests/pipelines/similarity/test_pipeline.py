@@ -7,6 +7,7 @@ from emotion_aware_loss.config import (
     LossConfig,
     ValenceArousalConfig,
 )
+from emotion_aware_loss.datasets import WordVectors
 from emotion_aware_loss.layout import Layout
 from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 from emotion_aware_loss.pipelines.fold_generation import create_pipeline as folds
@@ -66,6 +67,7 @@ def test_second_round_trains_with_matrices_learned_in_the_first(
         "params:cross_validation": cv_config,
         "params:seed": 1,
         "params:preprocessing.text": text_config,
+        "word_vectors": WordVectors(None),
         "params:model": model_config,
         "params:training": training_config,
         "params:classes": classes,

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import EvaluationConfig, LossConfig
+from emotion_aware_loss.datasets import WordVectors
 from emotion_aware_loss.losses import CrossEntropy, EmotionAware
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
@@ -27,6 +28,7 @@ def training_inputs(
         "params:cross_validation": cv_config,
         "params:seed": 1,
         "params:preprocessing.text": text_config,
+        "word_vectors": WordVectors(None),
         "params:model": model_config,
     }
     folds = run_pipeline(folds_pipeline(), base)

@@ -7,8 +7,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss.config import CrossValidationConfig, TextConfig
+from emotion_aware_loss.config import CrossValidationConfig, ModelConfig, TextConfig
 from emotion_aware_loss.cross_validation import assign_folds, fit_fold_transforms
+from emotion_aware_loss.datasets.word_vectors import WordVectors, WordVectorsError
+from emotion_aware_loss.text import RESERVED
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +67,46 @@ def fit_fold_preprocessing(
     )
     logger.info("Fold vocabulary: %d tokens", len(vocabulary))
     return scaler, vocabulary
+
+
+def embedding_matrix_of_fold(
+    vocabulary: list[str],
+    word_vectors: WordVectors,
+    input_spec: dict,
+    model: ModelConfig,
+    seed: int,
+) -> np.ndarray:
+    """Initial text embeddings of the fold's vocabulary from pre-trained vectors.
+
+    Row ``i`` belongs to token id ``i`` (0 padding and 1 out-of-vocabulary stay
+    zero); a vocabulary word missing from the file gets a random vector with the
+    found vectors' scale. Without a vector file the result is empty and the model
+    keeps its random, trainable embeddings.
+
+    Raises:
+        WordVectorsError: If the file's dimension differs from
+            ``model.text.embedding_dim``.
+    """
+    if not word_vectors.available:
+        return np.zeros((0, 0), dtype=np.float32)
+    dim, found = word_vectors.lookup(vocabulary)
+    if dim != model.text.embedding_dim:
+        raise WordVectorsError(
+            f"{word_vectors.path} has {dim}-dimensional vectors but "
+            f"model.text.embedding_dim is {model.text.embedding_dim}; set it to {dim}"
+        )
+    matrix = np.zeros((int(input_spec["vocab_size"]), dim), dtype=np.float32)
+    scale = float(np.std(list(found.values()))) if found else 0.1
+    rng = np.random.default_rng(seed)
+    for i, word in enumerate(vocabulary):
+        vector = found.get(word)
+        matrix[i + RESERVED] = (
+            vector if vector is not None else rng.normal(0.0, scale, dim)
+        )
+    logger.info(
+        "Pre-trained vectors cover %d of %d vocabulary words (%.1f%%)",
+        len(found),
+        len(vocabulary),
+        100.0 * len(found) / max(len(vocabulary), 1),
+    )
+    return matrix

@@ -4,7 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from emotion_aware_loss.layout import load_layout
 
-from .nodes import fit_fold_preprocessing, generate_folds
+from .nodes import embedding_matrix_of_fold, fit_fold_preprocessing, generate_folds
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -34,15 +34,32 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["feature_scaler", "vocabulary"],
                 name="fit_fold_preprocessing_node",
-            )
+            ),
+            Node(
+                embedding_matrix_of_fold,
+                inputs=[
+                    "vocabulary",
+                    "word_vectors",
+                    "input_spec",
+                    "params:model",
+                    "params:seed",
+                ],
+                outputs="embedding_matrix",
+                name="embedding_matrix_of_fold_node",
+            ),
         ]
     )
     per_fold = [
         Pipeline(
             template,
             namespace=fold,
-            inputs={"model_input_table", "acoustic_features"},
-            parameters={"params:preprocessing.text"},
+            inputs={
+                "model_input_table",
+                "acoustic_features",
+                "word_vectors",
+                "input_spec",
+            },
+            parameters={"params:preprocessing.text", "params:model", "params:seed"},
         )
         for fold in layout.folds
     ]

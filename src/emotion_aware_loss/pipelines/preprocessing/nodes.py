@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -134,15 +135,22 @@ def extract_acoustic_features(
         )
         empty = np.zeros((len(utterances), 1, n_features), dtype=np.float32)
         return empty, utterances.assign(n_frames=0)
-    waves = corpus.iter_audio(acoustic.sample_rate)
-    if acoustic.feature == "functionals":
+    functionals = acoustic.feature == "functionals"
+    sequences = corpus.map_audio(
+        partial(_functional_frame if functionals else frame_features, config=acoustic),
+        acoustic.sample_rate,
+        trim_top_db=acoustic.trim_top_db,
+        n_jobs=acoustic.n_jobs,
+        batch_size=acoustic.batch_size,
+    )
+    if functionals:
         # One vector per utterance, stored as a single "frame" so the per-fold
         # scaler treats both kinds alike; the model gets it without a time axis.
-        vectors = (utterance_functionals(wave, acoustic)[None, :] for wave in waves)
-        features, lengths = pad_sequences(vectors, 1, n_features)
+        features, lengths = pad_sequences(sequences, 1, n_features, len(corpus))
         return features, utterances.assign(n_frames=lengths)
-    sequences = (frame_features(wave, acoustic) for wave in waves)
-    features, lengths = pad_sequences(sequences, acoustic.max_frames, n_features)
+    features, lengths = pad_sequences(
+        sequences, acoustic.max_frames, n_features, len(corpus)
+    )
     truncated = int((lengths >= acoustic.max_frames).sum())
     if truncated:
         logger.warning(
@@ -152,6 +160,10 @@ def extract_acoustic_features(
             acoustic.max_frames,
         )
     return features, utterances.assign(n_frames=lengths)
+
+
+def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    return utterance_functionals(waveform, config)[None, :]
 
 
 def describe_model_inputs(
@@ -169,12 +181,27 @@ def describe_model_inputs(
         ``n_features``, ``max_tokens``, ``vocab_size`` (vocabulary plus the padding
         and out-of-vocabulary ids) and ``classes``.
     """
+    return input_spec(
+        acoustic_features,
+        model_input_table,
+        text,
+        classes,
+        vector=acoustic.feature == "functionals",
+    )
+
+
+def input_spec(
+    acoustic_features: np.ndarray,
+    model_input_table: pd.DataFrame,
+    text: TextConfig,
+    classes: list[str],
+    vector: bool,
+) -> dict[str, object]:
+    """The ``input_spec`` of :func:`describe_model_inputs` (also for precomputed data)."""
     _, n_frames, n_features = acoustic_features.shape
-    if acoustic.feature == "functionals":
-        n_frames = 0
     return {
         "speech": bool(model_input_table["n_frames"].gt(0).any()),
-        "n_frames": int(n_frames),
+        "n_frames": 0 if vector else int(n_frames),
         "n_features": int(n_features),
         "max_tokens": text.max_tokens,
         "vocab_size": text.max_vocab_size + RESERVED,

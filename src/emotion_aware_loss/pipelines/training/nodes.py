@@ -19,6 +19,7 @@ def train_model(
     split: pd.DataFrame,
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
+    embedding_matrix: np.ndarray,
     loss_similarity: pd.DataFrame,
     input_spec: dict,
     training: TrainingConfig,
@@ -29,7 +30,8 @@ def train_model(
 
     The fold's training part is fitted; its validation part drives early stopping
     on accuracy, and the best epoch's weights are restored. The test part is not
-    touched here.
+    touched here. A non-empty ``embedding_matrix`` (pre-trained vectors of the
+    fold's vocabulary) replaces the text embeddings before training.
 
     Returns:
         The trained model (compiled with its loss) and the training history.
@@ -55,6 +57,7 @@ def train_model(
         training,
         seed + fold,
         dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
+        embedding_matrix=embedding_matrix if embedding_matrix.size else None,
     )
     history["fold"] = [fold]
     return model, history

@@ -27,6 +27,7 @@ def create_template() -> Pipeline:
                     "split",
                     "feature_scaler",
                     "vocabulary",
+                    "embedding_matrix",
                     "loss_similarity",
                     "input_spec",
                     "params:training",

@@ -1,0 +1,65 @@
+"""Acoustic feature extraction throughput on the demo corpus (prints figures).
+
+    python benchmarks/extraction.py [--utterances 1000] [--jobs 1 2] [--feature logmel]
+
+Reports utterances per second and the real-time factor (processing time / audio
+duration; below 1 is faster than real time) of the preprocessing node that the
+pipeline runs, for each worker count. Run by hand; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import soundfile as sf
+
+from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
+from emotion_aware_loss.datasets import DemoCorpusDataset
+from emotion_aware_loss.pipelines.preprocessing.nodes import (
+    extract_acoustic_features,
+    prepare_utterances,
+)
+
+CLASSES = ["anger", "surprise", "happiness", "sadness", "neutral"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--utterances", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--feature", default="logmel")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = DemoCorpusDataset(folder, n_utterances=args.utterances, seed=7).load()
+        seconds = sum(sf.info(p).duration for p in corpus.manifest["audio_path"])
+        table, _ = prepare_utterances(corpus, CLASSES, TextConfig(), LabelConfig())
+        warm = AcousticConfig(feature=args.feature)
+        extract_acoustic_features(
+            corpus.select(table["utterance_id"][:4].tolist()), table[:4], warm
+        )
+        print(
+            f"{args.utterances} utterances, {seconds / 60:.1f} min of audio, "
+            f"feature={args.feature}, {os.cpu_count()} CPU cores"
+        )
+        reference = None
+        for jobs in args.jobs:
+            config = AcousticConfig(feature=args.feature, n_jobs=jobs)
+            start = time.perf_counter()
+            features, _ = extract_acoustic_features(corpus, table, config)
+            elapsed = time.perf_counter() - start
+            if reference is None:
+                reference = features
+            same = np.array_equal(features, reference)
+            print(
+                f"n_jobs={jobs}: {elapsed:.1f} s, {args.utterances / elapsed:.0f} "
+                f"utterances/s, real-time factor {elapsed / seconds:.4f}, "
+                f"identical features: {same}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Pre-trained word vectors from a fastText ``.vec`` or GloVe text file.
+
+Both formats are one word per line followed by its vector, separated by spaces;
+``.vec`` files start with a ``<count> <dimension>`` header line. Files of millions
+of words are streamed: only the words asked for are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kedro.io import AbstractDataset, DatasetError
+
+from emotion_aware_loss.text import normalise_text
+
+logger = logging.getLogger(__name__)
+
+
+class WordVectorsError(DatasetError):
+    """A word-vector file is unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    """Lazy access to a word-vector file (``path`` None: no pre-trained vectors).
+
+    Attributes:
+        path: The ``.vec`` / GloVe text file.
+        lowercase: Normalise the file's words like the transcripts (see
+            :func:`emotion_aware_loss.text.normalise_text`) before matching.
+    """
+
+    path: Path | None
+    lowercase: bool = True
+
+    @property
+    def available(self) -> bool:
+        return self.path is not None
+
+    def lookup(self, words: Sequence[str]) -> tuple[int, dict[str, np.ndarray]]:
+        """Vectors of ``words`` (the first occurrence of each in the file).
+
+        Returns:
+            The file's dimension and a map from each found word to its vector.
+
+        Raises:
+            WordVectorsError: If the file is missing, empty, or a line has another
+                dimension than the first (the message names the line).
+        """
+        if self.path is None:
+            raise WordVectorsError("no word-vector file configured")
+        wanted = set(words)
+        found: dict[str, np.ndarray] = {}
+        dim = None
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as lines:
+                for number, line in enumerate(lines, start=1):
+                    parts = line.rstrip().split(" ")
+                    if number == 1 and len(parts) == 2 and parts[1].isdigit():
+                        continue  # the .vec header
+                    if len(parts) < 2:
+                        continue
+                    if dim is None:
+                        dim = len(parts) - 1
+                    elif len(parts) - 1 != dim:
+                        raise WordVectorsError(
+                            f"{self.path}, line {number}: {len(parts) - 1} values, "
+                            f"expected {dim}"
+                        )
+                    word = normalise_text(parts[0], self.lowercase)
+                    if word in wanted and word not in found:
+                        try:
+                            found[word] = np.asarray(parts[1:], dtype=np.float32)
+                        except ValueError as exc:
+                            raise WordVectorsError(
+                                f"{self.path}, line {number}: non-numeric value"
+                            ) from exc
+        except OSError as exc:
+            raise WordVectorsError(
+                f"cannot read word vectors {self.path}: {exc}"
+            ) from exc
+        if dim is None:
+            raise WordVectorsError(f"word-vector file {self.path} holds no vectors")
+        return dim, found
+
+
+class WordVectorsDataset(AbstractDataset[Any, WordVectors]):
+    """A ``.vec`` / GloVe text file of pre-trained word vectors (read-only).
+
+    Example (``conf/local/catalog.yml``)::
+
+        word_vectors:
+          type: emotion_aware_loss.datasets.WordVectorsDataset
+          filepath: data/01_raw/cc.fa.300.vec
+
+    With ``filepath: null`` (the default entry) the text branch's embeddings start
+    random and are trained. Nothing is downloaded: the file must be on disk.
+
+    Args:
+        filepath: The vector file, or None for no pre-trained vectors.
+        lowercase: Case-fold the file's words before matching the vocabulary.
+        metadata: Free-form metadata for plugins.
+    """
+
+    def __init__(
+        self,
+        filepath: str | None = None,
+        lowercase: bool = True,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = Path(filepath) if filepath else None
+        self._lowercase = lowercase
+        self.metadata = metadata
+
+    def load(self) -> WordVectors:
+        if self._filepath is not None and not self._filepath.is_file():
+            raise WordVectorsError(f"word-vector file {self._filepath} does not exist")
+        return WordVectors(self._filepath, self._lowercase)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{type(self).__name__} is read-only")
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "lowercase": self._lowercase}

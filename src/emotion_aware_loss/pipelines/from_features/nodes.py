@@ -1,0 +1,55 @@
+"""Nodes that turn a precomputed corpus into the model inputs preprocessing writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from emotion_aware_loss.config import LabelConfig, TextConfig
+from emotion_aware_loss.datasets.precomputed import PrecomputedCorpus
+from emotion_aware_loss.pipelines.preprocessing.nodes import (
+    input_spec,
+    prepare_utterances,
+)
+
+
+def prepare_precomputed(
+    corpus_features: PrecomputedCorpus,
+    classes: list[str],
+    text: TextConfig,
+    labels: LabelConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Labels, tokens and the given features of the kept utterances.
+
+    Labels are mapped and dropped as for an audio corpus
+    (``preprocessing.labels``); no audio is read.
+
+    Returns:
+        ``utterances``, ``skipped_utterances``, ``acoustic_features`` and the
+        ``model_input_table`` (with ``n_frames``), as preprocessing writes them.
+    """
+    utterances, skipped = prepare_utterances(corpus_features, classes, text, labels)
+    kept = corpus_features.select(utterances["utterance_id"].tolist())
+    return (
+        utterances,
+        skipped,
+        kept.features,
+        utterances.assign(n_frames=kept.n_frames),
+    )
+
+
+def describe_precomputed_inputs(
+    acoustic_features: np.ndarray,
+    model_input_table: pd.DataFrame,
+    corpus_features: PrecomputedCorpus,
+    text: TextConfig,
+    classes: list[str],
+) -> dict[str, object]:
+    """Input shapes; utterance-level vectors get ``n_frames`` 0 (no time axis)."""
+    return input_spec(
+        acoustic_features,
+        model_input_table,
+        text,
+        classes,
+        vector=corpus_features.vector,
+    )

@@ -1,0 +1,52 @@
+"""From features: a precomputed corpus in place of audio preprocessing.
+
+This pipeline writes the same datasets as ``preprocessing`` (so it is not part of
+``__default__``); the registry runs it with the later stages as ``from_features``.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from emotion_aware_loss.pipelines.preprocessing.nodes import validate_similarity_matrix
+
+from .nodes import describe_precomputed_inputs, prepare_precomputed
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                validate_similarity_matrix,
+                inputs=["emotion_similarity", "params:classes"],
+                outputs="similarity_matrix",
+                name="validate_similarity_matrix_node",
+            ),
+            Node(
+                prepare_precomputed,
+                inputs=[
+                    "corpus_features",
+                    "params:classes",
+                    "params:preprocessing.text",
+                    "params:preprocessing.labels",
+                ],
+                outputs=[
+                    "utterances",
+                    "skipped_utterances",
+                    "acoustic_features",
+                    "model_input_table",
+                ],
+                name="prepare_precomputed_node",
+            ),
+            Node(
+                describe_precomputed_inputs,
+                inputs=[
+                    "acoustic_features",
+                    "model_input_table",
+                    "corpus_features",
+                    "params:preprocessing.text",
+                    "params:classes",
+                ],
+                outputs="input_spec",
+                name="describe_precomputed_inputs_node",
+            ),
+        ]
+    )

@@ -61,3 +61,14 @@ def test_functionals_name_every_value_and_follow_the_voice():
     assert b["centroid_mean"] > a["centroid_mean"]
     short = utterance_functionals(low[:100], config)  # shorter than one window
     assert np.isfinite(short).all()
+
+
+def test_long_sequences_are_cropped_at_the_head_or_centre():
+    seq = np.arange(10, dtype=np.float32)[:, None]
+    head, lengths = pad_sequences([seq, seq[:2]], 4, 1, n=2)
+    centre, _ = pad_sequences(iter([seq, seq[:2]]), 4, 1, n=2, crop="center")
+    assert head[0, :, 0].tolist() == [0, 1, 2, 3]
+    assert centre[0, :, 0].tolist() == [3, 4, 5, 6]
+    assert lengths.tolist() == [4, 2] and centre[1, :, 0].tolist() == [0, 1, 0, 0]
+    with pytest.raises(ValueError, match="expected 3 sequences, got 2"):
+        pad_sequences([seq, seq], 4, 1, n=3)

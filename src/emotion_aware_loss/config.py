@@ -36,6 +36,9 @@ class AcousticConfig(_Strict):
     win_length: int = Field(400, gt=0)
     hop_length: int = Field(160, gt=0)
     max_frames: int = Field(300, gt=0)
+    crop: Literal["head", "center"] = Field(
+        "head", description="which max_frames of a longer utterance to keep"
+    )
     trim_top_db: float | None = Field(
         None, gt=0.0, description="cut leading/trailing audio this far below the peak"
     )
@@ -57,6 +60,10 @@ class TextConfig(_Strict):
     max_tokens: int = Field(24, gt=0)
     max_vocab_size: int = Field(5000, gt=0)
     min_count: int = Field(1, ge=1)
+    empty_transcripts: Literal["keep", "error", "skip"] = Field(
+        "keep",
+        description="keep (speech-only corpora; counted in the log), error, or skip",
+    )
 
 
 class LabelConfig(_Strict):

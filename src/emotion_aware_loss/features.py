@@ -144,10 +144,12 @@ def pad_sequences(
     max_frames: int,
     n_features: int,
     n: int | None = None,
+    crop: str = "head",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length frame sequences into a zero-padded array.
 
-    Sequences longer than ``max_frames`` keep their first ``max_frames`` frames.
+    Sequences longer than ``max_frames`` keep their first ``max_frames`` frames
+    (``crop="head"``) or their middle ones (``crop="center"``).
     With ``n`` (the number of sequences) given, the output is allocated once and
     filled as the sequences arrive, so a stream is never held in memory twice.
 
@@ -163,7 +165,8 @@ def pad_sequences(
     count = 0
     for i, seq in enumerate(sequences):
         length = min(len(seq), max_frames)
-        out[i, :length] = seq[:length]
+        start = (len(seq) - length) // 2 if crop == "center" else 0
+        out[i, :length] = seq[start : start + length]
         lengths[i] = length
         count += 1
     if count != n:

@@ -12,6 +12,7 @@ from emotion_aware_loss.datasets import (
     DemoCorpusDataset,
     NumpyDataset,
 )
+from emotion_aware_loss.datasets.audio_corpus import read_waveform
 
 
 def test_demo_corpus_is_written_once_and_deterministic(tmp_path):
@@ -125,12 +126,32 @@ def test_missing_columns_are_listed(tmp_path):
 def test_unreadable_and_empty_audio(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"not audio")
     sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
-    _manifest(tmp_path, [("u1", "bad.wav"), ("u2", "empty.wav")])
-    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    _wav(tmp_path, "good.wav")
+    rows = [("u1", "bad.wav"), ("u2", "empty.wav"), ("u3", "good.wav")]
+    _manifest(tmp_path, rows)
+    # checked at load, from the headers, before any feature is computed
+    with pytest.raises(CorpusError, match="bad.wav of utterance 'u1' is not readable"):
+        AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    _manifest(tmp_path, rows[1:])
+    with pytest.raises(CorpusError, match="empty.wav of utterance 'u2' is empty"):
+        AudioManifestDataset(str(tmp_path / "m.csv")).load()
     with pytest.raises(CorpusError, match="cannot read audio of utterance 'u1'"):
-        corpus.read_audio(0, 16000)
-    with pytest.raises(CorpusError, match="utterance 'u2'.*is empty"):
-        corpus.read_audio(1, 16000)
+        read_waveform(str(tmp_path / "bad.wav"), "u1", "m.csv", 16000)
+
+
+def test_bad_audio_can_be_skipped_and_is_listed(tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    _wav(tmp_path, "good.wav")
+    _manifest(tmp_path, [("u1", "bad.wav"), ("u2", "missing.wav"), ("u3", "good.wav")])
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv"), on_bad_audio="skip").load()
+    assert corpus.manifest["utterance_id"].tolist() == ["u3"]
+    assert corpus.skipped["utterance_id"].tolist() == ["u1", "u2"]
+    assert corpus.skipped["reason"].tolist() == [
+        "audio is not readable audio",
+        "audio does not exist",
+    ]
+    with pytest.raises(DatasetError, match="on_bad_audio must be"):
+        AudioManifestDataset(str(tmp_path / "m.csv"), on_bad_audio="ignore")
 
 
 def test_manifest_dataset_is_read_only(tmp_path):

@@ -13,10 +13,10 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COLUMNS = ("utterance_id", "speaker", "transcript", "label", "audio_path")
+SKIPPED = ["utterance_id", "label", "reason"]
 
 
 class CorpusError(DatasetError):
@@ -42,10 +43,13 @@ class AudioCorpus:
         manifest: One row per utterance with the columns in ``COLUMNS``;
             ``audio_path`` is absolute, or empty in a text-only corpus.
         source: The manifest file the table came from (for error messages).
+        skipped: ``utterance_id, label, reason`` of rows left out at load (bad
+            audio, when the dataset is told to skip it).
     """
 
     manifest: pd.DataFrame
     source: str
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED))
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -88,7 +92,9 @@ class AudioCorpus:
                 f"({len(unknown)} unknown id(s))"
             )
         rows = position.loc[list(utterance_ids)].to_numpy()
-        return AudioCorpus(self.manifest.iloc[rows].reset_index(drop=True), self.source)
+        return AudioCorpus(
+            self.manifest.iloc[rows].reset_index(drop=True), self.source, self.skipped
+        )
 
     def iter_audio(self, sample_rate: int) -> Iterator[np.ndarray]:
         """Yield every utterance's waveform in manifest order."""
@@ -192,14 +198,26 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
 
 
-def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.DataFrame:
-    """Validate a manifest table and resolve its audio paths.
+def check_manifest(
+    table: pd.DataFrame,
+    source: str,
+    audio_root: Path,
+    on_bad_audio: Literal["error", "skip"] = "error",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate a manifest table, resolve its audio paths and check each file's header.
+
+    Missing, unreadable (per its header) and empty audio files raise, or with
+    ``on_bad_audio="skip"`` are left out and returned as skipped rows.
+
+    Returns:
+        The checked table and the skipped rows (``utterance_id, label, reason``).
 
     A manifest without an ``audio_path`` column is a text-only corpus.
 
     Raises:
         CorpusError: On missing columns, empty or duplicate ids, empty labels,
-            audio paths that escape ``audio_root`` or files that do not exist.
+            audio paths that escape ``audio_root``, or bad audio files (unless
+            skipped).
             The message names the manifest and the row or utterance at fault.
     """
     if "audio_path" not in table.columns:  # a text-only corpus
@@ -226,10 +244,11 @@ def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.Dat
             f"{source}: duplicate utterance id {dupes.iloc[0]!r} "
             f"({len(dupes)} duplicate row(s))"
         )
+    skipped = pd.DataFrame(columns=SKIPPED)
     if text_only:
-        return table.reset_index(drop=True)
+        return table.reset_index(drop=True), skipped
     root = audio_root.resolve()
-    resolved = []
+    resolved, problems = [], {}
     for utt, rel in zip(table["utterance_id"], table["audio_path"], strict=True):
         path = (root / rel).resolve()
         if not path.is_relative_to(root):
@@ -237,13 +256,50 @@ def check_manifest(table: pd.DataFrame, source: str, audio_root: Path) -> pd.Dat
                 f"{source}: audio path {rel!r} of utterance {utt!r} escapes the "
                 f"corpus root {root}"
             )
-        if not path.is_file():
-            raise CorpusError(
-                f"{source}: audio file {path} of utterance {utt!r} does not exist"
-            )
         resolved.append(str(path))
+        problem = _audio_problem(path)
+        if problem is None:
+            continue
+        if on_bad_audio == "error":
+            raise CorpusError(
+                f"{source}: audio file {path} of utterance {utt!r} {problem} "
+                "(set on_bad_audio: skip on the corpus dataset to leave such "
+                "utterances out)"
+            )
+        problems[utt] = problem
     table["audio_path"] = resolved
-    return table.reset_index(drop=True)
+    if problems:
+        bad = table["utterance_id"].isin(problems)
+        skipped = pd.DataFrame(
+            {
+                "utterance_id": table.loc[bad, "utterance_id"],
+                "label": table.loc[bad, "label"],
+                "reason": [
+                    f"audio {problems[u]}" for u in table.loc[bad, "utterance_id"]
+                ],
+            }
+        ).reset_index(drop=True)
+        logger.warning(
+            "%s: left out %d utterance(s) with bad audio (listed in "
+            "skipped_utterances)",
+            source,
+            len(skipped),
+        )
+        table = table.loc[~bad]
+    return table.reset_index(drop=True), skipped
+
+
+def _audio_problem(path: Path) -> str | None:
+    """Why an audio file cannot be used (from its header), or None."""
+    if not path.is_file():
+        return "does not exist"
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return "is not readable audio"
+    if info.frames == 0:
+        return "is empty"
+    return None
 
 
 class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
@@ -268,6 +324,9 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
             manifest's folder. Paths may not escape it.
         columns: Renames your column names to ``utterance_id``, ``speaker``,
             ``transcript``, ``label`` and ``audio_path``.
+        on_bad_audio: ``error`` (default) stops at the first missing, unreadable
+            or empty audio file, naming it; ``skip`` leaves such utterances out,
+            logs their count and lists them in ``skipped_utterances``.
         metadata: Free-form metadata for plugins (e.g. Kedro-Viz).
     """
 
@@ -276,11 +335,17 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         filepath: str,
         audio_root: str | None = None,
         columns: dict[str, str] | None = None,
+        on_bad_audio: Literal["error", "skip"] = "error",
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        if on_bad_audio not in {"error", "skip"}:
+            raise DatasetError(
+                f"on_bad_audio must be 'error' or 'skip', got {on_bad_audio!r}"
+            )
         self._filepath = Path(filepath)
         self._audio_root = Path(audio_root) if audio_root else self._filepath.parent
         self._columns = dict(columns or {})
+        self._on_bad_audio = on_bad_audio
         self.metadata = metadata
 
     def load(self) -> AudioCorpus:
@@ -293,9 +358,11 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
                 f"cannot read corpus manifest {self._filepath}: {exc}"
             ) from exc
         table = table.rename(columns=self._columns)
-        manifest = check_manifest(table, str(self._filepath), self._audio_root)
+        manifest, skipped = check_manifest(
+            table, str(self._filepath), self._audio_root, self._on_bad_audio
+        )
         logger.info("Loaded %d utterances from %s", len(manifest), self._filepath)
-        return AudioCorpus(manifest, str(self._filepath))
+        return AudioCorpus(manifest, str(self._filepath), skipped)
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")

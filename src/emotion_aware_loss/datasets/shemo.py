@@ -153,7 +153,7 @@ class ShemoDataset(AbstractDataset[Any, AudioCorpus]):
             row["audio_path"] = str(file.relative_to(self._path))
             rows.append(row)
         table = pd.DataFrame(rows)
-        manifest = check_manifest(table, source, self._path)
+        manifest, _ = check_manifest(table, source, self._path)
         logger.info(
             "Loaded %d ShEMO utterances from %s (labels from the %s)",
             len(manifest),

@@ -81,3 +81,30 @@ def test_tokens_are_normalised(tiny_corpus, classes, text_config):
     assert skipped.empty
     assert isinstance(table, pd.DataFrame)
     assert all(t == t.lower() and "," not in t for t in table["tokens"])
+
+
+def test_empty_transcripts_are_kept_refused_or_skipped(
+    tiny_corpus, classes, text_config
+):
+    manifest = tiny_corpus.manifest.copy()
+    manifest.loc[[2, 5], "transcript"] = " "
+    corpus = AudioCorpus(manifest, "corpus.csv")
+    kept, _ = prepare_utterances(corpus, classes, text_config, LabelConfig())
+    assert len(kept) == len(manifest)
+    with pytest.raises(
+        CorpusError, match=r"utterance .* has an empty transcript \(2 such"
+    ):
+        prepare_utterances(
+            corpus,
+            classes,
+            text_config.model_copy(update={"empty_transcripts": "error"}),
+            LabelConfig(),
+        )
+    table, skipped = prepare_utterances(
+        corpus,
+        classes,
+        text_config.model_copy(update={"empty_transcripts": "skip"}),
+        LabelConfig(),
+    )
+    assert len(table) == len(manifest) - 2
+    assert skipped["reason"].tolist() == ["empty transcript"] * 2

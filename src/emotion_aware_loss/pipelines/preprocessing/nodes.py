@@ -52,11 +52,14 @@ def prepare_utterances(
 
     Returns:
         ``utterance_id, speaker, label, label_id, transcript, tokens`` of the kept
-        utterances, and ``utterance_id, label, reason`` of the skipped ones.
+        utterances, and ``utterance_id, label, reason`` of the skipped ones (those
+        the corpus dataset left out, dropped labels and, if asked, empty
+        transcripts).
 
     Raises:
-        CorpusError: If a class is also listed to be dropped, or an utterance's
-            label (after mapping) is neither a class nor dropped.
+        CorpusError: If a class is also listed to be dropped, an utterance's
+            label (after mapping) is neither a class nor dropped, or a transcript
+            is empty while ``text.empty_transcripts`` is ``error``.
     """
     both = sorted(set(classes) & set(labels.drop))
     if both:
@@ -77,22 +80,42 @@ def prepare_utterances(
             "preprocessing.labels.mapping or leave it out with "
             "preprocessing.labels.drop"
         )
-    skipped = pd.DataFrame(
-        {
-            "utterance_id": table.loc[dropped, "utterance_id"].astype(str),
-            "label": label[dropped].astype(str),
-            "reason": "label in preprocessing.labels.drop",
-        }
-    ).reset_index(drop=True)
-    if len(skipped):
-        logger.warning(
-            "Left out %d utterance(s) whose label is dropped: %s (listed in "
-            "skipped_utterances)",
-            len(skipped),
-            skipped["label"].value_counts().to_dict(),
+    empty = table["transcript"].astype(str).str.strip() == ""
+    if empty.any() and text.empty_transcripts == "error":
+        first = table.loc[empty, "utterance_id"].iloc[0]
+        raise CorpusError(
+            f"{corpus.source}: utterance {first!r} has an empty transcript "
+            f"({int(empty.sum())} such utterance(s)); set "
+            "preprocessing.text.empty_transcripts to keep or skip"
         )
-    kept = table.loc[~dropped]
-    label = label[~dropped]
+    if empty.any() and text.empty_transcripts == "keep":
+        logger.warning("%d utterance(s) have an empty transcript", int(empty.sum()))
+    skip_empty = empty & (text.empty_transcripts == "skip") & ~dropped
+    reasons = pd.Series("", index=table.index)
+    reasons[dropped] = "label in preprocessing.labels.drop"
+    reasons[skip_empty] = "empty transcript"
+    left_out = dropped | skip_empty
+    skipped = pd.concat(
+        [
+            getattr(corpus, "skipped", None),
+            pd.DataFrame(
+                {
+                    "utterance_id": table.loc[left_out, "utterance_id"].astype(str),
+                    "label": label[left_out].astype(str),
+                    "reason": reasons[left_out],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    if left_out.any():
+        logger.warning(
+            "Left out %d utterance(s): %s (listed in skipped_utterances)",
+            int(left_out.sum()),
+            reasons[left_out].value_counts().to_dict(),
+        )
+    kept = table.loc[~left_out]
+    label = label[~left_out]
     index = {name: i for i, name in enumerate(classes)}
     out = pd.DataFrame(
         {
@@ -149,7 +172,7 @@ def extract_acoustic_features(
         features, lengths = pad_sequences(sequences, 1, n_features, len(corpus))
         return features, utterances.assign(n_frames=lengths)
     features, lengths = pad_sequences(
-        sequences, acoustic.max_frames, n_features, len(corpus)
+        sequences, acoustic.max_frames, n_features, len(corpus), acoustic.crop
     )
     truncated = int((lengths >= acoustic.max_frames).sum())
     if truncated:

@@ -186,3 +186,61 @@ def test_bad_parameter_fails_at_start_up_naming_the_key(project):
     assert result.returncode != 0
     assert "training" in output and "epochs" in output
     assert "Running node" not in output  # nothing ran
+
+
+def test_rerun_with_the_same_seed_gives_the_same_report(project):
+    _kedro(project, "run")
+    reporting = project / "data" / "08_reporting" / "cv_summary.json"
+    first, second = (
+        json.loads((v / "cv_summary.json").read_text())
+        for v in _versions(reporting)[-2:]
+    )
+    assert first["variants"] == second["variants"]
+
+
+def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
+    """Kill ``kedro run`` once the first models exist, then resume it."""
+    import signal
+    import time
+
+    project = tmp_path / "resume"
+    project.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", project)
+    shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
+    (project / "conf" / "local").mkdir()
+    (project / "conf" / "local" / "globals.yml").write_text(TINY_GLOBALS)
+    (project / "conf" / "local" / "parameters.yml").write_text(
+        TINY_PARAMETERS
+        + "loss_variants:\n  cross_entropy: {loss: cross_entropy}\n"
+        + "  emotion_aware: {loss: emotion_aware}\n"
+    )
+    (project / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", project / "data/01_raw")
+    shutil.copytree(
+        ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("KEDRO_ENV", None)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    models = project / "data" / "06_models"
+    deadline = time.monotonic() + 600
+    while not list(models.glob("*/fold_*/model.keras/*/model.keras")):
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    finished = {p.parents[1] for p in models.glob("*/fold_*/model.keras/*/model.keras")}
+    assert 0 < len(finished) < 4, "the run was not interrupted part-way"
+    assert not (project / "data/08_reporting/cv_summary.json").exists()
+
+    _kedro(project, "run", "--only-missing-outputs")
+    for folder in models.glob("*/fold_*/model.keras"):
+        assert len(_versions(folder)) == 1, f"{folder} was trained twice"
+    assert len(list(models.glob("*/fold_*/model.keras"))) == 4
+    assert len(_versions(project / "data/08_reporting/cv_summary.json")) == 1

@@ -194,6 +194,9 @@ class TrainingConfig(_Strict):
     monitor: Literal["val_accuracy", "val_uar"] = Field(
         "val_accuracy", description="early-stopping criterion (validation part)"
     )
+    deterministic: bool = Field(
+        False, description="TensorFlow op determinism (slower; for exact reruns on GPU)"
+    )
 
 
 def validate_variants(raw: dict) -> dict[str, LossConfig]:

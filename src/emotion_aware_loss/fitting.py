@@ -120,6 +120,9 @@ def fit(
         with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based).
     """
     keras.utils.set_random_seed(seed)
+    if config.deterministic:
+        # Process-wide and irreversible; only slower kernels are chosen.
+        tf.config.experimental.enable_op_determinism()
     model = keras.models.clone_model(initial_model)
     model.set_weights(initial_model.get_weights())
     if embedding_matrix is not None:  # pre-trained vectors of this fold's words

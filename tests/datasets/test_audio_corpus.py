@@ -202,3 +202,32 @@ def test_silence_is_trimmed_on_request(tmp_path):
     assert len(corpus.read_audio(0, 16000)) == 24000
     trimmed = corpus.read_audio(0, 16000, trim_top_db=30)
     assert 8000 <= len(trimmed) < 12000  # the tone plus less than a frame each side
+
+
+def test_model_saves_are_atomic(tmp_path, monkeypatch):
+    import keras
+    from kedro.io import Version
+
+    from emotion_aware_loss.datasets.keras_model_dataset import KerasModelDataset
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    dataset = KerasModelDataset(
+        filepath=str(tmp_path / "m.keras"), version=Version(None, None)
+    )
+    dataset.save(model)
+    assert dataset.load().count_params() == 8
+    assert not list(tmp_path.rglob("*.partial"))
+    # a crash between writing and renaming leaves no file a load would accept
+    crashing = KerasModelDataset(
+        filepath=str(tmp_path / "c.keras"), version=Version(None, None)
+    )
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crashing._fs, "mv", crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.save(model)
+    assert not crashing.exists()
+    assert len(list(tmp_path.rglob("c.keras/*/*.partial"))) == 1

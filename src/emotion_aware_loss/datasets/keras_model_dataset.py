@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import PurePath
+
 import keras
+from kedro.io.core import get_filepath_str
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
 
@@ -15,6 +19,10 @@ class KerasModelDataset(TensorFlowModelDataset):
     imported. Loading through this dataset guarantees that, so
     ``catalog.load("emotion_aware.fold_0.model")`` works in any session, even one
     that ran only the evaluation pipeline. Keras' ``safe_mode`` stays on.
+
+    Saving is atomic: the file is written next to its target as ``*.partial`` and
+    renamed, so a run killed mid-save never leaves a truncated model that a later
+    load (or ``--only-missing-outputs``) would take for a finished one.
     """
 
     def load(self) -> keras.Model:
@@ -22,3 +30,15 @@ class KerasModelDataset(TensorFlowModelDataset):
         import emotion_aware_loss.metrics  # noqa: F401, PLC0415  (and the metrics)
 
         return super().load()
+
+    def save(self, data: keras.Model) -> None:
+        if self._is_h5:
+            super().save(data)
+            return
+        save_path = get_filepath_str(self._get_save_path(), self._protocol)
+        partial = f"{save_path}.partial"
+        with tempfile.TemporaryDirectory(prefix=self._tmp_prefix) as tempdir:
+            path = str(PurePath(tempdir) / "model.keras")
+            keras.models.save_model(data, path, **self._save_args)
+            self._fs.put(path, partial)
+        self._fs.mv(partial, save_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -9,6 +11,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from emotion_aware_loss.text import encode_texts, fit_vocabulary
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+logger = logging.getLogger(__name__)
 
 
 class FoldError(ValueError):
@@ -126,6 +129,13 @@ def fit_scaler(
     if not len(frames):  # a text-only corpus: nothing to standardise
         return {"mean": [0.0] * features.shape[2], "std": [1.0] * features.shape[2]}
     std = frames.std(axis=0)
+    constant = np.flatnonzero(std <= 1e-8)
+    if len(constant):
+        logger.warning(
+            "acoustic feature(s) %s are constant on the training part; they carry "
+            "no information and are left unscaled",
+            constant.tolist(),
+        )
     return {
         "mean": frames.mean(axis=0).astype(float).tolist(),
         # A constant feature is left unscaled rather than divided by zero.

@@ -231,3 +231,34 @@ def test_model_saves_are_atomic(tmp_path, monkeypatch):
         crashing.save(model)
     assert not crashing.exists()
     assert len(list(tmp_path.rglob("c.keras/*/*.partial"))) == 1
+
+
+def test_sample_rate_and_channel_requirements_name_the_utterance(tmp_path, caplog):
+    sf.write(tmp_path / "mono16.wav", np.full(1600, 0.1), 16000)
+    sf.write(tmp_path / "mono8.wav", np.full(800, 0.1), 8000)
+    sf.write(tmp_path / "stereo.wav", np.full((1600, 2), 0.1), 16000)
+    _manifest(tmp_path, [("a", "mono16.wav"), ("b", "mono8.wav"), ("c", "stereo.wav")])
+    manifest = str(tmp_path / "m.csv")
+    with caplog.at_level("INFO"):
+        corpus = AudioManifestDataset(manifest).load()  # converted when read
+    assert len(corpus) == 3 and "sample rates {16000: 2, 8000: 1}" in caplog.text
+    with pytest.raises(CorpusError, match="'b' has sample rate 8000 Hz, not the re"):
+        AudioManifestDataset(manifest, require_sample_rate=16000).load()
+    with pytest.raises(CorpusError, match="'c' has 2 channels, not the required mono"):
+        AudioManifestDataset(manifest, require_mono=True).load()
+    strict = AudioManifestDataset(
+        manifest, require_sample_rate=16000, require_mono=True, on_bad_audio="skip"
+    ).load()
+    assert strict.manifest["utterance_id"].tolist() == ["a"]
+    assert strict.skipped["utterance_id"].tolist() == ["b", "c"]
+
+
+def test_paths_outside_the_root_only_when_allowed(tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    _wav(tmp_path, "outside.wav")
+    _manifest(root, [("u1", "../outside.wav")])
+    with pytest.raises(CorpusError, match="escapes the corpus root"):
+        AudioManifestDataset(str(root / "m.csv")).load()
+    corpus = AudioManifestDataset(str(root / "m.csv"), allow_outside_root=True).load()
+    assert corpus.manifest["audio_path"][0] == str((tmp_path / "outside.wav").resolve())

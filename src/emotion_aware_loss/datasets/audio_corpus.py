@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -163,6 +164,11 @@ def read_waveform(
         raise CorpusError(
             f"{source}: audio of utterance {utterance_id!r} at {path} is empty"
         )
+    if not np.isfinite(audio).all():
+        raise CorpusError(
+            f"{source}: audio of utterance {utterance_id!r} at {path} holds NaN or "
+            "inf samples"
+        )
     mono = audio.mean(axis=1)
     if rate != sample_rate:
         mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
@@ -198,28 +204,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
 
 
-def check_manifest(
-    table: pd.DataFrame,
-    source: str,
-    audio_root: Path,
-    on_bad_audio: Literal["error", "skip"] = "error",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate a manifest table, resolve its audio paths and check each file's header.
-
-    Missing, unreadable (per its header) and empty audio files raise, or with
-    ``on_bad_audio="skip"`` are left out and returned as skipped rows.
-
-    Returns:
-        The checked table and the skipped rows (``utterance_id, label, reason``).
-
-    A manifest without an ``audio_path`` column is a text-only corpus.
-
-    Raises:
-        CorpusError: On missing columns, empty or duplicate ids, empty labels,
-            audio paths that escape ``audio_root``, or bad audio files (unless
-            skipped).
-            The message names the manifest and the row or utterance at fault.
-    """
+def _check_table(table: pd.DataFrame, source: str) -> tuple[pd.DataFrame, bool]:
+    """Columns, empty values and duplicate ids; whether the corpus is text-only."""
     if "audio_path" not in table.columns:  # a text-only corpus
         table = table.assign(audio_path="")
         text_only = True
@@ -244,20 +230,63 @@ def check_manifest(
             f"{source}: duplicate utterance id {dupes.iloc[0]!r} "
             f"({len(dupes)} duplicate row(s))"
         )
+    return table, text_only
+
+
+def check_manifest(
+    table: pd.DataFrame,
+    source: str,
+    audio_root: Path,
+    on_bad_audio: Literal["error", "skip"] = "error",
+    require_sample_rate: int | None = None,
+    require_mono: bool = False,
+    allow_outside_root: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate a manifest table, resolve its audio paths and check each file's header.
+
+    Missing, unreadable (per its header) and empty audio files, and with
+    ``require_sample_rate`` / ``require_mono`` files at another rate or with more
+    than one channel, raise, or with ``on_bad_audio="skip"`` are left out and
+    returned as skipped rows. Without those requirements, files that will be
+    resampled or down-mixed are counted in the log. Audio paths may not leave
+    ``audio_root`` unless ``allow_outside_root``.
+
+    Returns:
+        The checked table and the skipped rows (``utterance_id, label, reason``).
+
+    A manifest without an ``audio_path`` column is a text-only corpus.
+
+    Raises:
+        CorpusError: On missing columns, empty or duplicate ids, empty labels,
+            audio paths that escape ``audio_root``, or bad audio files (unless
+            skipped).
+            The message names the manifest and the row or utterance at fault.
+    """
+    table, text_only = _check_table(table, source)
     skipped = pd.DataFrame(columns=SKIPPED)
     if text_only:
         return table.reset_index(drop=True), skipped
     root = audio_root.resolve()
-    resolved, problems = [], {}
+    resolved, problems, rates, channels = [], {}, Counter(), Counter()
     for utt, rel in zip(table["utterance_id"], table["audio_path"], strict=True):
         path = (root / rel).resolve()
-        if not path.is_relative_to(root):
+        if not allow_outside_root and not path.is_relative_to(root):
             raise CorpusError(
                 f"{source}: audio path {rel!r} of utterance {utt!r} escapes the "
-                f"corpus root {root}"
+                f"corpus root {root} (allow_outside_root: true permits it)"
             )
         resolved.append(str(path))
-        problem = _audio_problem(path)
+        problem, info = _audio_problem(path)
+        if info is not None:
+            rates[info.samplerate] += 1
+            channels[info.channels] += 1
+            if require_sample_rate and info.samplerate != require_sample_rate:
+                problem = (
+                    f"has sample rate {info.samplerate} Hz, not the required "
+                    f"{require_sample_rate} Hz"
+                )
+            elif require_mono and info.channels != 1:
+                problem = f"has {info.channels} channels, not the required mono"
         if problem is None:
             continue
         if on_bad_audio == "error":
@@ -268,6 +297,14 @@ def check_manifest(
             )
         problems[utt] = problem
     table["audio_path"] = resolved
+    if len(rates) > 1 or len(channels) > 1 or set(channels) - {1}:
+        logger.info(
+            "%s: sample rates %s and channel counts %s (files are resampled to the "
+            "configured rate and averaged to mono when read)",
+            source,
+            dict(rates),
+            dict(channels),
+        )
     if problems:
         bad = table["utterance_id"].isin(problems)
         skipped = pd.DataFrame(
@@ -289,17 +326,17 @@ def check_manifest(
     return table.reset_index(drop=True), skipped
 
 
-def _audio_problem(path: Path) -> str | None:
-    """Why an audio file cannot be used (from its header), or None."""
+def _audio_problem(path: Path) -> tuple[str | None, Any]:
+    """Why an audio file cannot be used (from its header), and the header."""
     if not path.is_file():
-        return "does not exist"
+        return "does not exist", None
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError):
-        return "is not readable audio"
+        return "is not readable audio", None
     if info.frames == 0:
-        return "is empty"
-    return None
+        return "is empty", info
+    return None, info
 
 
 class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
@@ -327,6 +364,12 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         on_bad_audio: ``error`` (default) stops at the first missing, unreadable
             or empty audio file, naming it; ``skip`` leaves such utterances out,
             logs their count and lists them in ``skipped_utterances``.
+        require_sample_rate: Treat files at another sample rate as bad audio
+            (by default they are resampled).
+        require_mono: Treat multi-channel files as bad audio (by default they
+            are averaged to mono).
+        allow_outside_root: Let ``audio_path`` point outside ``audio_root``
+            (refused by default).
         metadata: Free-form metadata for plugins (e.g. Kedro-Viz).
     """
 
@@ -336,6 +379,9 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         audio_root: str | None = None,
         columns: dict[str, str] | None = None,
         on_bad_audio: Literal["error", "skip"] = "error",
+        require_sample_rate: int | None = None,
+        require_mono: bool = False,
+        allow_outside_root: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if on_bad_audio not in {"error", "skip"}:
@@ -346,6 +392,11 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         self._audio_root = Path(audio_root) if audio_root else self._filepath.parent
         self._columns = dict(columns or {})
         self._on_bad_audio = on_bad_audio
+        self._requirements = {
+            "require_sample_rate": require_sample_rate,
+            "require_mono": require_mono,
+            "allow_outside_root": allow_outside_root,
+        }
         self.metadata = metadata
 
     def load(self) -> AudioCorpus:
@@ -359,7 +410,11 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
             ) from exc
         table = table.rename(columns=self._columns)
         manifest, skipped = check_manifest(
-            table, str(self._filepath), self._audio_root, self._on_bad_audio
+            table,
+            str(self._filepath),
+            self._audio_root,
+            self._on_bad_audio,
+            **self._requirements,
         )
         logger.info("Loaded %d utterances from %s", len(manifest), self._filepath)
         return AudioCorpus(manifest, str(self._filepath), skipped)

@@ -108,3 +108,41 @@ def test_empty_transcripts_are_kept_refused_or_skipped(
     )
     assert len(table) == len(manifest) - 2
     assert skipped["reason"].tolist() == ["empty transcript"] * 2
+
+
+def test_nan_audio_is_refused_naming_the_utterance(tmp_path, acoustic_config):
+    import soundfile as sf
+
+    from emotion_aware_loss.datasets import AudioManifestDataset
+    from emotion_aware_loss.pipelines.preprocessing.nodes import (
+        extract_acoustic_features,
+    )
+
+    wave = np.full(1600, 0.1, dtype=np.float32)
+    sf.write(tmp_path / "ok.wav", wave, 16000, subtype="FLOAT")
+    wave[100] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, 16000, subtype="FLOAT")
+    pd.DataFrame(
+        {
+            "utterance_id": ["ok", "bad"],
+            "speaker": "s",
+            "transcript": "x",
+            "label": "anger",
+            "audio_path": ["ok.wav", "nan.wav"],
+        }
+    ).to_csv(tmp_path / "m.csv", index=False)
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    table = corpus.manifest[["utterance_id"]]
+    with pytest.raises(CorpusError, match="utterance 'bad' at .*nan.wav holds NaN"):
+        extract_acoustic_features(corpus, table, acoustic_config)
+
+
+def test_constant_features_are_reported(caplog):
+    from emotion_aware_loss.cross_validation import fit_scaler
+
+    features = np.random.default_rng(0).normal(size=(4, 3, 2)).astype("float32")
+    features[..., 1] = 5.0
+    with caplog.at_level("WARNING"):
+        scaler = fit_scaler(features, np.array([3, 3, 3, 3]), np.arange(4))
+    assert "feature(s) [1] are constant" in caplog.text
+    assert scaler["std"][1] == 1.0

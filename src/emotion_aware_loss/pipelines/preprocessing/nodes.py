@@ -170,10 +170,12 @@ def extract_acoustic_features(
         # One vector per utterance, stored as a single "frame" so the per-fold
         # scaler treats both kinds alike; the model gets it without a time axis.
         features, lengths = pad_sequences(sequences, 1, n_features, len(corpus))
+        _check_finite(features, corpus)
         return features, utterances.assign(n_frames=lengths)
     features, lengths = pad_sequences(
         sequences, acoustic.max_frames, n_features, len(corpus), acoustic.crop
     )
+    _check_finite(features, corpus)
     truncated = int((lengths >= acoustic.max_frames).sum())
     if truncated:
         logger.warning(
@@ -183,6 +185,17 @@ def extract_acoustic_features(
             acoustic.max_frames,
         )
     return features, utterances.assign(n_frames=lengths)
+
+
+def _check_finite(features: np.ndarray, corpus: AudioCorpus) -> None:
+    """Refuse NaN/inf features (e.g. from float audio holding NaN), naming them."""
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=(1, 2)))
+    if len(bad):
+        ids = corpus.manifest["utterance_id"].iloc[bad[:5]].tolist()
+        raise CorpusError(
+            f"{corpus.source}: acoustic features of {len(bad)} utterance(s) hold NaN "
+            f"or inf (first: {ids}); check their audio for NaN/inf samples"
+        )
 
 
 def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""Atomic-save versions of the kedro-datasets classes the catalog uses.
+
+Each class writes its file as ``<name>.partial`` next to the target and renames it
+into place, so a run killed mid-save never leaves a truncated report, table or
+figure that a later ``catalog.load`` (or ``kedro run --only-missing-outputs``) would
+accept as finished. Loading, versioning and arguments are those of the parent class.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from kedro.io.core import get_filepath_str
+from kedro_datasets.json import JSONDataset as _JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset as _MatplotlibDataset
+from kedro_datasets.pandas import CSVDataset as _CSVDataset
+from kedro_datasets.pandas import ParquetDataset as _ParquetDataset
+from kedro_datasets.text import TextDataset as _TextDataset
+
+
+class _AtomicSave:
+    """Mixin: run the parent's save against a ``.partial`` path, then rename."""
+
+    _parent: type
+
+    def save(self, data: Any) -> None:
+        target = self._get_save_path()
+        partial = PurePosixPath(f"{target}.partial")
+        parent_save = getattr(self._parent.save, "__wrapped__", self._parent.save)
+        self._get_save_path = lambda: partial  # the parent writes here
+        try:
+            parent_save(self, data)
+        finally:
+            del self._get_save_path
+        self._fs.mv(
+            get_filepath_str(partial, self._protocol),
+            get_filepath_str(target, self._protocol),
+        )
+        self._invalidate_cache()
+
+
+class CSVDataset(_AtomicSave, _CSVDataset):
+    """``pandas.CSVDataset`` with atomic saves."""
+
+    _parent = _CSVDataset
+
+
+class ParquetDataset(_AtomicSave, _ParquetDataset):
+    """``pandas.ParquetDataset`` with atomic saves."""
+
+    _parent = _ParquetDataset
+
+
+class JSONDataset(_AtomicSave, _JSONDataset):
+    """``json.JSONDataset`` with atomic saves."""
+
+    _parent = _JSONDataset
+
+
+class TextDataset(_AtomicSave, _TextDataset):
+    """``text.TextDataset`` with atomic saves."""
+
+    _parent = _TextDataset
+
+
+class MatplotlibDataset(_AtomicSave, _MatplotlibDataset):
+    """``matplotlib.MatplotlibDataset`` with atomic saves (single figures)."""
+
+    _parent = _MatplotlibDataset

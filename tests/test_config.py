@@ -2,7 +2,10 @@ import pytest
 from pydantic import ValidationError
 
 from emotion_aware_loss.config import (
+    AcousticConfig,
     CrossValidationConfig,
+    LossConfig,
+    ModelConfig,
     TrainingConfig,
     validate_variants,
 )
@@ -44,6 +47,18 @@ def test_typed_blocks_reject_bad_values():
         CrossValidationConfig(n_folds=1)
     with pytest.raises(ValidationError, match="epoch"):
         TrainingConfig.model_validate({"epoch": 3})
+    with pytest.raises(ValidationError, match="dropout"):
+        ModelConfig.model_validate({"fusion": {"dropout": 1.0}})
+    with pytest.raises(ValidationError, match="dropout"):
+        ModelConfig.model_validate({"text": {"dropout": -0.1}})
+    with pytest.raises(ValidationError, match="beta"):
+        LossConfig(loss="soft_target", beta=-1)
+    with pytest.raises(ValidationError, match="lam"):
+        LossConfig(loss="expected_cost", lam=-0.5)
+    with pytest.raises(ValidationError, match="n_jobs"):
+        AcousticConfig(n_jobs=0)
+    with pytest.raises(ValidationError, match="epochs"):
+        TrainingConfig(epochs="many")
 
 
 def test_second_round_needs_a_first_round_variant():

@@ -6,7 +6,7 @@ This pipeline writes the same datasets as ``preprocessing`` (so it is not part o
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.pipelines.preprocessing.nodes import validate_similarity_matrix
+from emotion_aware_loss.pipelines.preprocessing.pipeline import similarity_check
 
 from .nodes import describe_precomputed_inputs, prepare_precomputed
 
@@ -14,12 +14,7 @@ from .nodes import describe_precomputed_inputs, prepare_precomputed
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(
-                validate_similarity_matrix,
-                inputs=["emotion_similarity", "params:classes"],
-                outputs="similarity_matrix",
-                name="validate_similarity_matrix_node",
-            ),
+            similarity_check(),
             Node(
                 prepare_precomputed,
                 inputs=[

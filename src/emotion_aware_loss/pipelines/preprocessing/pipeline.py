@@ -10,15 +10,20 @@ from .nodes import (
 )
 
 
+def similarity_check() -> Node:
+    """The hand-set matrix's validation (shared with ``from_features``)."""
+    return Node(
+        validate_similarity_matrix,
+        inputs=["emotion_similarity", "params:classes"],
+        outputs="similarity_matrix",
+        name="validate_similarity_matrix_node",
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(
-                validate_similarity_matrix,
-                inputs=["emotion_similarity", "params:classes"],
-                outputs="similarity_matrix",
-                name="validate_similarity_matrix_node",
-            ),
+            similarity_check(),
             Node(
                 prepare_utterances,
                 inputs=[

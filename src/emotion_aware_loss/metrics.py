@@ -27,6 +27,8 @@ from sklearn.metrics import (
     recall_score,
 )
 
+from emotion_aware_loss.similarity import cost_matrix
+
 DECISION_RULES = ("argmax", "min_expected_cost")
 
 
@@ -42,7 +44,7 @@ def decide(
     if rule == "argmax":
         return probabilities.argmax(axis=1)
     if rule == "min_expected_cost":
-        cost = 1.0 - np.asarray(similarity, dtype=np.float64)
+        cost = cost_matrix(similarity)
         return (probabilities @ cost).argmin(axis=1)
     raise ValueError(
         f"unknown decision rule {rule!r}; expected one of {DECISION_RULES}"
@@ -61,7 +63,7 @@ def mistake_severity(
     wrong = y_true != y_pred
     if not wrong.any():
         return float("nan")
-    cost = 1.0 - np.asarray(similarity, dtype=np.float64)
+    cost = cost_matrix(similarity)
     return float(cost[y_true[wrong], y_pred[wrong]].mean())
 
 
@@ -69,7 +71,7 @@ def semantic_cost(
     y_true: np.ndarray, y_pred: np.ndarray, similarity: np.ndarray
 ) -> float:
     """Mean cost ``1 - S[true, predicted]`` over all predictions (correct ones cost 0)."""
-    cost = 1.0 - np.asarray(similarity, dtype=np.float64)
+    cost = cost_matrix(similarity)
     return float(
         cost[np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)].mean()
     )
@@ -199,7 +201,7 @@ class _CostMetric(_ConfusionMetric):
         matrix = np.asarray(similarity, dtype=np.float32)
         super().__init__(num_classes or matrix.shape[0], name=name, **kwargs)
         self.similarity = matrix.tolist()
-        self._cost = ops.convert_to_tensor(1.0 - matrix)
+        self._cost = ops.convert_to_tensor(cost_matrix(matrix).astype(np.float32))
 
     def _total_cost(self):
         return ops.sum(self.counts * self._cost)

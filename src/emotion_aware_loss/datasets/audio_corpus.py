@@ -97,11 +97,6 @@ class AudioCorpus:
             self.manifest.iloc[rows].reset_index(drop=True), self.source, self.skipped
         )
 
-    def iter_audio(self, sample_rate: int) -> Iterator[np.ndarray]:
-        """Yield every utterance's waveform in manifest order."""
-        for index in range(len(self.manifest)):
-            yield self.read_audio(index, sample_rate)
-
     def map_audio(
         self,
         func: Callable[[np.ndarray], T],

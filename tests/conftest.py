@@ -129,3 +129,21 @@ def preprocessed(tiny_corpus, classes, acoustic_config, text_config) -> dict:
             "params:preprocessing.acoustic": acoustic_config,
         },
     )
+
+
+@pytest.fixture(scope="session")
+def stage_inputs(preprocessed, cv_config, text_config, model_config) -> dict:
+    """What the stages after preprocessing read: its outputs and their parameters."""
+    from emotion_aware_loss.datasets import WordVectors  # noqa: PLC0415
+
+    return {
+        "model_input_table": preprocessed["model_input_table"],
+        "acoustic_features": preprocessed["acoustic_features"],
+        "similarity_matrix": preprocessed["similarity_matrix"],
+        "input_spec": preprocessed["input_spec"],
+        "params:cross_validation": cv_config,
+        "params:seed": 1,
+        "params:preprocessing.text": text_config,
+        "word_vectors": WordVectors(None),
+        "params:model": model_config,
+    }

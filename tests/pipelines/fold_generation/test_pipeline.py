@@ -1,27 +1,12 @@
 import numpy as np
 
-from emotion_aware_loss.datasets import WordVectors
 from emotion_aware_loss.pipelines.fold_generation import create_pipeline
 
 from ...conftest import run_pipeline
 
 
-def test_folds_and_train_only_transforms(
-    preprocessed, cv_config, text_config, model_config, two_fold_layout
-):
-    out = run_pipeline(
-        create_pipeline(),
-        {
-            "model_input_table": preprocessed["model_input_table"],
-            "acoustic_features": preprocessed["acoustic_features"],
-            "params:cross_validation": cv_config,
-            "params:seed": 1,
-            "params:preprocessing.text": text_config,
-            "params:model": model_config,
-            "input_spec": preprocessed["input_spec"],
-            "word_vectors": WordVectors(None),
-        },
-    )
+def test_folds_and_train_only_transforms(preprocessed, stage_inputs, two_fold_layout):
+    out = run_pipeline(create_pipeline(), stage_inputs)
     assert set(out) == {
         "fold_assignments",
         "fold_0.split",

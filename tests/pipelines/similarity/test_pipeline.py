@@ -7,7 +7,6 @@ from emotion_aware_loss.config import (
     LossConfig,
     ValenceArousalConfig,
 )
-from emotion_aware_loss.datasets import WordVectors
 from emotion_aware_loss.layout import Layout
 from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 from emotion_aware_loss.pipelines.fold_generation import create_pipeline as folds
@@ -44,10 +43,7 @@ def second_round_layout(monkeypatch):
 
 
 def test_second_round_trains_with_matrices_learned_in_the_first(
-    preprocessed,
-    cv_config,
-    text_config,
-    model_config,
+    stage_inputs,
     training_config,
     classes,
     second_round_layout,
@@ -59,16 +55,7 @@ def test_second_round_trains_with_matrices_learned_in_the_first(
             loss="emotion_aware", similarity="confusions", dynamic=True
         ),
     }
-    inputs = {
-        "model_input_table": preprocessed["model_input_table"],
-        "acoustic_features": preprocessed["acoustic_features"],
-        "similarity_matrix": preprocessed["similarity_matrix"],
-        "input_spec": preprocessed["input_spec"],
-        "params:cross_validation": cv_config,
-        "params:seed": 1,
-        "params:preprocessing.text": text_config,
-        "word_vectors": WordVectors(None),
-        "params:model": model_config,
+    inputs = stage_inputs | {
         "params:training": training_config,
         "params:classes": classes,
         "params:evaluation": EvaluationConfig(),

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import EvaluationConfig, LossConfig
-from emotion_aware_loss.datasets import WordVectors
 from emotion_aware_loss.losses import CrossEntropy, EmotionAware
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
@@ -17,20 +16,8 @@ from ...conftest import run_pipeline
 
 
 @pytest.fixture
-def training_inputs(
-    preprocessed, cv_config, text_config, model_config, two_fold_layout
-):
-    base = {
-        "model_input_table": preprocessed["model_input_table"],
-        "acoustic_features": preprocessed["acoustic_features"],
-        "similarity_matrix": preprocessed["similarity_matrix"],
-        "input_spec": preprocessed["input_spec"],
-        "params:cross_validation": cv_config,
-        "params:seed": 1,
-        "params:preprocessing.text": text_config,
-        "word_vectors": WordVectors(None),
-        "params:model": model_config,
-    }
+def training_inputs(stage_inputs, two_fold_layout):
+    base = stage_inputs
     folds = run_pipeline(folds_pipeline(), base)
     model = run_pipeline(model_pipeline(), base)
     return base | folds | model

@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from emotion_aware_loss.config import (  # noqa: E402
     AcousticConfig,
     CrossValidationConfig,
+    EvaluationConfig,
     LabelConfig,
     ModelConfig,
     TextConfig,
@@ -146,4 +147,8 @@ def stage_inputs(preprocessed, cv_config, text_config, model_config) -> dict:
         "params:preprocessing.text": text_config,
         "word_vectors": WordVectors(None),
         "params:model": model_config,
+        # read by the evaluation's report nodes
+        "similarity_valence_arousal": preprocessed["similarity_matrix"],
+        "params:preprocessing": {"text": text_config.model_dump()},
+        "params:evaluation": EvaluationConfig(bootstrap={"n_resamples": 100}),
     }

@@ -16,6 +16,7 @@ def test_layout_from_parameters():
     layout = layout_from_parameters(
         {
             "cross_validation": {"n_folds": 3},
+            "evaluation": {"baseline": "ce"},
             "loss_variants": {
                 "ce": {"loss": "cross_entropy"},
                 "ea_2": {"loss": "emotion_aware", "alpha": 2},
@@ -24,6 +25,16 @@ def test_layout_from_parameters():
     )
     assert layout.folds == ("fold_0", "fold_1", "fold_2")
     assert layout.variants == ("ce", "ea_2")
+    repeated = layout_from_parameters(
+        {
+            "cross_validation": {"n_folds": 2, "n_repeats": 2},
+            "evaluation": {"baseline": "ce"},
+            "loss_variants": {"ce": {"loss": "cross_entropy"}},
+        }
+    )
+    assert repeated.folds == ("fold_0", "fold_1", "fold_2", "fold_3")
+    with pytest.raises(ValueError, match="evaluation.baseline='cross_entropy'"):
+        layout_from_parameters({"loss_variants": {"ce": {"loss": "cross_entropy"}}})
 
 
 @pytest.mark.parametrize(

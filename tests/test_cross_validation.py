@@ -58,6 +58,23 @@ def test_speaker_independent_folds_do_not_share_speakers(table):
         assert not val & train
 
 
+def test_repeated_folds_reshuffle_and_keep_repeat_zero(table):
+    single = assign_folds(table, n_folds=5, seed=3)
+    repeated = assign_folds(table, n_folds=5, seed=3, n_repeats=3)
+    assert sorted(repeated["fold"].unique()) == list(range(15))
+    assert (
+        repeated.groupby("fold")["repeat"].first().tolist()
+        == [0] * 5 + [1] * 5 + [2] * 5
+    )
+    # Repeat 0 is the plain k-fold split, so n_repeats=1 results stay comparable.
+    pd.testing.assert_frame_equal(repeated[repeated["repeat"] == 0], single)
+    tests = repeated[repeated["split"] == TEST]
+    for _, part in tests.groupby("repeat"):
+        assert sorted(part["utterance_id"]) == sorted(table["utterance_id"])
+    test_fold = tests.pivot(index="utterance_id", columns="repeat", values="fold")
+    assert (test_fold[0] % 5 != test_fold[1] % 5).any()  # a new partition
+
+
 def test_same_seed_same_folds_other_seed_other_folds(table):
     a = assign_folds(table, n_folds=5, seed=7)
     pd.testing.assert_frame_equal(a, assign_folds(table, n_folds=5, seed=7))

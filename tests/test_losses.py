@@ -17,6 +17,7 @@ from emotion_aware_loss.losses import (
     emotion_aware,
     expected_cost,
     make_loss,
+    pair_costs,
     seed_weighted,
     sim_loss,
     soft_target,
@@ -307,3 +308,18 @@ def test_dynamic_similarity_moves_towards_the_embedding_similarity():
     assert np.allclose(np.diag(final), 1.0) and np.allclose(final, final.T, atol=1e-6)
     assert np.all((final >= 0) & (final <= 1))
     assert loss.get_config()["similarity"] == final.tolist()
+
+
+def test_pair_costs_charge_similar_mistakes_less():
+    similarity = np.array(
+        [[1.0, 0.9, 0.1], [0.9, 1.0, 0.1], [0.1, 0.1, 1.0]], dtype="float32"
+    )
+    ce = pair_costs(make_loss("cross_entropy", similarity), 3, confidence=0.8)
+    np.testing.assert_allclose(np.diag(ce), -np.log(0.8), rtol=1e-5)
+    np.testing.assert_allclose(ce[0, 1], -np.log(0.1), rtol=1e-5)  # every mistake alike
+    assert ce[0, 1] == pytest.approx(ce[0, 2])
+    aware = pair_costs(make_loss("emotion_aware", similarity, alpha=1.0), 3, 0.8)
+    np.testing.assert_allclose(np.diag(aware), np.diag(ce), rtol=1e-5)
+    assert aware[0, 1] < aware[0, 2]  # the similar mistake costs less
+    with pytest.raises(ValueError, match="confidence"):
+        pair_costs(make_loss("cross_entropy", similarity), 3, confidence=0.2)

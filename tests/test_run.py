@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,14 +98,28 @@ def test_default_run_writes_the_comparison_report(project):
             assert values["n_folds"] == 2
             assert 0.0 <= values["accuracy_mean"] <= 1.0
             assert 0.0 <= values["uar_mean"] <= 1.0
-    report = (reporting / "cv_report.md" / version.name / "cv_report.md").read_text()
+    report_path = reporting / "report.md" / version.name / "report.md"
+    report = report_path.read_text()
     assert "| cross_entropy | argmax |" in report
     assert "| emotion_aware | min_expected_cost |" in report
-    assert "2-fold cross-validation over 50 utterances" in report
-    assert (
-        reporting / "confusion_matrices.png" / version.name / "confusion_matrices.png"
-    ).stat().st_size > 10_000
+    assert "2-fold stratified cross-validation" in report
+    assert "## Comparison with cross_entropy" in report
     assert "| emotion_aware_learned | emotion_aware, alpha=1, S=learned |" in report
+    # every figure the report shows is the one this run saved
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert len(links) == 6
+    for link in links:
+        figure = (report_path.parent / link).resolve()
+        assert figure.parent.name == version.name
+        assert figure.stat().st_size > 10_000, link
+    oof = pd.read_csv(
+        reporting / "oof_predictions.csv" / version.name / "oof_predictions.csv"
+    )
+    assert len(oof) == 8 * 50  # every utterance once per variant
+    tests = pd.read_csv(
+        reporting / "significance_tests.csv" / version.name / "significance_tests.csv"
+    )
+    assert tests["p_corrected_t_test"].between(0, 1).all()
     for name in ("similarity_learned.csv", "similarity_confusions.csv"):
         assert len(_versions(project / "data/07_model_output" / name)) == 1
     for variant in summary["variants"]:
@@ -133,7 +149,7 @@ def test_saved_model_reloads_with_its_loss(project):
 
 def test_rerun_of_one_pipeline_keeps_earlier_results(project):
     _kedro(project, "run", "--pipelines=evaluation")
-    versions = _versions(project / "data" / "08_reporting" / "cv_report.md")
+    versions = _versions(project / "data" / "08_reporting" / "report.md")
     assert len(versions) == 2  # the first report is still there
 
 
@@ -159,11 +175,12 @@ def test_registry_lists_the_six_pipelines(project):
         assert f"- {name}" in out
 
 
-def test_eda_notebook_runs_on_the_catalog(project):
+def _execute_notebook(project: Path, name: str) -> list[dict]:
+    """Run a notebook of this project inside ``project``; its image outputs."""
     import nbclient
     import nbformat
 
-    notebook = nbformat.read(ROOT / "notebooks" / "EDA.ipynb", as_version=4)
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     (project / "notebooks").mkdir(exist_ok=True)
     nbclient.NotebookClient(
         notebook,
@@ -171,13 +188,22 @@ def test_eda_notebook_runs_on_the_catalog(project):
         kernel_name="python3",
         resources={"metadata": {"path": str(project / "notebooks")}},
     ).execute()
-    images = [
+    return [
         o
         for c in notebook.cells
         for o in c.get("outputs", [])
         if "image/png" in o.get("data", {})
     ]
+
+
+def test_eda_notebook_runs_on_the_catalog(project):
+    images = _execute_notebook(project, "EDA.ipynb")
     assert len(images) == 4  # class balance, spectrograms, lengths, similarity
+
+
+def test_results_notebook_reads_the_report_datasets(project):
+    images = _execute_notebook(project, "results.ipynb")
+    assert len(images) == 2  # per-class recall, confusion matrices
 
 
 def test_bad_parameter_fails_at_start_up_naming_the_key(project):
@@ -196,6 +222,9 @@ def test_rerun_with_the_same_seed_gives_the_same_report(project):
         for v in _versions(reporting)[-2:]
     )
     assert first["variants"] == second["variants"]
+    tests = project / "data" / "08_reporting" / "significance_tests.csv"
+    a, b = (pd.read_csv(v / "significance_tests.csv") for v in _versions(tests)[-2:])
+    pd.testing.assert_frame_equal(a, b)  # the bootstrap is seeded too
 
 
 def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):

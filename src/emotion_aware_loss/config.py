@@ -79,9 +79,15 @@ class LabelConfig(_Strict):
 
 
 class CrossValidationConfig(_Strict):
-    """Fold assignment. ``n_folds`` also fixes how many fold pipelines exist."""
+    """Fold assignment. ``n_folds × n_repeats`` fixes how many fold pipelines exist.
+
+    With ``n_repeats > 1`` the k-fold split is repeated with a different shuffle
+    each time (repeated cross-validation); fold ``r * n_folds + k`` is fold ``k`` of
+    repeat ``r``.
+    """
 
     n_folds: int = Field(5, ge=2)
+    n_repeats: int = Field(1, ge=1)
     speaker_independent: bool = False
     validation_fraction: float = Field(0.15, gt=0.0, lt=0.5)
 
@@ -240,5 +246,48 @@ class SimilarityConfig(_Strict):
     valence_arousal: ValenceArousalConfig
 
 
+class BootstrapConfig(_Strict):
+    """Utterance-level bootstrap of the pooled out-of-fold predictions."""
+
+    n_resamples: int = Field(2000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+
+
+SCALAR_METRICS = (
+    "accuracy",
+    "uar",
+    "macro_f1",
+    "weighted_f1",
+    "cross_entropy",
+    "mistake_severity",
+    "semantic_cost",
+    "ece",
+)
+
+
 class EvaluationConfig(_Strict):
+    """Report, significance tests and figures."""
+
     decimals: int = Field(4, ge=0, le=8)
+    baseline: str = Field("cross_entropy", description="variant the others face")
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="significance level")
+    significance_test: Literal[
+        "wilcoxon", "t_test", "corrected_t_test", "bootstrap"
+    ] = "corrected_t_test"
+    adjust: Literal["holm", "none"] = "holm"
+    report_metrics: list[str] = Field(
+        default_factory=lambda: ["accuracy", "uar", "mistake_severity", "semantic_cost"]
+    )
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    reliability_bins: int = Field(10, ge=2)
+    pair_cost_confidence: float = Field(0.7, gt=0.2, lt=1.0)
+
+    @field_validator("report_metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(SCALAR_METRICS))
+        if unknown:
+            raise ValueError(
+                f"unknown metric(s) {unknown}; expected some of {list(SCALAR_METRICS)}"
+            )
+        return value

@@ -11,6 +11,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from emotion_aware_loss.text import encode_texts, fit_vocabulary
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+REPEAT_SEED_STEP = 7919  # a prime: repeat shuffles stay apart from the per-fold seeds
 logger = logging.getLogger(__name__)
 
 
@@ -69,6 +70,7 @@ def assign_folds(
     seed: int,
     speaker_independent: bool = False,
     validation_fraction: float = 0.15,
+    n_repeats: int = 1,
 ) -> pd.DataFrame:
     """Assign every utterance a role (train/validation/test) in every fold.
 
@@ -84,9 +86,13 @@ def assign_folds(
         seed: Seed of the shuffles.
         speaker_independent: Group folds by speaker.
         validation_fraction: Approximate share of each training part held out.
+        n_repeats: Repetitions of the k-fold split, each shuffled with its own
+            seed (``seed + 7919 r``; repeat 0 uses ``seed``). Fold ``k`` of repeat
+            ``r`` is numbered ``r * n_folds + k``.
 
     Returns:
-        Long table ``utterance_id, fold, split`` with ``n_folds`` rows per utterance.
+        Long table ``utterance_id, fold, repeat, split`` with ``n_folds × n_repeats``
+        rows per utterance.
 
     Raises:
         FoldError: If a class has fewer utterances than folds, or there are fewer
@@ -103,20 +109,30 @@ def assign_folds(
                 f"speaker-independent folds need at least {n_folds} speakers, "
                 f"the corpus has {n_speakers}"
             )
-        outer = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
-        splits = outer.split(labels, labels, groups)
-    else:
-        outer = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-        splits = outer.split(labels, labels)
     ids = utterances["utterance_id"].to_numpy()
     frames = []
-    for fold, (train_idx, test_idx) in enumerate(splits):
-        fit_idx, val_idx = _split_off_validation(
-            train_idx, labels, groups, validation_fraction, seed + fold
-        )
-        role = np.empty(len(ids), dtype=object)
-        role[fit_idx], role[val_idx], role[test_idx] = TRAIN, VALIDATION, TEST
-        frames.append(pd.DataFrame({"utterance_id": ids, "fold": fold, "split": role}))
+    for repeat in range(n_repeats):
+        shuffle_seed = seed + REPEAT_SEED_STEP * repeat
+        if groups is not None:
+            outer = StratifiedGroupKFold(
+                n_folds, shuffle=True, random_state=shuffle_seed
+            )
+            splits = outer.split(labels, labels, groups)
+        else:
+            outer = StratifiedKFold(n_folds, shuffle=True, random_state=shuffle_seed)
+            splits = outer.split(labels, labels)
+        for k, (train_idx, test_idx) in enumerate(splits):
+            fold = repeat * n_folds + k
+            fit_idx, val_idx = _split_off_validation(
+                train_idx, labels, groups, validation_fraction, seed + fold
+            )
+            role = np.empty(len(ids), dtype=object)
+            role[fit_idx], role[val_idx], role[test_idx] = TRAIN, VALIDATION, TEST
+            frames.append(
+                pd.DataFrame(
+                    {"utterance_id": ids, "fold": fold, "repeat": repeat, "split": role}
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 

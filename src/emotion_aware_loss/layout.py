@@ -44,10 +44,12 @@ class Layout:
     variants: tuple[str, ...]
     similarity_sources: tuple[str, ...] = ()  # one per variant; hand_set if empty
     derived_from: str = "cross_entropy"
+    n_repeats: int = 1
 
     @property
     def folds(self) -> tuple[str, ...]:
-        return tuple(f"fold_{k}" for k in range(self.n_folds))
+        """All folds of all repeats: ``fold_<r * n_folds + k>``."""
+        return tuple(f"fold_{k}" for k in range(self.n_folds * self.n_repeats))
 
     def similarity_dataset(self, variant: str, fold: str) -> str:
         """The dataset holding the matrix ``variant`` trains with in ``fold``."""
@@ -98,11 +100,18 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
                 f"or valence_arousal similarity, not "
                 f"{variants[derived_from].similarity!r}"
             )
+    baseline = (params.get("evaluation") or {}).get("baseline", "cross_entropy")
+    if baseline not in variants:
+        raise ValueError(
+            f"evaluation.baseline={baseline!r} is not one of the loss_variants "
+            f"{list(variants)}"
+        )
     return Layout(
         cv.n_folds,
         tuple(variants),
         tuple(v.similarity for v in variants.values()),
         derived_from,
+        cv.n_repeats,
     )
 
 

@@ -412,3 +412,36 @@ def make_loss(loss: str, similarity: np.ndarray, **hyper: float) -> keras.losses
     if cls is CrossEntropy:
         return cls()
     return cls(similarity, **kwargs)
+
+
+def pair_costs(
+    loss: keras.losses.Loss, n_classes: int, confidence: float = 0.7
+) -> np.ndarray:
+    """The loss a variant charges for each (true, predicted) pair of classes.
+
+    Entry ``[i, j]`` is the per-utterance loss when the true class is ``i`` and the
+    model puts ``confidence`` on class ``j`` and spreads the rest evenly over the
+    other classes: the diagonal is a confident correct prediction, an off-diagonal
+    entry a confident mistake. Cross-entropy charges every mistake alike; the
+    similarity-aware losses charge a mistake between similar emotions less.
+
+    Args:
+        loss: A loss built by :func:`make_loss` (with its current similarity).
+        n_classes: Number of classes ``K``.
+        confidence: Probability of the predicted class, in ``(1/K, 1)``.
+
+    Returns:
+        A ``(K, K)`` array of losses.
+
+    Raises:
+        ValueError: If ``confidence`` is outside ``(1/K, 1)``.
+    """
+    if not 1.0 / n_classes < confidence < 1.0:
+        raise ValueError(f"confidence must be in (1/{n_classes}, 1), got {confidence}")
+    rest = (1.0 - confidence) / (n_classes - 1)
+    predicted = np.full((n_classes, n_classes), rest, dtype="float32")
+    np.fill_diagonal(predicted, confidence)  # row j: the model predicts class j
+    y_true = np.repeat(np.arange(n_classes), n_classes)
+    y_pred = np.tile(predicted, (n_classes, 1))
+    values = keras.ops.convert_to_numpy(loss.call(y_true, y_pred))
+    return np.asarray(values, dtype=float).reshape(n_classes, n_classes)

@@ -1,21 +1,14 @@
-"""Cross-validation summaries: tables, Markdown report and confusion figures."""
+"""Cross-validation summaries: tables, the run's setup and the Markdown report."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+import platform
+from importlib import metadata
 
-SCALAR_METRICS = (
-    "accuracy",
-    "uar",
-    "macro_f1",
-    "weighted_f1",
-    "cross_entropy",
-    "mistake_severity",
-    "semantic_cost",
-    "ece",
-)
+import pandas as pd
+
+from emotion_aware_loss.config import SCALAR_METRICS
+
 METRIC_TITLES = {
     "accuracy": "Accuracy",
     "uar": "UAR",
@@ -60,124 +53,297 @@ def summary_table(folds: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def markdown_report(
-    folds: pd.DataFrame,
-    summary: pd.DataFrame,
-    classes: list[str],
-    decimals: int,
-    figure_name: str,
-    descriptions: dict[str, str] | None = None,
-) -> str:
-    """A short Markdown report: mean ± std per variant and rule, then per fold.
+TEST_NAMES = {
+    "wilcoxon": "Wilcoxon signed-rank",
+    "t_test": "paired t-test",
+    "corrected_t_test": "corrected resampled t-test",
+}
+SOFTWARE = (
+    "emotion_aware_loss",
+    "kedro",
+    "kedro-datasets",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "librosa",
+    "soundfile",
+    "matplotlib",
+)
 
-    ``descriptions`` (variant -> loss, hyper-parameters, similarity) are listed
-    first when given.
-    """
 
-    def fmt(value: float) -> str:
-        return "n/a" if pd.isna(value) else f"{value:.{decimals}f}"
+def software_versions() -> dict[str, str]:
+    """Python and the installed versions of the packages behind the results."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in SOFTWARE:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
-    n_folds = int(folds["fold"].nunique())
-    n_utts = int(folds.groupby(KEYS)["n_test"].sum().iloc[0])
-    titles = " | ".join(METRIC_TITLES[m] for m in SCALAR_METRICS)
-    header = f"| Variant | Decision | {titles} |"
-    rule = "|---" * (len(SCALAR_METRICS) + 2) + "|"
-    lines = [
-        "# Cross-validation report",
-        "",
-        f"{n_folds}-fold cross-validation over {n_utts} utterances; classes: "
-        f"{', '.join(classes)}.",
-        "Mean ± standard deviation over folds. Higher is better for accuracy, UAR "
-        "and F1; lower is better for cross-entropy, mistake severity (mean "
-        "1 − S[true, predicted] over wrong predictions), semantic cost (the same "
-        "over all predictions) and ECE (expected calibration error). Decision "
-        "`argmax` predicts the most probable class, `min_expected_cost` the class "
-        "with the lowest expected cost Σ_i p_i (1 − S[i, j]); both and all cost "
-        "metrics use the hand-set similarity matrix, whatever matrix a variant "
-        "trained with.",
-        "",
-        *(
-            ["| Variant | Loss |", "|---|---|"]
-            + [f"| {name} | {text} |" for name, text in (descriptions or {}).items()]
-            + [""]
-            if descriptions
-            else []
-        ),
-        header,
-        rule,
+
+def _fmt(value: float, decimals: int) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.{decimals}f}"
+
+
+def _signed(value: float, decimals: int) -> str:
+    return "n/a" if pd.isna(value) else f"{value:+.{decimals}f}"
+
+
+def _p(value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
     ]
-    for _, row in summary.iterrows():
-        cells = [
-            f"{fmt(row[f'{m}_mean'])} ± {fmt(row[f'{m}_std'])}" for m in SCALAR_METRICS
-        ]
-        lines.append(
-            f"| {row['variant']} | {row['decision']} | " + " | ".join(cells) + " |"
+
+
+def setup_section(setup: dict) -> list[str]:
+    """The experimental setup a methods section needs."""
+    corpus, protocol, training = setup["corpus"], setup["protocol"], setup["training"]
+    counts = ", ".join(f"{c} {n}" for c, n in corpus["class_counts"].items())
+    folds = (
+        f"{protocol['n_folds']}-fold stratified cross-validation"
+        + (" grouped by speaker" if protocol["speaker_independent"] else "")
+        + (
+            f", repeated {protocol['n_repeats']} times with different shuffles "
+            f"({protocol['n_folds'] * protocol['n_repeats']} folds in all)"
+            if protocol["n_repeats"] > 1
+            else ""
         )
-    lines += [
+    )
+    lines = [
+        "## Setup",
         "",
+        f"- **Corpus**: {corpus['n_utterances']} utterances"
+        + (f" from {corpus['n_speakers']} speakers" if corpus.get("n_speakers") else "")
+        + f"; classes (utterances): {counts}.",
+        f"- **Inputs**: {setup['inputs']}.",
+        f"- **Protocol**: {folds}. In each fold {protocol['validation_fraction']:.0%} "
+        "of the training part (stratified) is held out for early stopping; the "
+        "feature scaler and the vocabulary are fitted on the training part only. "
+        "Every variant of a fold starts from the same initial weights and sees the "
+        "same batches, so per-fold differences are paired.",
+        f"- **Training**: Adam (learning rate {training['learning_rate']:g}), batch "
+        f"size {training['batch_size']}, at most {training['epochs']} epochs, early "
+        f"stopping on {training['monitor']} with patience {training['patience']} "
+        "and the best epoch's weights restored.",
+        f"- **Model**: {setup['model']}.",
+        f"- **Seed**: {setup['seed']} (fold shuffles, initial weights and batch order "
+        "derive from it).",
+        "",
+        *_table(
+            ["Variant", "Loss"],
+            [[name, text] for name, text in setup["losses"].items()],
+        ),
+        "",
+    ]
+    return lines
+
+
+def results_section(summary: pd.DataFrame, decimals: int) -> list[str]:
+    """Mean ± standard deviation over folds of every metric."""
+    rows = [
+        [row["variant"], row["decision"]]
+        + [
+            f"{_fmt(row[f'{m}_mean'], decimals)} ± {_fmt(row[f'{m}_std'], decimals)}"
+            for m in SCALAR_METRICS
+        ]
+        for _, row in summary.iterrows()
+    ]
+    return [
+        "## Results",
+        "",
+        "Mean ± standard deviation over folds. Higher is better for accuracy, UAR "
+        "(unweighted average recall) and F1; lower is better for cross-entropy, "
+        "mistake severity (mean 1 − S[true, predicted] over wrong predictions), "
+        "semantic cost (the same over all predictions) and ECE (expected "
+        "calibration error, 15 bins). Decision `argmax` predicts the most probable "
+        "class, `min_expected_cost` the class with the lowest expected cost "
+        "Σ_i p_i (1 − S[i, j]); both and all cost metrics use the hand-set "
+        "similarity matrix, whatever matrix a variant trained with.",
+        "",
+        *_table(
+            ["Variant", "Decision", *(METRIC_TITLES[m] for m in SCALAR_METRICS)], rows
+        ),
+        "",
+    ]
+
+
+def significance_section(
+    table: pd.DataFrame, evaluation: dict, decimals: int
+) -> list[str]:
+    """Paired differences to the baseline with tests and bootstrap intervals."""
+    wanted = table[table["metric"].isin(evaluation["report_metrics"])]
+    n_folds = int(table["n_folds"].max()) if len(table) else 0
+    level = evaluation["bootstrap"]["confidence"]
+    rows = [
+        [
+            row["variant"],
+            row["decision"],
+            METRIC_TITLES[row["metric"]],
+            row["reference"],
+            f"{_signed(row['mean_difference'], decimals)} ± "
+            f"{_fmt(row['std_difference'], decimals)}",
+            f"{row['wins']}/{row['n_folds']}",
+            f"[{_signed(row['ci_low'], decimals)}, {_signed(row['ci_high'], decimals)}]",
+            _p(row["p_wilcoxon"]),
+            _p(row["p_t_test"]),
+            _p(row["p_corrected_t_test"]),
+            "**yes**" if row["significant"] else "no",
+        ]
+        for _, row in wanted.iterrows()
+    ]
+    test = evaluation["significance_test"]
+    decided_by = (
+        f"the {level:.0%} bootstrap interval excluding 0"
+        if test == "bootstrap"
+        else f"the {TEST_NAMES[test]} p-value"
+        + (
+            " after Holm's adjustment over the variants"
+            if evaluation["adjust"] == "holm"
+            else ""
+        )
+        + f" below {evaluation['alpha']:g}"
+    )
+    return [
+        f"## Comparison with {evaluation['baseline']}",
+        "",
+        "Δ is variant minus reference, per fold (mean ± std over folds; *wins*: "
+        "folds where the variant's value is higher — better for accuracy and UAR, "
+        "worse for the cost metrics). A variant is compared with the baseline "
+        "under the same decision rule; the baseline's `min_expected_cost` row is "
+        "compared with its own `argmax` (the decision rule alone). "
+        f"*CI*: {level:.0%} bootstrap interval of the difference over utterances "
+        f"({evaluation['bootstrap']['n_resamples']} resamples of the pooled "
+        "out-of-fold predictions). p-values, two-sided: Wilcoxon signed-rank and "
+        "paired t-test over folds, and the corrected resampled t-test (Nadeau & "
+        "Bengio, 2003), which accounts for the overlap of the folds' training sets. "
+        f"*Significant*: {decided_by}. With {n_folds} folds the two-sided Wilcoxon "
+        f"p-value cannot fall below 2 / 2^{n_folds} = {2 / 2**n_folds:.4g}.",
+        "",
+        *_table(
+            [
+                "Variant",
+                "Decision",
+                "Metric",
+                "Reference",
+                "Δ per fold",
+                "Wins",
+                "CI (utterances)",
+                "p Wilcoxon",
+                "p t-test",
+                "p corrected t",
+                "Significant",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
+def recall_section(
+    recall: pd.DataFrame, classes: list[str], decimals: int
+) -> list[str]:
+    """Per-class recall (mean ± std over folds) per variant and decision rule."""
+    rows = []
+    for (variant, decision), part in recall.groupby(
+        ["variant", "decision"], sort=False
+    ):
+        values = part.set_index("class").reindex(classes)
+        rows.append(
+            [variant, decision]
+            + [
+                f"{_fmt(r['recall_mean'], decimals)} ± {_fmt(r['recall_std'], decimals)}"
+                for _, r in values.iterrows()
+            ]
+        )
+    return [
+        "## Per-class recall",
+        "",
+        "Recall of each emotion, mean ± standard deviation over folds.",
+        "",
+        *_table(["Variant", "Decision", *classes], rows),
+        "",
+    ]
+
+
+def markdown_report(
+    setup: dict,
+    folds: pd.DataFrame,
+    significance: pd.DataFrame,
+    recall: pd.DataFrame,
+    evaluation: dict,
+    figures: dict[str, str],
+) -> str:
+    """The whole report: setup, results, comparison, per-class recall, figures.
+
+    Args:
+        setup: Output of the evaluation's ``describe_setup`` node.
+        folds: Per-fold metrics (``fold_table``).
+        significance: The joined comparison table (``significance_table``).
+        recall: Per-class recall (``per_class_recall``).
+        evaluation: The evaluation parameters as a dictionary.
+        figures: Caption -> figure file name; each link is written as
+            ``{figure:<name>}`` for the report dataset to resolve.
+
+    Returns:
+        Markdown text.
+    """
+    decimals = int(evaluation["decimals"])
+    classes = list(setup["classes"])
+    summary = summary_table(folds)
+    per_fold = [
+        [row["variant"], row["decision"], str(row["fold"])]
+        + [_fmt(row[m], decimals) for m in SCALAR_METRICS]
+        for _, row in folds.iterrows()
+    ]
+    lines = [
+        "# Emotion-Aware Loss: cross-validation report",
+        "",
+        *setup_section(setup),
+        *results_section(summary, decimals),
+        *significance_section(significance, evaluation, decimals),
+        *recall_section(recall, classes, decimals),
+        "## Figures",
+        "",
+    ]
+    for caption, name in figures.items():
+        lines += [
+            f"**{caption}** (`{name}`)",
+            "",
+            f"![{caption}]({{figure:{name}}})",
+            "",
+        ]
+    lines += [
         "## Per fold",
         "",
-        header.replace("| Decision |", "| Decision | Fold |"),
-        "|---" + rule,
+        *_table(
+            [
+                "Variant",
+                "Decision",
+                "Fold",
+                *(METRIC_TITLES[m] for m in SCALAR_METRICS),
+            ],
+            per_fold,
+        ),
+        "",
+        "## Software",
+        "",
+        *_table(
+            ["Package", "Version"],
+            [[k, v] for k, v in setup["software"].items()],
+        ),
+        "",
     ]
-    for _, row in folds.iterrows():
-        cells = [fmt(row[m]) for m in SCALAR_METRICS]
-        lines.append(
-            f"| {row['variant']} | {row['decision']} | {row['fold']} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    lines += ["", f"Confusion matrices pooled over folds: `{figure_name}`.", ""]
     return "\n".join(lines)
-
-
-def confusion_figure(fold_metrics: list[dict], classes: list[str]) -> Figure:
-    """Row-normalised confusion matrices pooled over folds.
-
-    One column per variant, one row per decision rule.
-    """
-    variants = list(dict.fromkeys(m["variant"] for m in fold_metrics))
-    rules = list(fold_metrics[0]["decisions"])
-    fig = Figure(
-        figsize=(4.4 * len(variants) + 1.0, 4.2 * len(rules)), layout="constrained"
-    )
-    axes = fig.subplots(len(rules), len(variants), squeeze=False)
-    image = None
-    for row, rule in enumerate(rules):
-        for col, variant in enumerate(variants):
-            ax = axes[row, col]
-            counts = sum(
-                np.asarray(m["decisions"][rule]["confusion_matrix"])
-                for m in fold_metrics
-                if m["variant"] == variant
-            )
-            image = _confusion_panel(ax, counts, classes)
-            ax.set_title(f"{variant} — {rule}")
-    fig.suptitle(
-        "Confusion matrices pooled over folds (row-normalised, counts in brackets)"
-    )
-    fig.colorbar(
-        image, ax=axes.ravel().tolist(), shrink=0.6, label="Share of true class"
-    )
-    return fig
-
-
-def _confusion_panel(ax, counts: np.ndarray, classes: list[str]):
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    image = ax.imshow(rates, vmin=0.0, vmax=1.0, cmap="Blues")
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            ax.text(
-                j,
-                i,
-                f"{rates[i, j]:.2f}\n({counts[i, j]})",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if rates[i, j] > 0.5 else "black",
-            )
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("Predicted emotion")
-    ax.set_ylabel("True emotion")
-    return image

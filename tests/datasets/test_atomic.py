@@ -91,3 +91,19 @@ def test_untrusted_code_is_not_loaded(tmp_path):
             labels=str(tmp_path / "objects.npy"),
             label_names=["a"],
         ).load()
+
+
+def test_report_links_point_at_the_same_runs_figures(tmp_path):
+    text = "![Pair costs]({figure:pair_costs.png})\n"
+    versioned = atomic.ReportDataset(
+        filepath=str(tmp_path / "report.md"),
+        version=Version(None, "2026-01-01T00.00.00.000Z"),
+    )
+    versioned.save(text)
+    saved = tmp_path / "report.md" / "2026-01-01T00.00.00.000Z" / "report.md"
+    assert saved.read_text() == (
+        "![Pair costs](../../pair_costs.png/2026-01-01T00.00.00.000Z/pair_costs.png)\n"
+    )
+    plain = atomic.ReportDataset(filepath=str(tmp_path / "plain.md"))
+    plain.save(text)
+    assert plain.load() == "![Pair costs](pair_costs.png)\n"

@@ -8,6 +8,7 @@ accept as finished. Loading, versioning and arguments are those of the parent cl
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -68,3 +69,34 @@ class MatplotlibDataset(_AtomicSave, _MatplotlibDataset):
     """``matplotlib.MatplotlibDataset`` with atomic saves (single figures)."""
 
     _parent = _MatplotlibDataset
+
+
+class ReportDataset(TextDataset):
+    """A Markdown report whose ``{figure:<name>}`` links point at the run's figures.
+
+    The report's nodes cannot know the save version Kedro gives a run, so they
+    write each figure link as ``{figure:<file name>}``. On save, a versioned
+    report (``data/08_reporting/report.md/<version>/report.md``) links to
+    ``../../<name>/<version>/<name>`` — the figure saved by the same run, when the
+    figure datasets are versioned in the same folder — and an unversioned one to
+    ``<name>`` beside it.
+    """
+
+    _PLACEHOLDER = re.compile(r"\{figure:([^{}]+)\}")
+
+    def save(self, data: str) -> None:
+        target = PurePosixPath(self._get_save_path())
+        if self._version is not None:
+            version = target.parent.name
+
+            def link(name: str) -> str:
+                return f"../../{name}/{version}/{name}"
+
+        else:
+
+            def link(name: str) -> str:
+                return name
+
+        resolved = self._PLACEHOLDER.sub(lambda m: link(m.group(1)), data)
+        # The unwrapped atomic save: the version resolved above must not change.
+        TextDataset.save.__wrapped__(self, resolved)

@@ -4,7 +4,11 @@ from matplotlib.figure import Figure
 
 from emotion_aware_loss.config import EvaluationConfig
 from emotion_aware_loss.pipelines.evaluation import create_pipeline
-from emotion_aware_loss.pipelines.evaluation.nodes import summarise_cross_validation
+from emotion_aware_loss.pipelines.evaluation.nodes import (
+    FIGURES,
+    summarise_cross_validation,
+    write_report,
+)
 
 
 def _rule_metrics(accuracy):
@@ -34,13 +38,8 @@ def _fold_metrics(fold, accuracy):
 
 
 def test_summary_mean_and_std(classes):
-    folds, summary, report, figure = summarise_cross_validation(
+    folds, summary, recall, figure = summarise_cross_validation(
         classes,
-        EvaluationConfig(decimals=3),
-        {
-            "cross_entropy": {"loss": "cross_entropy"},
-            "emotion_aware": {"loss": "emotion_aware", "alpha": 2.0},
-        },
         cross_entropy__fold_0=_fold_metrics(0, 0.5),
         cross_entropy__fold_1=_fold_metrics(1, 0.7),
         emotion_aware__fold_0=_fold_metrics(0, 0.6),
@@ -55,13 +54,87 @@ def test_summary_mean_and_std(classes):
         summary["variants"]["cross_entropy"]["min_expected_cost"]["accuracy_mean"], 0.5
     )
     assert summary["variants"]["emotion_aware"]["argmax"]["accuracy_std"] == 0.0
-    assert "| cross_entropy | argmax | 0.600 ± 0.141 |" in report
-    assert "| emotion_aware | min_expected_cost | 1 | 0.500 |" in report
-    assert "2-fold cross-validation over 20 utterances" in report
-    assert "| emotion_aware | emotion_aware, alpha=2, S=hand_set |" in report
-    assert summary["losses"]["cross_entropy"] == "cross_entropy"
+    assert (recall["recall_mean"] == 1.0).all()  # identity confusion matrices
+    assert len(recall) == 2 * 2 * 5  # variants x rules x classes
     # 2 variants x 2 decision rules + colour bar
     assert isinstance(figure, Figure) and len(figure.axes) == 5
+
+
+def _setup(classes):
+    return {
+        "classes": classes,
+        "corpus": {
+            "n_utterances": 20,
+            "n_speakers": 2,
+            "class_counts": dict.fromkeys(classes, 4),
+        },
+        "inputs": "logmel acoustic features",
+        "protocol": {
+            "n_folds": 2,
+            "n_repeats": 1,
+            "speaker_independent": False,
+            "validation_fraction": 0.15,
+        },
+        "training": {
+            "learning_rate": 0.001,
+            "batch_size": 32,
+            "epochs": 40,
+            "monitor": "val_accuracy",
+            "patience": 8,
+        },
+        "model": "a model",
+        "seed": 42,
+        "losses": {
+            "cross_entropy": "cross_entropy",
+            "emotion_aware": "emotion_aware, alpha=2, S=hand_set",
+        },
+        "software": {"python": "3.11.0"},
+    }
+
+
+def test_report_has_setup_results_tests_and_figures(classes):
+    folds, _, recall, _ = summarise_cross_validation(
+        classes,
+        cross_entropy__fold_0=_fold_metrics(0, 0.5),
+        cross_entropy__fold_1=_fold_metrics(1, 0.7),
+        emotion_aware__fold_0=_fold_metrics(0, 0.6),
+        emotion_aware__fold_1=_fold_metrics(1, 0.8),
+    )
+    significance = pd.DataFrame(
+        [
+            {
+                "variant": "emotion_aware",
+                "decision": "argmax",
+                "metric": "accuracy",
+                "reference": "cross_entropy (argmax)",
+                "n_folds": 2,
+                "mean_difference": 0.1,
+                "std_difference": 0.0,
+                "wins": 2,
+                "ci_low": 0.02,
+                "ci_high": 0.18,
+                "p_wilcoxon": 0.5,
+                "p_t_test": 0.0,
+                "p_corrected_t_test": 0.0004,
+                "significant": True,
+            }
+        ]
+    )
+    report = write_report(
+        _setup(classes), folds, significance, recall, EvaluationConfig(decimals=3)
+    )
+    assert "2-fold stratified cross-validation" in report
+    assert "| emotion_aware | emotion_aware, alpha=2, S=hand_set |" in report
+    assert "| cross_entropy | argmax | 0.600 ± 0.141 |" in report
+    assert "| emotion_aware | min_expected_cost | 1 | 0.700 |" in report
+    assert (
+        "| emotion_aware | argmax | Accuracy | cross_entropy (argmax) | +0.100 ± 0.000 "
+        "| 2/2 | [+0.020, +0.180] | 0.500 | < 0.001 | < 0.001 | **yes** |"
+    ) in report
+    assert "Holm" in report and "corrected resampled t-test p-value" in report
+    for name in FIGURES.values():
+        assert f"({{figure:{name}}})" in report
+    assert "| python | 3.11.0 |" in report
 
 
 def test_pipeline_structure(two_fold_layout):
@@ -69,6 +142,14 @@ def test_pipeline_structure(two_fold_layout):
     names = {n.name for n in pipeline.nodes}
     assert "emotion_aware.fold_1.evaluate_model_node" in names
     assert "summarise_cross_validation_node" in names
-    assert {"cv_report", "cv_summary", "cv_fold_metrics", "confusion_matrices"} <= set(
-        pipeline.all_outputs()
-    )
+    outputs = set(pipeline.all_outputs())
+    assert {
+        "report",
+        "report_setup",
+        "significance_tests",
+        "oof_predictions",
+        "cv_summary",
+        "cv_fold_metrics",
+        "per_class_recall",
+    } <= outputs
+    assert {f"{name[:-4]}_plot" for name in FIGURES.values()} <= outputs

@@ -3,7 +3,6 @@ import pandas as pd
 import pytest
 
 from emotion_aware_loss.config import (
-    EvaluationConfig,
     LossConfig,
     ValenceArousalConfig,
 )
@@ -58,7 +57,6 @@ def test_second_round_trains_with_matrices_learned_in_the_first(
     inputs = stage_inputs | {
         "params:training": training_config,
         "params:classes": classes,
-        "params:evaluation": EvaluationConfig(),
         "params:similarity.valence_arousal": VA,
         "params:loss_variants": variants,
         **{f"params:loss_variants.{name}": cfg for name, cfg in variants.items()},

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from emotion_aware_loss.config import EvaluationConfig, LossConfig
+from emotion_aware_loss.config import LossConfig
 from emotion_aware_loss.losses import CrossEntropy, EmotionAware
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
@@ -65,7 +65,9 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
         "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
         "params:loss_variants.emotion_aware": LossConfig(loss="emotion_aware"),
         "params:classes": training_inputs["input_spec"]["classes"],
-        "params:evaluation": EvaluationConfig(),
+        # made by the similarity pipeline, which this test leaves out
+        "similarity_learned": training_inputs["similarity_matrix"],
+        "similarity_confusions": training_inputs["similarity_matrix"],
         "params:loss_variants": {
             "cross_entropy": {"loss": "cross_entropy"},
             "emotion_aware": {"loss": "emotion_aware"},
@@ -91,3 +93,25 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
     assert out["cv_summary"]["variants"].keys() == {"cross_entropy", "emotion_aware"}
     assert out["cv_fold_metrics"].shape[0] == 8  # 2 variants x 2 rules x 2 folds
     assert {"predicted_argmax", "predicted_min_expected_cost"} <= set(predictions)
+    # the pooled out-of-fold predictions recompute the fold metrics
+    oof = out["oof_predictions"]
+    assert len(oof) == 2 * len(training_inputs["model_input_table"])
+    fold = oof[(oof["variant"] == "emotion_aware") & (oof["fold"] == 0)]
+    accuracy = (fold["label"] == fold["predicted_argmax"]).mean()
+    assert accuracy == pytest.approx(metrics["decisions"]["argmax"]["accuracy"])
+    tests = out["significance_tests"]
+    assert set(tests["variant"]) == {"cross_entropy", "emotion_aware"}
+    assert {"p_wilcoxon", "p_corrected_t_test", "ci_low", "significant"} <= set(tests)
+    report = out["report"]
+    assert "## Comparison with cross_entropy" in report
+    assert "{figure:pair_costs.png}" in report  # resolved by the report dataset
+    assert "tensorflow" in report  # the software versions
+    for figure in (
+        "confusion_matrices_plot",
+        "per_class_recall_plot",
+        "similarity_matrices_plot",
+        "pair_costs_plot",
+        "learning_curves_plot",
+        "reliability_diagrams_plot",
+    ):
+        assert out[figure].axes, figure

@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from pydantic_core import to_jsonable_python
 
-from emotion_aware_loss.config import EvaluationConfig, LossConfig
+from emotion_aware_loss.config import (
+    SCALAR_METRICS,
+    CrossValidationConfig,
+    EvaluationConfig,
+    LossConfig,
+    ModelConfig,
+    TrainingConfig,
+)
 from emotion_aware_loss.cross_validation import TEST, split_inputs
+from emotion_aware_loss.figures import (
+    confusion_figure,
+    learning_curves_figure,
+    pair_cost_figure,
+    per_class_recall_figure,
+    reliability_figure,
+    similarity_figure,
+)
 from emotion_aware_loss.fitting import select_inputs
+from emotion_aware_loss.losses import make_loss, pair_costs
 from emotion_aware_loss.metrics import DECISION_RULES, classification_metrics, decide
 from emotion_aware_loss.reporting import (
-    confusion_figure,
     fold_table,
     markdown_report,
+    software_versions,
     summary_table,
 )
+from emotion_aware_loss.significance import (
+    bootstrap_comparisons,
+    fold_comparisons,
+    per_class_recall,
+    significance_table,
+)
 
-FIGURE_NAME = "confusion_matrices.png"
+logger = logging.getLogger(__name__)
+
+# Caption -> file name of every figure the report links (catalog entries of the
+# same names without the extension).
+FIGURES = {
+    "Confusion matrices per variant": "confusion_matrices.png",
+    "Per-class recall": "per_class_recall.png",
+    "Similarity matrices, hand-set and derived": "similarity_matrices.png",
+    "Loss per (true, predicted) pair": "pair_costs.png",
+    "Learning curves per fold": "learning_curves.png",
+    "Reliability diagrams": "reliability_diagrams.png",
+}
 
 
 def evaluate_model(
@@ -37,7 +73,7 @@ def evaluate_model(
         The fold's metrics under each decision rule (``decisions.argmax`` and
         ``decisions.min_expected_cost``: accuracy, UAR, F1, cross-entropy, mistake
         severity, semantic cost, ECE, confusion matrix), and its test predictions
-        (``utterance_id, fold, label, predicted_<rule>..., prob_<class>...``).
+        (``utterance_id, fold, repeat, label, predicted_<rule>..., prob_<class>...``).
     """
     classes = list(input_spec["classes"])
     inputs, labels, rows = split_inputs(
@@ -51,9 +87,11 @@ def evaluate_model(
     )
     probabilities = model.predict(select_inputs(model, inputs), verbose=0)
     fold = int(split["fold"].iloc[0])
+    repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
     similarity = similarity_matrix.to_numpy()
     metrics = {
         "fold": fold,
+        "repeat": repeat,
         "n_test": len(rows),
         "classes": classes,
         "decisions": {
@@ -65,6 +103,7 @@ def evaluate_model(
         {
             "utterance_id": model_input_table["utterance_id"].iloc[rows].to_numpy(),
             "fold": fold,
+            "repeat": repeat,
             "label": [classes[i] for i in labels],
         }
     )
@@ -77,37 +116,54 @@ def evaluate_model(
     return metrics, predictions
 
 
+def _records(fold_metrics: dict[str, dict]) -> list[dict]:
+    """Fold metrics keyed ``<variant>__fold_<k>`` as records with ``variant``."""
+    return [
+        metrics | {"variant": key.rpartition("__fold_")[0]}
+        for key, metrics in fold_metrics.items()
+    ]
+
+
+def collect_predictions(**fold_predictions: pd.DataFrame) -> pd.DataFrame:
+    """Pool the out-of-fold predictions of every variant into one table.
+
+    Args:
+        **fold_predictions: Test predictions of each fold, keyed
+            ``<variant>__fold_<k>``.
+
+    Returns:
+        ``variant, repeat, fold, utterance_id, label, predicted_<rule>...,
+        prob_<class>...``: every utterance once per variant and repeat, so any
+        metric can be recomputed without retraining.
+    """
+    frames = []
+    for key, predictions in fold_predictions.items():
+        frame = predictions.copy()
+        if "repeat" not in frame:
+            frame["repeat"] = 0
+        frame.insert(0, "variant", key.rpartition("__fold_")[0])
+        frames.append(frame)
+    pooled = pd.concat(frames, ignore_index=True)
+    first = ["variant", "repeat", "fold", "utterance_id", "label"]
+    return pooled[first + [c for c in pooled.columns if c not in first]]
+
+
 def summarise_cross_validation(
-    classes: list[str],
-    evaluation: EvaluationConfig,
-    loss_variants: dict,
-    **fold_metrics: dict,
-) -> tuple[pd.DataFrame, dict, str, Figure]:
-    """Aggregate per-fold metrics into the comparison report.
+    classes: list[str], **fold_metrics: dict
+) -> tuple[pd.DataFrame, dict, pd.DataFrame, Figure]:
+    """Aggregate per-fold metrics.
 
     Args:
         classes: Configured class order.
-        evaluation: Report options.
-        loss_variants: The ``loss_variants`` parameter block (described in the report).
         **fold_metrics: Metrics of each fold, keyed ``<variant>__fold_<k>``.
 
     Returns:
         Per-fold table, summary (mean ± std per variant and decision rule,
-        JSON-ready), Markdown report and the pooled confusion-matrix figure.
+        JSON-ready), per-class recall table and the pooled confusion-matrix figure.
     """
-    records = []
-    for key, metrics in fold_metrics.items():
-        variant, _, _ = key.rpartition("__fold_")
-        records.append(metrics | {"variant": variant})
+    records = _records(fold_metrics)
     folds = fold_table(records)
     summary = summary_table(folds)
-    descriptions = {
-        name: LossConfig.model_validate(config).describe()
-        for name, config in loss_variants.items()
-    }
-    report = markdown_report(
-        folds, summary, classes, evaluation.decimals, FIGURE_NAME, descriptions
-    )
     variants: dict[str, dict] = {}
     for _, row in summary.iterrows():
         variants.setdefault(row["variant"], {})[row["decision"]] = {
@@ -115,5 +171,240 @@ def summarise_cross_validation(
             for k, v in row.items()
             if k not in {"variant", "decision"}
         }
-    summary_json = {"classes": classes, "variants": variants, "losses": descriptions}
-    return folds, summary_json, report, confusion_figure(records, classes)
+    summary_json = {"classes": classes, "variants": variants}
+    return (
+        folds,
+        summary_json,
+        per_class_recall(records, classes),
+        confusion_figure(records, classes),
+    )
+
+
+def compare_with_baseline(
+    cv_fold_metrics: pd.DataFrame,
+    oof_predictions: pd.DataFrame,
+    similarity_matrix: pd.DataFrame,
+    classes: list[str],
+    evaluation: EvaluationConfig,
+    seed: int,
+) -> pd.DataFrame:
+    """Paired tests over folds and bootstrap intervals over utterances.
+
+    Returns:
+        One row per (variant, decision rule, metric) with the difference to the
+        baseline, the fold-level p-values, the bootstrap interval and whether the
+        difference is significant under ``evaluation.significance_test``.
+    """
+    n_utterances = oof_predictions.groupby(["variant", "repeat"]).size().max()
+    fold_level = fold_comparisons(
+        cv_fold_metrics, evaluation.baseline, SCALAR_METRICS, int(n_utterances)
+    )
+    bootstrap = bootstrap_comparisons(
+        oof_predictions,
+        classes,
+        similarity_matrix.to_numpy(),
+        evaluation.baseline,
+        tuple(dict.fromkeys(cv_fold_metrics["decision"])),
+        evaluation.bootstrap.n_resamples,
+        evaluation.bootstrap.confidence,
+        seed,
+    )
+    table = significance_table(
+        fold_level,
+        bootstrap,
+        evaluation.significance_test,
+        evaluation.alpha,
+        evaluation.adjust,
+    )
+    flagged = table[table["significant"]]
+    logger.info(
+        "%d of %d differences to %s are significant (%s, alpha %g)",
+        len(flagged),
+        len(table),
+        evaluation.baseline,
+        evaluation.significance_test,
+        evaluation.alpha,
+    )
+    return table
+
+
+def plot_per_class_recall(per_class_recall: pd.DataFrame, classes: list[str]) -> Figure:
+    """Bar chart of per-class recall per variant and decision rule."""
+    return per_class_recall_figure(per_class_recall, classes)
+
+
+def plot_similarities(**matrices: pd.DataFrame) -> Figure:
+    """Heatmaps of the hand-set and the derived similarity matrices.
+
+    Args:
+        **matrices: Matrices keyed by their catalog name (``similarity_matrix``,
+            ``similarity_valence_arousal``, ``similarity_learned``,
+            ``similarity_confusions``).
+    """
+    titles = {
+        "similarity_matrix": "Hand-set (catalog CSV)",
+        "similarity_valence_arousal": "Valence–arousal kernel",
+        "similarity_learned": "Learned: class embeddings (mean over folds)",
+        "similarity_confusions": "From out-of-fold confusions",
+    }
+    return similarity_figure(
+        {titles.get(name, name): matrix for name, matrix in matrices.items()}
+    )
+
+
+def plot_pair_costs(
+    loss_variants: dict,
+    classes: list[str],
+    evaluation: EvaluationConfig,
+    **matrices: pd.DataFrame,
+) -> Figure:
+    """The loss each variant charges for each (true, predicted) pair.
+
+    A variant uses the matrix it trains with; for ``learned``/``confusions``
+    variants (one matrix per fold) the summary over folds is shown, and a
+    ``dynamic`` variant shows its starting matrix.
+
+    Args:
+        loss_variants: The ``loss_variants`` parameter block.
+        classes: Class order.
+        evaluation: Gives the predicted class's probability.
+        **matrices: ``hand_set``, ``valence_arousal`` and, when trained,
+            ``learned`` and ``confusions`` matrices.
+    """
+    costs = {}
+    for name, raw in loss_variants.items():
+        config = LossConfig.model_validate(raw)
+        matrix = matrices[config.similarity].to_numpy(dtype="float32")
+        loss = make_loss(
+            config.loss, matrix, alpha=config.alpha, beta=config.beta, lam=config.lam
+        )
+        costs[f"{name}\n{config.describe()}"] = pair_costs(
+            loss, len(classes), evaluation.pair_cost_confidence
+        )
+    return pair_cost_figure(costs, classes, evaluation.pair_cost_confidence)
+
+
+def plot_learning_curves(training: TrainingConfig, **histories: dict) -> Figure:
+    """Learning curves of every fold, one row per variant.
+
+    Args:
+        training: Gives the early-stopping metric.
+        **histories: Training histories keyed ``<variant>__fold_<k>``.
+    """
+    grouped: dict[str, dict[str, dict]] = {}
+    for key, history in histories.items():
+        variant, _, fold = key.rpartition("__fold_")
+        grouped.setdefault(variant, {})[f"fold {fold}"] = history
+    return learning_curves_figure(grouped, training.monitor)
+
+
+def plot_reliability(
+    oof_predictions: pd.DataFrame, classes: list[str], evaluation: EvaluationConfig
+) -> Figure:
+    """Reliability diagrams of the pooled out-of-fold predictions."""
+    return reliability_figure(oof_predictions, classes, evaluation.reliability_bins)
+
+
+def _describe_model(model: ModelConfig, input_spec: dict) -> str:
+    parts = []
+    if "speech" in model.modalities:
+        blocks = ", ".join(
+            f"Conv1D({b.filters}, {b.kernel_size})→MaxPool({b.pool_size})→BN→"
+            f"Dropout({b.dropout:g})"
+            for b in model.speech.blocks
+        )
+        kind = "frames" if input_spec["n_frames"] else "utterance vector"
+        parts.append(f"speech branch on {kind} [{blocks}]")
+    if "text" in model.modalities:
+        t = model.text
+        parts.append(
+            f"text branch [Embedding({t.embedding_dim})→Conv1D({t.filters}, "
+            f"{t.kernel_size})→MaxPool({t.pool_size})→Dropout({t.dropout:g})]"
+        )
+    fusion = "concatenation → " + " → ".join(
+        f"Dense({u})" for u in model.fusion.dense_units
+    )
+    if model.attention.enabled:
+        fusion += f" with {model.attention.num_heads}-head self-attention after fusion"
+    return "; ".join(parts) + f"; {fusion} → softmax"
+
+
+def describe_setup(
+    model_input_table: pd.DataFrame,
+    input_spec: dict,
+    classes: list[str],
+    seed: int,
+    cross_validation: CrossValidationConfig,
+    training: TrainingConfig,
+    model: ModelConfig,
+    preprocessing: dict,
+    loss_variants: dict,
+) -> dict:
+    """The run's setup for the report: corpus, protocol, model, losses, software.
+
+    Returns:
+        A JSON-ready dictionary (saved as ``report_setup``).
+    """
+    counts = model_input_table["label"].value_counts()
+    speakers = (
+        int(model_input_table["speaker"].nunique())
+        if "speaker" in model_input_table
+        else None
+    )
+    inputs = []
+    if input_spec.get("speech", True) and "speech" in model.modalities:
+        inputs.append(
+            f"{input_spec.get('acoustic_feature', 'precomputed')} acoustic features "
+            f"({input_spec['n_features']} per "
+            + (
+                f"frame, up to {input_spec['n_frames']} frames"
+                if input_spec["n_frames"]
+                else "utterance"
+            )
+            + ")"
+        )
+    if "text" in model.modalities:
+        inputs.append(
+            f"transcripts as up to {input_spec['max_tokens']} token ids (vocabulary "
+            "fitted per fold)"
+        )
+    return {
+        "classes": list(classes),
+        "corpus": {
+            "n_utterances": len(model_input_table),
+            "n_speakers": speakers,
+            "class_counts": {c: int(counts.get(c, 0)) for c in classes},
+        },
+        "inputs": "; ".join(inputs),
+        "protocol": cross_validation.model_dump(),
+        "training": training.model_dump(),
+        "model": _describe_model(model, input_spec),
+        "model_parameters": model.model_dump(),
+        # Kedro may hand nested blocks over as their typed (Pydantic) models.
+        "preprocessing": to_jsonable_python(preprocessing),
+        "seed": seed,
+        "losses": {
+            name: LossConfig.model_validate(raw).describe()
+            for name, raw in loss_variants.items()
+        },
+        "loss_parameters": to_jsonable_python(loss_variants),
+        "software": software_versions(),
+    }
+
+
+def write_report(
+    report_setup: dict,
+    cv_fold_metrics: pd.DataFrame,
+    significance_tests: pd.DataFrame,
+    per_class_recall: pd.DataFrame,
+    evaluation: EvaluationConfig,
+) -> str:
+    """The Markdown report (figures linked as ``{figure:<name>}``, see ReportDataset)."""
+    return markdown_report(
+        report_setup,
+        cv_fold_metrics,
+        significance_tests,
+        per_class_recall,
+        evaluation.model_dump(),
+        FIGURES,
+    )

@@ -1,16 +1,41 @@
-"""Evaluation: one namespaced template per (variant, fold), then one summary."""
+"""Evaluation: one namespaced template per (variant, fold), then the report."""
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout, per_variant_and_fold
+from emotion_aware_loss.layout import (
+    DERIVED_FROM_MODELS,
+    load_layout,
+    per_variant_and_fold,
+)
 
-from .nodes import evaluate_model, summarise_cross_validation
+from .nodes import (
+    FIGURES,
+    collect_predictions,
+    compare_with_baseline,
+    describe_setup,
+    evaluate_model,
+    plot_learning_curves,
+    plot_pair_costs,
+    plot_per_class_recall,
+    plot_reliability,
+    plot_similarities,
+    summarise_cross_validation,
+    write_report,
+)
 
 SHARED_INPUTS = {
     "model_input_table",
     "acoustic_features",
     "similarity_matrix",
     "input_spec",
+}
+# Similarity source -> the dataset shown for it in the figures (the per-fold
+# matrices of `learned`/`confusions` are summarised over folds).
+SOURCE_DATASETS = {
+    "hand_set": "similarity_matrix",
+    "valence_arousal": "similarity_valence_arousal",
+    "learned": "similarity_learned",
+    "confusions": "similarity_confusions",
 }
 
 
@@ -37,22 +62,119 @@ def create_template() -> Pipeline:
     )
 
 
+def _per_run(layout, dataset: str) -> dict[str, str]:
+    return {
+        f"{variant}__{fold}": f"{variant}.{fold}.{dataset}"
+        for variant in layout.variants
+        for fold in layout.folds
+    }
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     layout = load_layout()
     instances = per_variant_and_fold(create_template(), layout, SHARED_INPUTS)
-    summary = Node(
-        summarise_cross_validation,
-        inputs={
-            "classes": "params:classes",
-            "evaluation": "params:evaluation",
-            "loss_variants": "params:loss_variants",
-            **{
-                f"{variant}__{fold}": f"{variant}.{fold}.metrics"
-                for variant in layout.variants
-                for fold in layout.folds
-            },
-        },
-        outputs=["cv_fold_metrics", "cv_summary", "cv_report", "confusion_matrices"],
-        name="summarise_cross_validation_node",
+    # The derived matrices exist when the variant they come from is trained.
+    sources = ["hand_set", "valence_arousal"]
+    if layout.derived_from in layout.variants:
+        sources += sorted(DERIVED_FROM_MODELS)
+    matrices = {source: SOURCE_DATASETS[source] for source in sources}
+    # Figure datasets: `<file stem>_plot` (e.g. `pair_costs_plot` -> pair_costs.png).
+    figure = {name: name.removesuffix(".png") + "_plot" for name in FIGURES.values()}
+    report = Pipeline(
+        [
+            Node(
+                collect_predictions,
+                inputs=_per_run(layout, "predictions"),
+                outputs="oof_predictions",
+                name="collect_predictions_node",
+            ),
+            Node(
+                summarise_cross_validation,
+                inputs={"classes": "params:classes", **_per_run(layout, "metrics")},
+                outputs=[
+                    "cv_fold_metrics",
+                    "cv_summary",
+                    "per_class_recall",
+                    figure["confusion_matrices.png"],
+                ],
+                name="summarise_cross_validation_node",
+            ),
+            Node(
+                compare_with_baseline,
+                inputs=[
+                    "cv_fold_metrics",
+                    "oof_predictions",
+                    "similarity_matrix",
+                    "params:classes",
+                    "params:evaluation",
+                    "params:seed",
+                ],
+                outputs="significance_tests",
+                name="compare_with_baseline_node",
+            ),
+            Node(
+                plot_per_class_recall,
+                inputs=["per_class_recall", "params:classes"],
+                outputs=figure["per_class_recall.png"],
+                name="plot_per_class_recall_node",
+            ),
+            Node(
+                plot_similarities,
+                inputs={name: name for name in matrices.values()},
+                outputs=figure["similarity_matrices.png"],
+                name="plot_similarities_node",
+            ),
+            Node(
+                plot_pair_costs,
+                inputs={
+                    "loss_variants": "params:loss_variants",
+                    "classes": "params:classes",
+                    "evaluation": "params:evaluation",
+                    **matrices,
+                },
+                outputs=figure["pair_costs.png"],
+                name="plot_pair_costs_node",
+            ),
+            Node(
+                plot_learning_curves,
+                inputs={"training": "params:training", **_per_run(layout, "history")},
+                outputs=figure["learning_curves.png"],
+                name="plot_learning_curves_node",
+            ),
+            Node(
+                plot_reliability,
+                inputs=["oof_predictions", "params:classes", "params:evaluation"],
+                outputs=figure["reliability_diagrams.png"],
+                name="plot_reliability_node",
+            ),
+            Node(
+                describe_setup,
+                inputs=[
+                    "model_input_table",
+                    "input_spec",
+                    "params:classes",
+                    "params:seed",
+                    "params:cross_validation",
+                    "params:training",
+                    "params:model",
+                    "params:preprocessing",
+                    "params:loss_variants",
+                ],
+                outputs="report_setup",
+                name="describe_setup_node",
+            ),
+            Node(
+                write_report,
+                inputs=[
+                    "report_setup",
+                    "cv_fold_metrics",
+                    "significance_tests",
+                    "per_class_recall",
+                    "params:evaluation",
+                ],
+                outputs="report",
+                name="write_report_node",
+            ),
+        ]
     )
-    return instances + Pipeline([summary])
+    return instances + report

@@ -22,7 +22,8 @@ def generate_folds(
 
     Args:
         model_input_table: One row per utterance with ``label`` and ``speaker``.
-        cross_validation: Number of folds, speaker independence, validation share.
+        cross_validation: Number of folds and repeats, speaker independence,
+            validation share.
         seed: The run seed.
 
     Returns:
@@ -35,6 +36,7 @@ def generate_folds(
         seed=seed,
         speaker_independent=cross_validation.speaker_independent,
         validation_fraction=cross_validation.validation_fraction,
+        n_repeats=cross_validation.n_repeats,
     )
     sizes = table.groupby(["fold", "split"]).size().unstack(fill_value=0)
     logger.info("Fold sizes:\n%s", sizes.to_string())

@@ -52,4 +52,5 @@ def describe_precomputed_inputs(
         text,
         classes,
         vector=corpus_features.vector,
+        feature="precomputed",
     )

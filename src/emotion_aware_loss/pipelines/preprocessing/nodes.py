@@ -214,7 +214,7 @@ def describe_model_inputs(
     Returns:
         ``speech`` (whether there is audio: false for a text-only corpus),
         ``n_frames`` (0 for utterance-level vectors, which have no time axis),
-        ``n_features``, ``max_tokens``, ``vocab_size`` (vocabulary plus the padding
+        ``n_features``, ``acoustic_feature`` (its kind), ``max_tokens``, ``vocab_size`` (vocabulary plus the padding
         and out-of-vocabulary ids) and ``classes``.
     """
     return input_spec(
@@ -223,6 +223,7 @@ def describe_model_inputs(
         text,
         classes,
         vector=acoustic.feature == "functionals",
+        feature=acoustic.feature,
     )
 
 
@@ -232,6 +233,7 @@ def input_spec(
     text: TextConfig,
     classes: list[str],
     vector: bool,
+    feature: str,
 ) -> dict[str, object]:
     """The ``input_spec`` of :func:`describe_model_inputs` (also for precomputed data)."""
     _, n_frames, n_features = acoustic_features.shape
@@ -239,6 +241,7 @@ def input_spec(
         "speech": bool(model_input_table["n_frames"].gt(0).any()),
         "n_frames": 0 if vector else int(n_frames),
         "n_features": int(n_features),
+        "acoustic_feature": feature,
         "max_tokens": text.max_tokens,
         "vocab_size": text.max_vocab_size + RESERVED,
         "classes": list(classes),

@@ -1,0 +1,252 @@
+"""Figures of the cross-validation report (Matplotlib ``Figure`` objects).
+
+Each function returns a figure without touching ``pyplot``'s global state, so the
+catalog's ``MatplotlibDataset`` saves it and nothing stays open between nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from emotion_aware_loss.metrics import expected_calibration_error
+
+TRUE_LABEL = "True emotion"
+PREDICTED_LABEL = "Predicted emotion"
+
+
+def _grid(n_panels: int, max_columns: int = 4) -> tuple[int, int]:
+    columns = min(n_panels, max_columns)
+    return int(np.ceil(n_panels / columns)), columns
+
+
+def _annotated_heatmap(
+    ax,
+    values: np.ndarray,
+    classes: list[str],
+    text: np.ndarray | None = None,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "Blues",
+    fontsize: int = 7,
+):
+    image = ax.imshow(values, vmin=vmin, vmax=vmax, cmap=cmap)
+    middle = (vmin + vmax) / 2
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(
+                j,
+                i,
+                f"{values[i, j]:.2f}" if text is None else text[i, j],
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="white" if values[i, j] > middle else "black",
+            )
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    return image
+
+
+def confusion_figure(fold_metrics: list[dict], classes: list[str]) -> Figure:
+    """Row-normalised confusion matrices pooled over folds, with counts.
+
+    One column per variant, one row per decision rule.
+    """
+    variants = list(dict.fromkeys(m["variant"] for m in fold_metrics))
+    rules = list(fold_metrics[0]["decisions"])
+    fig = Figure(
+        figsize=(4.4 * len(variants) + 1.0, 4.2 * len(rules)), layout="constrained"
+    )
+    axes = fig.subplots(len(rules), len(variants), squeeze=False)
+    image = None
+    for row, rule in enumerate(rules):
+        for col, variant in enumerate(variants):
+            ax = axes[row, col]
+            counts = sum(
+                np.asarray(m["decisions"][rule]["confusion_matrix"])
+                for m in fold_metrics
+                if m["variant"] == variant
+            )
+            rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+            text = np.vectorize(lambda r, c: f"{r:.2f}\n({c})")(rates, counts)
+            image = _annotated_heatmap(ax, rates, classes, text)
+            ax.set_xlabel(PREDICTED_LABEL)
+            ax.set_ylabel(TRUE_LABEL)
+            ax.set_title(f"{variant} — {rule}")
+    fig.suptitle(
+        "Confusion matrices pooled over folds (row-normalised, counts in brackets)"
+    )
+    fig.colorbar(
+        image, ax=axes.ravel().tolist(), shrink=0.6, label="Share of true class"
+    )
+    return fig
+
+
+def per_class_recall_figure(recall: pd.DataFrame, classes: list[str]) -> Figure:
+    """Grouped bars: recall of each class per variant, one panel per decision rule.
+
+    Bars are means over folds; error bars are one standard deviation.
+    """
+    rules = list(dict.fromkeys(recall["decision"]))
+    variants = list(dict.fromkeys(recall["variant"]))
+    fig = Figure(
+        figsize=(max(8.0, 1.6 * len(classes) + 0.5 * len(variants)), 4.0 * len(rules)),
+        layout="constrained",
+    )
+    axes = fig.subplots(len(rules), 1, squeeze=False)[:, 0]
+    width = 0.8 / len(variants)
+    x = np.arange(len(classes))
+    for ax, rule in zip(axes, rules, strict=True):
+        part = recall[recall["decision"] == rule].set_index(["variant", "class"])
+        for i, variant in enumerate(variants):
+            rows = part.loc[variant].reindex(classes)
+            ax.bar(
+                x + (i - (len(variants) - 1) / 2) * width,
+                rows["recall_mean"],
+                width,
+                yerr=rows["recall_std"].fillna(0.0),
+                capsize=2,
+                label=variant,
+            )
+        ax.set_xticks(x, classes)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel("Recall (mean over folds)")
+        ax.set_xlabel(TRUE_LABEL)
+        ax.set_title(f"Per-class recall — decision: {rule} (error bars: ±1 std)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(ncols=min(4, len(variants)), fontsize=8, loc="lower left")
+    return fig
+
+
+def similarity_figure(matrices: Mapping[str, pd.DataFrame]) -> Figure:
+    """Heatmaps of the similarity matrices side by side (hand-set and derived)."""
+    rows, columns = _grid(len(matrices))
+    fig = Figure(figsize=(4.2 * columns + 1.0, 4.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    image = None
+    for ax, (title, matrix) in zip(axes, matrices.items(), strict=False):
+        classes = [str(c) for c in matrix.index]
+        image = _annotated_heatmap(ax, matrix.to_numpy(dtype=float), classes)
+        ax.set_title(title)
+        ax.set_xlabel("Emotion")
+        ax.set_ylabel("Emotion")
+    for ax in axes[len(matrices) :]:
+        ax.set_axis_off()
+    fig.suptitle("Similarity between emotions S (1 = identical, 0 = unrelated)")
+    fig.colorbar(image, ax=axes.tolist(), shrink=0.6, label="Similarity S")
+    return fig
+
+
+def pair_cost_figure(
+    costs: Mapping[str, np.ndarray], classes: list[str], confidence: float
+) -> Figure:
+    """The loss each variant charges per (true, predicted) pair, as heatmaps.
+
+    Every panel shares one colour scale, so the panels compare directly; the
+    diagonal is a confident correct prediction.
+    """
+    rows, columns = _grid(len(costs))
+    fig = Figure(figsize=(4.2 * columns + 1.0, 4.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    vmax = max(float(np.max(c)) for c in costs.values())
+    image = None
+    for ax, (variant, values) in zip(axes, costs.items(), strict=False):
+        image = _annotated_heatmap(ax, values, classes, vmax=vmax, cmap="Reds")
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel(PREDICTED_LABEL)
+        ax.set_ylabel(TRUE_LABEL)
+    for ax in axes[len(costs) :]:
+        ax.set_axis_off()
+    fig.suptitle(
+        "Loss per utterance when the model gives p = "
+        f"{confidence:g} to the predicted emotion (rest spread evenly)"
+    )
+    fig.colorbar(image, ax=axes.tolist(), shrink=0.6, label="Loss (nats)")
+    return fig
+
+
+def learning_curves_figure(
+    histories: Mapping[str, Mapping[str, dict]], monitor: str
+) -> Figure:
+    """Training and validation loss, and the monitored score, per fold.
+
+    Args:
+        histories: ``{variant: {fold: history}}`` as saved by the training step.
+        monitor: The early-stopping metric (``val_accuracy`` or ``val_uar``).
+
+    Returns:
+        One row per variant: the losses (solid: training, dashed: validation) and
+        the monitored validation score, one colour per fold; a dot marks the
+        restored (best) epoch.
+    """
+    fig = Figure(figsize=(11.0, 2.8 * len(histories)), layout="constrained")
+    axes = fig.subplots(len(histories), 2, squeeze=False)
+    for row, (variant, folds) in enumerate(histories.items()):
+        loss_ax, score_ax = axes[row]
+        for i, (fold, history) in enumerate(folds.items()):
+            colour = f"C{i % 10}"
+            epochs = np.arange(1, len(history["loss"]) + 1)
+            best = int(history["best_epoch"][0])
+            loss_ax.plot(epochs, history["loss"], color=colour, label=fold)
+            loss_ax.plot(epochs, history["val_loss"], color=colour, linestyle="--")
+            score_ax.plot(epochs, history[monitor], color=colour, label=fold)
+            score_ax.plot(best, history[monitor][best - 1], "o", color=colour)
+        loss_ax.set_title(f"{variant}: loss (solid train, dashed validation)")
+        loss_ax.set_ylabel("Loss (nats)")
+        score_ax.set_title(f"{variant}: {monitor} (dot: restored epoch)")
+        score_ax.set_ylabel(monitor.replace("val_", "Validation ").replace("_", " "))
+        for ax in (loss_ax, score_ax):
+            ax.set_xlabel("Epoch")
+            ax.grid(alpha=0.3)
+    axes[0, 1].legend(fontsize=7, ncols=2)
+    return fig
+
+
+def reliability_figure(
+    oof: pd.DataFrame, classes: list[str], n_bins: int = 10
+) -> Figure:
+    """Reliability diagrams of the top-class confidence, one panel per variant.
+
+    Bars show the accuracy of the predictions in each confidence bin; the diagonal
+    is perfect calibration; the title gives the ECE over the same bins.
+    """
+    variants = list(dict.fromkeys(oof["variant"]))
+    rows, columns = _grid(len(variants))
+    fig = Figure(figsize=(3.6 * columns, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    for ax, variant in zip(axes, variants, strict=False):
+        part = oof[oof["variant"] == variant]
+        probabilities = part[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
+        confidence = probabilities.max(axis=1)
+        correct = np.asarray(classes)[probabilities.argmax(axis=1)] == part["label"]
+        bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+        count = np.bincount(bins, minlength=n_bins)
+        accuracy = np.bincount(bins, weights=correct, minlength=n_bins) / np.maximum(
+            count, 1
+        )
+        labels = part["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+        ece = expected_calibration_error(labels, probabilities, n_bins)
+        ax.bar(
+            edges[:-1],
+            np.where(count > 0, accuracy, 0.0),
+            width=1.0 / n_bins,
+            align="edge",
+            edgecolor="black",
+            label="accuracy",
+        )
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{variant} (ECE {ece:.3f}, {n_bins} bins)", fontsize=9)
+        ax.set_xlabel("Confidence (top-class probability)")
+        ax.set_ylabel("Accuracy in bin")
+    for ax in axes[len(variants) :]:
+        ax.set_axis_off()
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Reliability diagrams of the out-of-fold predictions (argmax)")
+    return fig

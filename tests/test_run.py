@@ -273,3 +273,39 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
         assert len(_versions(folder)) == 1, f"{folder} was trained twice"
     assert len(list(models.glob("*/fold_*/model.keras"))) == 4
     assert len(_versions(project / "data/08_reporting/cv_summary.json")) == 1
+
+
+def test_tracking_logs_runs_to_mlflow_only_when_enabled(project):
+    """Last in this module: it adds model and report versions."""
+    from mlflow import MlflowClient
+
+    assert not (project / "mlflow.db").exists()  # the extra is installed, yet off
+    enabled = "--params=tracking.enabled=true"
+    _kedro(
+        project,
+        "run",
+        "--pipelines=training",
+        "--namespaces=emotion_aware.fold_0",
+        enabled,
+    )
+    _kedro(project, "run", "--pipelines=evaluation", enabled)
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("emotion_aware_loss")
+    training, evaluation = sorted(
+        client.search_runs([experiment.experiment_id]),
+        key=lambda run: run.info.start_time,
+    )
+    assert training.info.status == evaluation.info.status == "FINISHED"
+    assert training.data.params["training.epochs"] == "2"
+    assert training.data.params["loss_variants.emotion_aware.alpha"] == "1.0"
+    models = client.list_artifacts(training.info.run_id, "models/emotion_aware/fold_0")
+    assert [a.path.rsplit("/", 1)[-1] for a in models] == ["model.keras"]
+    history = client.get_metric_history(
+        evaluation.info.run_id, "emotion_aware.argmax.accuracy"
+    )
+    assert sorted(m.step for m in history) == [0, 1]  # one value per fold
+    assert "cv.emotion_aware.argmax.uar_mean" in evaluation.data.metrics
+    report = {a.path for a in client.list_artifacts(evaluation.info.run_id, "report")}
+    assert {"report/report.md", "report/significance_tests.csv"} <= report
+    figures = client.list_artifacts(evaluation.info.run_id, "report/figures")
+    assert len(figures) == 6

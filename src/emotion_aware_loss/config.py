@@ -291,3 +291,10 @@ class EvaluationConfig(_Strict):
                 f"unknown metric(s) {unknown}; expected some of {list(SCALAR_METRICS)}"
             )
         return value
+
+
+class TrackingConfig(_Strict):
+    """MLflow tracking through kedro-mlflow (the ``tracking`` extra)."""
+
+    enabled: bool = False
+    log_models: bool = True

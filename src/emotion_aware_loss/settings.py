@@ -3,8 +3,13 @@
 from kedro.config import OmegaConfigLoader
 
 from emotion_aware_loss.hooks import LayoutHooks
+from emotion_aware_loss.tracking import TrackingHooks
 
-HOOKS = (LayoutHooks(),)
+HOOKS = (LayoutHooks(), TrackingHooks())
+
+# kedro-mlflow registers itself when installed; TrackingHooks starts it only when
+# `tracking.enabled` is true, so the plugin's automatic registration is turned off.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

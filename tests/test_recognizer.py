@@ -211,7 +211,7 @@ def test_a_text_only_model_takes_transcripts_without_audio(wavs):
     text_only = _recognizer(["text"])
     table = predict(transcripts=["so angry", "a calm day"], model=text_only)
     assert table["utterance_id"].tolist() == ["text_0", "text_1"]
-    with pytest.raises(CorpusError, match="takes transcripts"):
+    with pytest.raises(CorpusError, match="takes only transcripts"):
         predict(wavs, model=text_only)
 
 

@@ -47,7 +47,7 @@ def predict_corpus(recognizer: EmotionRecognizer, corpus: AudioCorpus) -> pd.Dat
 
     Raises:
         CorpusError: If the corpus is empty, the model takes speech and the
-            manifest has no audio, or it takes text and no utterance has a
+            manifest has no audio, or it takes only text and no utterance has a
             transcript. These are checked before any audio is read.
     """
     # Imported here: the preprocessing nodes are the one place features are made.
@@ -65,16 +65,20 @@ def predict_corpus(recognizer: EmotionRecognizer, corpus: AudioCorpus) -> pd.Dat
             "the manifest has no audio_path column"
         )
     empty = manifest["transcript"].astype(str).str.strip() == ""
-    if "text" in modalities and empty.all():
+    if modalities == ("text",) and empty.all():
         raise CorpusError(
-            f"{corpus.source}: the model ({recognizer.variant}) takes transcripts, "
-            "but the manifest has no transcript column or only empty transcripts"
+            f"{corpus.source}: the model ({recognizer.variant}) takes only "
+            "transcripts, but the manifest has no transcript column or only empty "
+            "transcripts"
         )
     if "text" in modalities and empty.any():
+        # As in training (empty_transcripts: keep): the text input is all padding.
         logger.warning(
-            "%s: %d utterance(s) have an empty transcript (first: %r)",
+            "%s: %d of %d utterance(s) have no transcript (first: %r); the text "
+            "input of the model is empty for them",
             corpus.source,
             int(empty.sum()),
+            len(manifest),
             manifest.loc[empty, "utterance_id"].iloc[0],
         )
     utterances = pd.DataFrame({"utterance_id": manifest["utterance_id"].astype(str)})

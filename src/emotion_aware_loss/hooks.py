@@ -16,7 +16,9 @@ class LayoutHooks:
     """Build the fold/variant pipelines from the run's own parameters.
 
     ``kedro run --env X`` or ``--params cross_validation.n_folds=3`` therefore
-    change the pipelines as well as the values their nodes receive.
+    change the pipelines as well as the values their nodes receive. A run that
+    trains the final model is refused at start if ``final_model.variant`` names no
+    configured loss variant.
     """
 
     @hook_impl

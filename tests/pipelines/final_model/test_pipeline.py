@@ -173,3 +173,9 @@ def test_precomputed_features_are_refused():
         _check_features_from_audio(spec, AcousticConfig())
     _check_features_from_audio(spec, AcousticConfig(feature="functionals"))
     _check_features_from_audio({"speech": False}, AcousticConfig())
+    marked = {"speech": True, "n_frames": 300, "n_features": 40}
+    _check_features_from_audio(marked, AcousticConfig())
+    with pytest.raises(ValueError, match="precomputed"):
+        _check_features_from_audio(
+            marked | {"features": "precomputed"}, AcousticConfig()
+        )

@@ -60,6 +60,12 @@ def _check_features_from_audio(input_spec: dict, acoustic: AcousticConfig) -> No
     """Refuse features that preprocessing.acoustic cannot recompute from audio."""
     if not input_spec.get("speech", True):
         return  # a text-only corpus: no acoustic input to recompute
+    if input_spec.get("features") == "precomputed":
+        raise ValueError(
+            "the acoustic features are precomputed (the from_features pipeline): "
+            "new audio could not be turned into them, so there is no final model to "
+            "use on new files; final_model needs the preprocessing pipeline's features"
+        )
     vector = acoustic.feature == "functionals"
     expected = (0 if vector else acoustic.max_frames, feature_dimension(acoustic))
     found = (int(input_spec["n_frames"]), int(input_spec["n_features"]))

@@ -45,11 +45,16 @@ def describe_precomputed_inputs(
     text: TextConfig,
     classes: list[str],
 ) -> dict[str, object]:
-    """Input shapes; utterance-level vectors get ``n_frames`` 0 (no time axis)."""
-    return input_spec(
+    """Input shapes; utterance-level vectors get ``n_frames`` 0 (no time axis).
+
+    ``features: precomputed`` marks them as not reproducible from audio (the
+    ``final_model`` pipeline refuses them).
+    """
+    spec = input_spec(
         acoustic_features,
         model_input_table,
         text,
         classes,
         vector=corpus_features.vector,
     )
+    return spec | {"features": "precomputed"}

@@ -179,3 +179,36 @@ def test_precomputed_features_are_refused():
         _check_features_from_audio(
             marked | {"features": "precomputed"}, AcousticConfig()
         )
+
+
+def test_a_learned_variant_trains_with_the_matrix_averaged_over_folds(
+    final_inputs, monkeypatch
+):
+    from emotion_aware_loss import layout
+
+    monkeypatch.setattr(
+        layout,
+        "_run_layout",
+        Layout(
+            2,
+            ("cross_entropy", "ea_learned"),
+            ("hand_set", "learned"),
+            final_variant="ea_learned",
+        ),
+    )
+    hand_set = final_inputs["similarity_matrix"]
+    learned = hand_set * 0.5 + 0.5  # any valid matrix other than the hand-set one
+    inputs = final_inputs | {
+        "params:final_model": FinalModelConfig(variant="ea_learned", epochs=1),
+        "params:loss_variants": VARIANTS
+        | {"ea_learned": {"loss": "emotion_aware", "similarity": "learned"}},
+        "similarity_learned": learned,
+        "ea_learned.fold_0.history": {"best_epoch": [1]},
+        "ea_learned.fold_1.history": {"best_epoch": [1]},
+    }
+    out = run_pipeline(create_pipeline(), inputs)
+    recognizer = out["final_model"]
+    np.testing.assert_allclose(recognizer.model.loss.similarity, learned.to_numpy())
+    # decisions still use the hand-set matrix
+    np.testing.assert_array_equal(recognizer.similarity, hand_set.to_numpy())
+    assert recognizer.loss.similarity == "learned"

@@ -96,6 +96,33 @@ def select_inputs(
     return selected
 
 
+def _compiled_copy(
+    initial_model: keras.Model,
+    loss: keras.losses.Loss,
+    config: TrainingConfig,
+    seed: int,
+    embedding_matrix: np.ndarray | None,
+) -> keras.Model:
+    """A seeded copy of ``initial_model`` compiled with Adam, ``loss`` and metrics."""
+    keras.utils.set_random_seed(seed)
+    if config.deterministic:
+        # Process-wide and irreversible; only slower kernels are chosen.
+        tf.config.experimental.enable_op_determinism()
+    model = keras.models.clone_model(initial_model)
+    model.set_weights(initial_model.get_weights())
+    if embedding_matrix is not None:  # pre-trained vectors of this fold's words
+        model.get_layer("text_embedding").set_weights([embedding_matrix])
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=loss,
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            UnweightedAverageRecall(model.output_shape[-1]),
+        ],
+    )
+    return model
+
+
 def fit(
     initial_model: keras.Model,
     loss: keras.losses.Loss,
@@ -119,22 +146,7 @@ def fit(
         The model with the weights of its best epoch (``config.monitor``), compiled
         with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based).
     """
-    keras.utils.set_random_seed(seed)
-    if config.deterministic:
-        # Process-wide and irreversible; only slower kernels are chosen.
-        tf.config.experimental.enable_op_determinism()
-    model = keras.models.clone_model(initial_model)
-    model.set_weights(initial_model.get_weights())
-    if embedding_matrix is not None:  # pre-trained vectors of this fold's words
-        model.get_layer("text_embedding").set_weights([embedding_matrix])
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=loss,
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            UnweightedAverageRecall(model.output_shape[-1]),
-        ],
-    )
+    model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
     stopper = keras.callbacks.EarlyStopping(
         monitor=config.monitor,
         mode="max",
@@ -168,5 +180,54 @@ def fit(
         config.monitor,
         max(record[config.monitor]),
         stopper.best_epoch + 1,
+    )
+    return model, record
+
+
+def fit_epochs(
+    initial_model: keras.Model,
+    loss: keras.losses.Loss,
+    train: tuple[dict[str, np.ndarray], np.ndarray],
+    config: TrainingConfig,
+    epochs: int,
+    seed: int,
+    dynamic_momentum: float | None = None,
+    embedding_matrix: np.ndarray | None = None,
+) -> tuple[keras.Model, dict[str, list]]:
+    """Train a copy of ``initial_model`` for exactly ``epochs`` epochs, no validation.
+
+    For the final model, trained on every utterance once cross-validation has
+    chosen how long to train. Optimiser, metrics, batching and the dynamic
+    similarity are those of :func:`fit`; ``config.epochs`` and the early-stopping
+    settings are not used.
+
+    Returns:
+        The model after its last epoch, compiled with ``loss``, and the per-epoch
+        training history.
+    """
+    model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
+    x_train, y_train = train
+    callbacks: list[keras.callbacks.Callback] = []
+    if dynamic_momentum is not None:
+        callbacks.append(
+            DynamicSimilarity(
+                loss, select_inputs(model, x_train), y_train, dynamic_momentum
+            )
+        )
+    history = model.fit(
+        _dataset(select_inputs(model, x_train), y_train, config.batch_size, seed),
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles, with the seed
+        verbose=0,
+    )
+    record = {k: [float(v) for v in values] for k, values in history.history.items()}
+    if callbacks:
+        record["dynamic_similarity"] = callbacks[0].trajectory[-1].tolist()
+    logger.info(
+        "Trained %d epoch(s) on %d utterances; last training accuracy %.4f",
+        epochs,
+        len(y_train),
+        record["accuracy"][-1],
     )
     return model, record

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
 
-from emotion_aware_loss.layout import use_run_parameters
+from emotion_aware_loss.config import FinalModelConfig
+from emotion_aware_loss.layout import load_layout, use_run_parameters
 
 
 class LayoutHooks:
     """Build the fold/variant pipelines from the run's own parameters.
 
     ``kedro run --env X`` or ``--params cross_validation.n_folds=3`` therefore
-    change the pipelines as well as the values their nodes receive.
+    change the pipelines as well as the values their nodes receive. A run that
+    trains the final model is refused at start if ``final_model.variant`` names no
+    configured loss variant.
     """
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         use_run_parameters(context.config_loader["parameters"])
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline
+    ) -> None:
+        """Refuse an unconfigured ``final_model.variant`` before any node runs."""
+        from emotion_aware_loss.pipelines.final_model.pipeline import (  # noqa: PLC0415
+            NODE_NAME,
+        )
+
+        if any(node.name == NODE_NAME for node in pipeline.nodes):
+            layout = load_layout()
+            FinalModelConfig(variant=layout.final_variant).check_variant(
+                layout.variants
+            )

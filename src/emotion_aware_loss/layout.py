@@ -21,7 +21,11 @@ from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-from emotion_aware_loss.config import CrossValidationConfig, validate_variants
+from emotion_aware_loss.config import (
+    CrossValidationConfig,
+    FinalModelConfig,
+    validate_variants,
+)
 
 # Where each similarity source lives in the catalog. Matrices derived from models
 # are per fold: fold k's second round uses only what fold k's first-round model saw
@@ -34,6 +38,12 @@ SIMILARITY_DATASETS = {
     "confusions": "{source}.{fold}.confusion_similarity",
 }
 DERIVED_FROM_MODELS = {"learned", "confusions"}
+# The final model trains on all utterances, so a matrix derived from models is the
+# summary over folds rather than one fold's.
+FINAL_SIMILARITY_DATASETS = SIMILARITY_DATASETS | {
+    "learned": "similarity_learned",
+    "confusions": "similarity_confusions",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Layout:
     similarity_sources: tuple[str, ...] = ()  # one per variant; hand_set if empty
     derived_from: str = "cross_entropy"
     n_repeats: int = 1
+    final_variant: str = "emotion_aware"  # final_model.variant (checked at run start)
 
     @property
     def folds(self) -> tuple[str, ...]:
@@ -57,6 +68,11 @@ class Layout:
         return SIMILARITY_DATASETS[sources.get(variant, "hand_set")].format(
             source=self.derived_from, fold=fold
         )
+
+    def final_similarity_dataset(self) -> str:
+        """The dataset holding the matrix the final model's variant trains with."""
+        sources = dict(zip(self.variants, self.similarity_sources, strict=False))
+        return FINAL_SIMILARITY_DATASETS[sources.get(self.final_variant, "hand_set")]
 
 
 def _project_root() -> Path:
@@ -106,12 +122,14 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
             f"evaluation.baseline={baseline!r} is not one of the loss_variants "
             f"{list(variants)}"
         )
+    final = FinalModelConfig.model_validate(params.get("final_model") or {})
     return Layout(
         cv.n_folds,
         tuple(variants),
         tuple(v.similarity for v in variants.values()),
         derived_from,
         cv.n_repeats,
+        final.variant,
     )
 
 

@@ -6,8 +6,10 @@ from kedro.pipeline import Pipeline
 
 from emotion_aware_loss.pipelines import (
     evaluation,
+    final_model,
     fold_generation,
     from_features,
+    inference,
     model_building,
     preprocessing,
     similarity,
@@ -24,8 +26,11 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects. ``__default__`` runs
-        every stage from audio; ``from_features`` replaces ``preprocessing`` by the
-        precomputed-features steps and runs the later stages.
+        every stage from audio, then trains the ``final_model``; ``from_features``
+        replaces ``preprocessing`` by the precomputed-features steps and runs the
+        later stages (not ``final_model``: new audio cannot be turned into
+        precomputed features). ``inference`` applies the saved final model to new
+        utterances and is run on its own.
     """
     later = {
         "fold_generation": fold_generation.create_pipeline(),
@@ -35,8 +40,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(),
     }
     stages = {"preprocessing": preprocessing.create_pipeline(), **later}
+    final = final_model.create_pipeline()
     return {
         **stages,
-        "__default__": sum(stages.values(), Pipeline([])),
+        "final_model": final,
+        "inference": inference.create_pipeline(),
+        "__default__": sum(stages.values(), Pipeline([])) + final,
         "from_features": sum(later.values(), from_features.create_pipeline()),
     }

@@ -199,13 +199,23 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
 
 
-def _check_table(table: pd.DataFrame, source: str) -> tuple[pd.DataFrame, bool]:
-    """Columns, empty values and duplicate ids; whether the corpus is text-only."""
+def _check_table(
+    table: pd.DataFrame, source: str, labelled: bool = True
+) -> tuple[pd.DataFrame, bool]:
+    """Columns, empty values and duplicate ids; whether the corpus is text-only.
+
+    Without ``labelled`` (new utterances to classify), ``label``, ``speaker`` and
+    ``transcript`` may be missing or empty.
+    """
     if "audio_path" not in table.columns:  # a text-only corpus
         table = table.assign(audio_path="")
         text_only = True
     else:
         text_only = False
+    if not labelled:
+        table = table.assign(
+            **{c: "" for c in ("label", "speaker", "transcript") if c not in table}
+        )
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise CorpusError(
@@ -213,7 +223,8 @@ def _check_table(table: pd.DataFrame, source: str) -> tuple[pd.DataFrame, bool]:
         )
     table = table.loc[:, list(COLUMNS)].astype(str)
     table = table.apply(lambda col: col.str.strip())
-    for column in ("utterance_id", "label") + (() if text_only else ("audio_path",)):
+    required = ("utterance_id",) + (("label",) if labelled else ())
+    for column in required + (() if text_only else ("audio_path",)):
         empty = table.index[table[column] == ""]
         if len(empty):
             raise CorpusError(
@@ -236,6 +247,7 @@ def check_manifest(
     require_sample_rate: int | None = None,
     require_mono: bool = False,
     allow_outside_root: bool = False,
+    labelled: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a manifest table, resolve its audio paths and check each file's header.
 
@@ -249,7 +261,9 @@ def check_manifest(
     Returns:
         The checked table and the skipped rows (``utterance_id, label, reason``).
 
-    A manifest without an ``audio_path`` column is a text-only corpus.
+    A manifest without an ``audio_path`` column is a text-only corpus. With
+    ``labelled=False`` (utterances to classify) the ``label``, ``speaker`` and
+    ``transcript`` columns are optional.
 
     Raises:
         CorpusError: On missing columns, empty or duplicate ids, empty labels,
@@ -257,7 +271,7 @@ def check_manifest(
             skipped).
             The message names the manifest and the row or utterance at fault.
     """
-    table, text_only = _check_table(table, source)
+    table, text_only = _check_table(table, source, labelled)
     skipped = pd.DataFrame(columns=SKIPPED)
     if text_only:
         return table.reset_index(drop=True), skipped
@@ -365,6 +379,8 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
             are averaged to mono).
         allow_outside_root: Let ``audio_path`` point outside ``audio_root``
             (refused by default).
+        labelled: ``false`` for new utterances to classify (the ``inference``
+            pipeline): ``label``, ``speaker`` and ``transcript`` become optional.
         metadata: Free-form metadata for plugins (e.g. Kedro-Viz).
     """
 
@@ -377,6 +393,7 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         require_sample_rate: int | None = None,
         require_mono: bool = False,
         allow_outside_root: bool = False,
+        labelled: bool = True,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if on_bad_audio not in {"error", "skip"}:
@@ -391,6 +408,7 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
             "require_sample_rate": require_sample_rate,
             "require_mono": require_mono,
             "allow_outside_root": allow_outside_root,
+            "labelled": labelled,
         }
         self.metadata = metadata
 

@@ -45,7 +45,11 @@ def describe_precomputed_inputs(
     text: TextConfig,
     classes: list[str],
 ) -> dict[str, object]:
-    """Input shapes; utterance-level vectors get ``n_frames`` 0 (no time axis)."""
+    """Input shapes; utterance-level vectors get ``n_frames`` 0 (no time axis).
+
+    ``acoustic_feature: precomputed`` marks them as not reproducible from audio (the
+    ``final_model`` pipeline refuses them).
+    """
     return input_spec(
         acoustic_features,
         model_input_table,

@@ -1,0 +1,204 @@
+"""Nodes of the final-model pipeline: one variant trained on every utterance."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import pandas as pd
+
+from emotion_aware_loss.config import (
+    AcousticConfig,
+    FinalModelConfig,
+    LossConfig,
+    ModelConfig,
+    TextConfig,
+    TrainingConfig,
+)
+from emotion_aware_loss.cross_validation import (
+    TRAIN,
+    fit_fold_transforms,
+    model_inputs,
+)
+from emotion_aware_loss.datasets.word_vectors import WordVectors
+from emotion_aware_loss.features import feature_dimension
+from emotion_aware_loss.fitting import fit_epochs
+from emotion_aware_loss.losses import make_loss
+from emotion_aware_loss.pipelines.fold_generation.nodes import (
+    embedding_matrix_of_fold,
+)
+from emotion_aware_loss.recognizer import EmotionRecognizer
+
+logger = logging.getLogger(__name__)
+
+
+def final_epochs(rule: str | int, histories: dict[str, dict]) -> int:
+    """How many epochs the final model trains for.
+
+    Args:
+        rule: A count, or ``median_best``: the median over folds of the epoch
+            early stopping restored (``best_epoch``), rounded half up.
+        histories: The variant's training history of each fold.
+
+    Raises:
+        ValueError: If ``median_best`` is asked for and no history has a
+            ``best_epoch``.
+    """
+    if isinstance(rule, int):
+        return rule
+    best = [int(h["best_epoch"][0]) for h in histories.values() if h.get("best_epoch")]
+    if not best:
+        raise ValueError(
+            "final_model.epochs is median_best, but no fold history of the variant "
+            "records a best_epoch; run the training pipeline first or give a count"
+        )
+    return max(1, int(np.floor(np.median(best) + 0.5)))
+
+
+def _check_features_from_audio(input_spec: dict, acoustic: AcousticConfig) -> None:
+    """Refuse features that preprocessing.acoustic cannot recompute from audio."""
+    if not input_spec.get("speech", True):
+        return  # a text-only corpus: no acoustic input to recompute
+    if input_spec.get("acoustic_feature") == "precomputed":
+        raise ValueError(
+            "the acoustic features are precomputed (the from_features pipeline): "
+            "new audio could not be turned into them, so there is no final model to "
+            "use on new files; final_model needs the preprocessing pipeline's features"
+        )
+    vector = acoustic.feature == "functionals"
+    expected = (0 if vector else acoustic.max_frames, feature_dimension(acoustic))
+    found = (int(input_spec["n_frames"]), int(input_spec["n_features"]))
+    if found != expected:
+        raise ValueError(
+            f"the acoustic features have (frames, features) {found}, but "
+            f"preprocessing.acoustic (feature={acoustic.feature}) gives {expected}: "
+            "they were not extracted from audio by this project (e.g. the "
+            "from_features pipeline), so new audio could not be fed to a final "
+            "model; final_model needs the preprocessing pipeline's features"
+        )
+
+
+def train_final_model(
+    initial_model: keras.Model,
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    word_vectors: WordVectors,
+    loss_similarity: pd.DataFrame,
+    similarity_matrix: pd.DataFrame,
+    input_spec: dict,
+    final_model: FinalModelConfig,
+    loss_variants: dict,
+    training: TrainingConfig,
+    text: TextConfig,
+    acoustic: AcousticConfig,
+    model: ModelConfig,
+    seed: int,
+    **histories: dict,
+) -> tuple[EmotionRecognizer, dict]:
+    """Train the chosen variant on every utterance and bundle its preprocessing.
+
+    The feature scaler and vocabulary are fitted on all utterances (as each fold's
+    are on its training part), pre-trained word vectors are looked up for that
+    vocabulary when configured, and the network is trained from the shared initial
+    weights with the variant's loss for a fixed number of epochs (no validation
+    part is held out: cross-validation already chose the length).
+
+    Args:
+        initial_model: The untrained network.
+        model_input_table: One row per utterance (labels, tokens, ``n_frames``).
+        acoustic_features: Unscaled acoustic features of every utterance.
+        word_vectors: Pre-trained vectors (or none).
+        loss_similarity: The matrix the variant trains with.
+        similarity_matrix: The hand-set matrix (for min-expected-cost decisions).
+        input_spec: Input shapes and classes.
+        final_model: Variant and epochs rule.
+        loss_variants: The ``loss_variants`` block.
+        training: Optimiser and batch settings.
+        text: Vocabulary settings.
+        acoustic: The acoustic settings the features were made with.
+        model: Architecture (for the embedding width).
+        seed: The run seed.
+        **histories: The variant's history of each fold (``fold_<k>``).
+
+    Returns:
+        The recognizer and a record of the training (variant, epochs and how they
+        were chosen, per-epoch loss and accuracy).
+
+    Raises:
+        ValueError: If the variant is not configured, or the features were not
+            extracted from audio with ``preprocessing.acoustic``.
+    """
+    final_model.check_variant(loss_variants)
+    _check_features_from_audio(input_spec, acoustic)
+    loss = LossConfig.model_validate(loss_variants[final_model.variant])
+    epochs = final_epochs(final_model.epochs, histories)
+    everything = pd.DataFrame(
+        {"utterance_id": model_input_table["utterance_id"], "split": TRAIN}
+    )
+    scaler, vocabulary = fit_fold_transforms(
+        model_input_table,
+        acoustic_features,
+        everything,
+        max_vocab_size=text.max_vocab_size,
+        min_count=text.min_count,
+    )
+    embeddings = embedding_matrix_of_fold(
+        vocabulary, word_vectors, input_spec, model, seed
+    )
+    rows = np.arange(len(model_input_table))
+    inputs, labels = model_inputs(
+        model_input_table,
+        acoustic_features,
+        rows,
+        scaler,
+        vocabulary,
+        int(input_spec["max_tokens"]),
+    )
+    loss_fn = make_loss(
+        loss.loss,
+        loss_similarity.to_numpy(),
+        alpha=loss.alpha,
+        beta=loss.beta,
+        lam=loss.lam,
+    )
+    logger.info(
+        "Training the final %s model (%s) on %d utterances for %d epoch(s)",
+        final_model.variant,
+        loss.describe(),
+        len(rows),
+        epochs,
+    )
+    network, history = fit_epochs(
+        initial_model,
+        loss_fn,
+        (inputs, labels),
+        training,
+        epochs,
+        seed,
+        dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
+        embedding_matrix=embeddings if embeddings.size else None,
+    )
+    details = {
+        "epochs": epochs,
+        "epochs_rule": final_model.epochs,
+        "fold_best_epochs": {
+            fold: h.get("best_epoch", [None])[0] for fold, h in histories.items()
+        },
+        "n_utterances": len(rows),
+        "seed": seed,
+    }
+    recognizer = EmotionRecognizer(
+        model=network,
+        classes=list(input_spec["classes"]),
+        feature_scaler=scaler,
+        vocabulary=vocabulary,
+        acoustic=acoustic,
+        text=text,
+        input_spec=dict(input_spec),
+        similarity=similarity_matrix.to_numpy(dtype=float),
+        variant=final_model.variant,
+        loss=loss,
+        details=details,
+    )
+    return recognizer, {"variant": final_model.variant, **details, **history}

@@ -1,0 +1,200 @@
+"""A trained model bundled with everything that turns raw inputs into its inputs.
+
+An :class:`EmotionRecognizer` holds the Keras network and its preprocessing state:
+the class list, the feature scaler and vocabulary fitted on the training data, the
+acoustic and text settings that produced its inputs, the hand-set similarity used by
+the minimum-expected-cost decision, and the loss variant it was trained with. It is
+saved as a folder (``model.keras`` and ``recognizer.json``) and loads without Kedro:
+
+    >>> from emotion_aware_loss.recognizer import EmotionRecognizer
+    >>> recognizer = EmotionRecognizer.load(
+    ...     "data/06_models/final_model/<v>/final_model"
+    ... )
+
+Importing this module registers the project's custom losses and metrics, which the
+``.keras`` file refers to by name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+import emotion_aware_loss.losses  # noqa: F401  (registers the custom losses)
+from emotion_aware_loss.config import AcousticConfig, LossConfig, TextConfig
+from emotion_aware_loss.cross_validation import apply_scaler
+from emotion_aware_loss.fitting import select_inputs
+from emotion_aware_loss.metrics import DECISION_RULES, decide
+from emotion_aware_loss.text import encode_texts, normalise_text
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "recognizer.json"
+FORMAT_VERSION = 1
+
+
+class RecognizerError(ValueError):
+    """A saved recognizer is incomplete, or inputs do not fit the model."""
+
+
+@dataclass(frozen=True)
+class EmotionRecognizer:
+    """A trained fusion network and its preprocessing state.
+
+    Attributes:
+        model: The trained Keras model (inputs ``speech`` and/or ``text``).
+        classes: Class names in the order of the model's outputs.
+        feature_scaler: Per-feature ``mean`` and ``std`` for the acoustic frames.
+        vocabulary: Token list; token id ``i + 2`` is ``vocabulary[i]``.
+        acoustic: The acoustic-feature settings the model's speech input came from.
+        text: The transcript normalisation and sequence length.
+        input_spec: Input shapes the model was built for (``n_frames``,
+            ``n_features``, ``max_tokens``).
+        similarity: Hand-set ``(K, K)`` similarity for the min-expected-cost rule.
+        variant: Name of the loss variant.
+        loss: The variant's loss configuration.
+        details: Free-form training facts (epochs, utterances), saved as they are.
+    """
+
+    model: keras.Model
+    classes: list[str]
+    feature_scaler: dict[str, list[float]]
+    vocabulary: list[str]
+    acoustic: AcousticConfig
+    text: TextConfig
+    input_spec: dict[str, Any]
+    similarity: np.ndarray
+    variant: str
+    loss: LossConfig
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The inputs the model takes: ``speech``, ``text`` or both."""
+        return tuple(t.name.split(":")[0] for t in self.model.inputs)
+
+    def tokens(self, transcripts: list[str]) -> list[str]:
+        """Transcripts normalised the way the training transcripts were."""
+        return [normalise_text(str(t), self.text.lowercase) for t in transcripts]
+
+    def model_inputs(
+        self, features: np.ndarray | None, n_frames: np.ndarray, tokens: list[str]
+    ) -> dict[str, np.ndarray]:
+        """The model's inputs from raw acoustic features and normalised tokens.
+
+        Args:
+            features: ``(n, frames, n_features)`` unscaled features (``None`` for a
+                text-only model).
+            n_frames: Valid frames per utterance.
+            tokens: Normalised transcripts (see :meth:`tokens`).
+
+        Raises:
+            RecognizerError: If the features' shape is not the one the model was
+                trained on.
+        """
+        inputs = {}
+        if "speech" in self.modalities:
+            expected = (
+                max(int(self.input_spec["n_frames"]), 1),
+                int(self.input_spec["n_features"]),
+            )
+            if features is None or features.shape[1:] != expected:
+                got = None if features is None else features.shape[1:]
+                raise RecognizerError(
+                    f"the model takes acoustic features of shape {expected} "
+                    f"(frames, features), got {got}"
+                )
+            inputs["speech"] = apply_scaler(
+                features, np.asarray(n_frames), self.feature_scaler
+            )
+        if "text" in self.modalities:
+            inputs["text"] = encode_texts(
+                tokens, self.vocabulary, int(self.input_spec["max_tokens"])
+            )
+        return select_inputs(self.model, inputs)
+
+    def prediction_table(
+        self, utterance_ids: list[str], inputs: dict[str, np.ndarray]
+    ) -> pd.DataFrame:
+        """Class probabilities and the prediction under each decision rule.
+
+        Returns:
+            ``utterance_id, prob_<class>..., predicted_argmax,
+            predicted_min_expected_cost``, one row per utterance.
+        """
+        probabilities = self.model.predict(inputs, verbose=0, batch_size=256)
+        table = pd.DataFrame({"utterance_id": list(utterance_ids)})
+        for j, name in enumerate(self.classes):
+            table[f"prob_{name}"] = probabilities[:, j].astype(float)
+        for rule in DECISION_RULES:
+            table[f"predicted_{rule}"] = [
+                self.classes[i] for i in decide(probabilities, self.similarity, rule)
+            ]
+        return table
+
+    def state(self) -> dict[str, Any]:
+        """Everything but the network, JSON-ready."""
+        return {
+            "format": FORMAT_VERSION,
+            "variant": self.variant,
+            "loss": self.loss.model_dump(),
+            "classes": list(self.classes),
+            "feature_scaler": self.feature_scaler,
+            "vocabulary": list(self.vocabulary),
+            "acoustic": self.acoustic.model_dump(),
+            "text": self.text.model_dump(),
+            "input_spec": self.input_spec,
+            "similarity": np.asarray(self.similarity, dtype=float).tolist(),
+            "details": self.details,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write ``model.keras`` and ``recognizer.json`` into the folder ``path``."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        keras.models.save_model(self.model, folder / MODEL_FILE)
+        (folder / STATE_FILE).write_text(
+            json.dumps(self.state(), indent=1, ensure_ascii=False), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmotionRecognizer:
+        """Read a recognizer saved by :meth:`save`.
+
+        Raises:
+            RecognizerError: If the folder lacks either file or the state is not
+                a recognizer's.
+        """
+        import emotion_aware_loss.metrics  # noqa: F401, PLC0415  (registers metrics)
+
+        folder = Path(path)
+        missing = [n for n in (MODEL_FILE, STATE_FILE) if not (folder / n).is_file()]
+        if missing:
+            raise RecognizerError(
+                f"{folder} is not a saved recognizer: {missing} missing (expected "
+                f"{MODEL_FILE} and {STATE_FILE}, written by the final_model pipeline)"
+            )
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        if state.get("format") != FORMAT_VERSION:
+            raise RecognizerError(
+                f"{folder / STATE_FILE} has format {state.get('format')!r}; "
+                f"this version reads format {FORMAT_VERSION}"
+            )
+        return cls(
+            model=keras.models.load_model(folder / MODEL_FILE),
+            classes=list(state["classes"]),
+            feature_scaler=state["feature_scaler"],
+            vocabulary=list(state["vocabulary"]),
+            acoustic=AcousticConfig.model_validate(state["acoustic"]),
+            text=TextConfig.model_validate(state["text"]),
+            input_spec=state["input_spec"],
+            similarity=np.asarray(state["similarity"], dtype=float),
+            variant=state["variant"],
+            loss=LossConfig.model_validate(state["loss"]),
+            details=state.get("details", {}),
+        )

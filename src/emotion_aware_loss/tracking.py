@@ -191,12 +191,17 @@ def log_output(dataset_name: str, data: Any, log_models: bool) -> None:
     elif isinstance(data, Figure):
         name = dataset_name.removesuffix("_plot")
         mlflow.log_figure(data, f"report/figures/{name}.png")
-    elif log_models and leaf in {"model", "final_model"} and hasattr(data, "save"):
-        folder = "/".join(namespace) or leaf
+    elif log_models and leaf == "model" and hasattr(data, "save"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.keras"
             data.save(path)
-            mlflow.log_artifact(str(path), artifact_path=f"models/{folder}")
+            mlflow.log_artifact(
+                str(path), artifact_path=f"models/{'/'.join(namespace)}"
+            )
+    elif log_models and dataset_name == "final_model":
+        with tempfile.TemporaryDirectory() as tmp:
+            data.save(Path(tmp))  # model.keras + recognizer.json
+            mlflow.log_artifacts(tmp, artifact_path="models/final_model")
     else:
         return
     logger.debug("Logged %s to MLflow", dataset_name)

@@ -28,6 +28,7 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
         "speech": True,
         "n_frames": 120,
         "n_features": 16,
+        "acoustic_feature": "logmel",
         "max_tokens": 12,
         "vocab_size": 202,
         "classes": classes,

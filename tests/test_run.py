@@ -275,6 +275,25 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
     assert len(_versions(project / "data/08_reporting/cv_summary.json")) == 1
 
 
+def test_kedro_viz_groups_namespaces_and_previews_reports(project):
+    _kedro(project, "viz", "build", "--include-previews")
+    api = project / "build" / "api"
+    main = json.loads((api / "main").read_text())
+    assert {"emotion_aware", "emotion_aware.fold_1"} <= set(main["modular_pipelines"])
+    by_name = {node["name"]: node for node in main["nodes"]}
+    previews = {
+        "report": "HTMLPreview",
+        "significance_tests": "TablePreview",
+        "pair_costs_plot": "ImagePreview",
+        "cv_summary": "JSONPreview",
+    }
+    for name, kind in previews.items():
+        node = json.loads((api / "nodes" / by_name[name]["id"]).read_text())
+        assert node["preview_type"] == kind, name
+        assert node["preview"], name
+    assert by_name["report"]["layer"] == "reporting"
+
+
 def test_tracking_logs_runs_to_mlflow_only_when_enabled(project):
     """Last in this module: it adds model and report versions."""
     from mlflow import MlflowClient

@@ -107,3 +107,4 @@ def test_report_links_point_at_the_same_runs_figures(tmp_path):
     plain = atomic.ReportDataset(filepath=str(tmp_path / "plain.md"))
     plain.save(text)
     assert plain.load() == "![Pair costs](pair_costs.png)\n"
+    assert plain.preview() == "<pre>![Pair costs](pair_costs.png)\n</pre>"  # Kedro-Viz

@@ -8,11 +8,13 @@ accept as finished. Loading, versioning and arguments are those of the parent cl
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import PurePosixPath
 from typing import Any
 
 from kedro.io.core import get_filepath_str
+from kedro_datasets._typing import HTMLPreview
 from kedro_datasets.json import JSONDataset as _JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset as _MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset as _CSVDataset
@@ -100,3 +102,8 @@ class ReportDataset(TextDataset):
         resolved = self._PLACEHOLDER.sub(lambda m: link(m.group(1)), data)
         # The unwrapped atomic save: the version resolved above must not change.
         TextDataset.save.__wrapped__(self, resolved)
+
+    def preview(self) -> HTMLPreview:
+        """The report as preformatted text, for Kedro-Viz."""
+        text = self.load.__wrapped__(self)
+        return HTMLPreview(f"<pre>{html.escape(text)}</pre>")

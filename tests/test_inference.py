@@ -8,22 +8,16 @@ variants); three new WAV files with transcripts go through
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
-from .test_run import ROOT, TINY_GLOBALS, TINY_PARAMETERS, _kedro, _versions
+from .tiny_project import TINY_PARAMETERS, TWO_VARIANTS, copy_project, kedro, versions
 
 pytestmark = pytest.mark.slow
 
-TWO_VARIANTS = """
-loss_variants:
-  cross_entropy: {loss: cross_entropy}
-  emotion_aware: {loss: emotion_aware}
-"""
 INFERENCE_CATALOG = """
 inference_corpus:
   type: emotion_aware_loss.datasets.AudioManifestDataset
@@ -35,20 +29,12 @@ TRANSCRIPTS = ["I cannot believe you did that", "what a lovely day", ""]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    path = tmp_path_factory.mktemp("inference_project")
-    shutil.copy(ROOT / "pyproject.toml", path)
-    shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
-    local = path / "conf" / "local"
-    local.mkdir()
-    (local / "globals.yml").write_text(TINY_GLOBALS)
-    (local / "parameters.yml").write_text(TINY_PARAMETERS + TWO_VARIANTS)
-    (local / "catalog.yml").write_text(INFERENCE_CATALOG)
-    (path / "data" / "01_raw").mkdir(parents=True)
-    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", path / "data/01_raw")
-    shutil.copytree(
-        ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__")
+    path = copy_project(
+        tmp_path_factory.mktemp("inference_project"),
+        TINY_PARAMETERS + TWO_VARIANTS,
+        INFERENCE_CATALOG,
     )
-    _kedro(path, "run")
+    kedro(path, "run")
     return path
 
 
@@ -78,13 +64,13 @@ def new_files(project):
 def test_kedro_run_saves_a_final_model_that_loads_alone(project):
     from emotion_aware_loss.recognizer import EmotionRecognizer
 
-    (version,) = _versions(project / "data/06_models/final_model")
+    (version,) = versions(project / "data/06_models/final_model")
     recognizer = EmotionRecognizer.load(version / "final_model")
     assert recognizer.variant == "emotion_aware"
     assert recognizer.modalities == ("speech", "text")
     assert len(recognizer.vocabulary) > 0
     history_file = project / "data/07_model_output/final_model/history.json"
-    (history_version,) = _versions(history_file)
+    (history_version,) = versions(history_file)
     history = json.loads((history_version / "history.json").read_text())
     best = sorted(history["fold_best_epochs"].values())
     assert history["epochs"] == int(np.floor(np.median(best) + 0.5))
@@ -97,8 +83,8 @@ def test_inference_pipeline_and_predict_agree_on_new_files(
 ):
     from emotion_aware_loss import predict
 
-    _kedro(project, "run", "--pipelines=inference")
-    (version,) = _versions(project / "data/07_model_output/inference_predictions.csv")
+    kedro(project, "run", "--pipelines=inference")
+    (version,) = versions(project / "data/07_model_output/inference_predictions.csv")
     written = pd.read_csv(version / "inference_predictions.csv")
     classes = ["anger", "surprise", "happiness", "sadness", "neutral"]
     probs = [f"prob_{c}" for c in classes]
@@ -134,16 +120,14 @@ def test_a_missing_new_file_stops_inference_naming_it(project, new_files):
     (env / "catalog.yml").write_text(
         INFERENCE_CATALOG.replace("manifest.csv", "broken.csv")
     )
-    result = _kedro(
-        project, "run", "--pipelines=inference", "--env=broken", check=False
-    )
+    result = kedro(project, "run", "--pipelines=inference", "--env=broken", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "gone.wav" in output and "'gone'" in output
 
 
 def test_an_unknown_final_variant_fails_before_training(project):
-    result = _kedro(
+    result = kedro(
         project,
         "run",
         "--pipelines=final_model",

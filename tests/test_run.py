@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,74 +12,29 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .tiny_project import (
+    ROOT,
+    TINY_PARAMETERS,
+    TWO_VARIANTS,
+    copy_project,
+    kedro,
+    versions,
+)
+
 pytestmark = pytest.mark.slow
-
-TINY_GLOBALS = """\
-demo_corpus:
-  n_utterances: 50
-  n_speakers: 4
-  seed: 11
-"""
-TINY_PARAMETERS = """\
-cross_validation:
-  n_folds: 2
-training:
-  epochs: 2
-  patience: 1
-model:
-  speech:
-    blocks:
-      - {filters: 8, kernel_size: 3, pool_size: 2, dropout: 0.1}
-  text: {embedding_dim: 8, filters: 8}
-  fusion: {dense_units: [8]}
-"""
-
-
-def _kedro(
-    project: Path, *args: str, check: bool = True
-) -> subprocess.CompletedProcess:
-    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("KEDRO_ENV", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A copy of this project whose conf/local shrinks the run."""
-    path = tmp_path_factory.mktemp("project")
-    shutil.copy(ROOT / "pyproject.toml", path)
-    shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
-    (path / "conf" / "local").mkdir()
-    (path / "conf" / "local" / "globals.yml").write_text(TINY_GLOBALS)
-    (path / "conf" / "local" / "parameters.yml").write_text(TINY_PARAMETERS)
-    (path / "data" / "01_raw").mkdir(parents=True)
-    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", path / "data/01_raw")
-    shutil.copytree(
-        ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    _kedro(path, "run")
+    path = copy_project(tmp_path_factory.mktemp("project"))
+    kedro(path, "run")
     return path
-
-
-def _versions(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir())
 
 
 def test_default_run_writes_the_comparison_report(project):
     reporting = project / "data" / "08_reporting"
-    (version,) = _versions(reporting / "cv_summary.json")
+    (version,) = versions(reporting / "cv_summary.json")
     summary = json.loads((version / "cv_summary.json").read_text())
     assert set(summary["variants"]) == {
         "cross_entropy",
@@ -121,7 +75,7 @@ def test_default_run_writes_the_comparison_report(project):
     )
     assert tests["p_corrected_t_test"].between(0, 1).all()
     for name in ("similarity_learned.csv", "similarity_confusions.csv"):
-        assert len(_versions(project / "data/07_model_output" / name)) == 1
+        assert len(versions(project / "data/07_model_output" / name)) == 1
     for variant in summary["variants"]:
         for fold in (0, 1):
             models = (
@@ -132,7 +86,7 @@ def test_default_run_writes_the_comparison_report(project):
                 / f"fold_{fold}"
                 / "model.keras"
             )
-            assert len(_versions(models)) == 1
+            assert len(versions(models)) == 1
 
 
 def test_saved_model_reloads_with_its_loss(project):
@@ -141,29 +95,29 @@ def test_saved_model_reloads_with_its_loss(project):
     from emotion_aware_loss.losses import EmotionAware
 
     folder = project / "data/06_models/emotion_aware/fold_1/model.keras"
-    (version,) = _versions(folder)
+    (version,) = versions(folder)
     model = keras.models.load_model(version / "model.keras")
     assert isinstance(model.loss, EmotionAware)
     assert model.loss.similarity[0][2] == pytest.approx(0.2)
 
 
 def test_rerun_of_one_pipeline_keeps_earlier_results(project):
-    _kedro(project, "run", "--pipelines=evaluation")
-    versions = _versions(project / "data" / "08_reporting" / "report.md")
-    assert len(versions) == 2  # the first report is still there
+    kedro(project, "run", "--pipelines=evaluation")
+    reports = versions(project / "data" / "08_reporting" / "report.md")
+    assert len(reports) == 2  # the first report is still there
 
 
 def test_one_fold_can_be_rerun_alone(project):
-    _kedro(project, "run", "--namespaces=emotion_aware.fold_0", "--pipelines=training")
+    kedro(project, "run", "--namespaces=emotion_aware.fold_0", "--pipelines=training")
     folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
-    assert len(_versions(folder)) == 2
+    assert len(versions(folder)) == 2
     assert (
-        len(_versions(project / "data/06_models/emotion_aware/fold_1/model.keras")) == 1
+        len(versions(project / "data/06_models/emotion_aware/fold_1/model.keras")) == 1
     )
 
 
 def test_registry_lists_the_six_pipelines(project):
-    out = _kedro(project, "registry", "list").stdout
+    out = kedro(project, "registry", "list").stdout
     for name in (
         "preprocessing",
         "fold_generation",
@@ -207,7 +161,7 @@ def test_results_notebook_reads_the_report_datasets(project):
 
 
 def test_bad_parameter_fails_at_start_up_naming_the_key(project):
-    result = _kedro(project, "run", "--params=training.epochs=0", check=False)
+    result = kedro(project, "run", "--params=training.epochs=0", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "training" in output and "epochs" in output
@@ -215,15 +169,15 @@ def test_bad_parameter_fails_at_start_up_naming_the_key(project):
 
 
 def test_rerun_with_the_same_seed_gives_the_same_report(project):
-    _kedro(project, "run")
+    kedro(project, "run")
     reporting = project / "data" / "08_reporting" / "cv_summary.json"
     first, second = (
         json.loads((v / "cv_summary.json").read_text())
-        for v in _versions(reporting)[-2:]
+        for v in versions(reporting)[-2:]
     )
     assert first["variants"] == second["variants"]
     tests = project / "data" / "08_reporting" / "significance_tests.csv"
-    a, b = (pd.read_csv(v / "significance_tests.csv") for v in _versions(tests)[-2:])
+    a, b = (pd.read_csv(v / "significance_tests.csv") for v in versions(tests)[-2:])
     pd.testing.assert_frame_equal(a, b)  # the bootstrap is seeded too
 
 
@@ -232,22 +186,7 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
     import signal
     import time
 
-    project = tmp_path / "resume"
-    project.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", project)
-    shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
-    (project / "conf" / "local").mkdir()
-    (project / "conf" / "local" / "globals.yml").write_text(TINY_GLOBALS)
-    (project / "conf" / "local" / "parameters.yml").write_text(
-        TINY_PARAMETERS
-        + "loss_variants:\n  cross_entropy: {loss: cross_entropy}\n"
-        + "  emotion_aware: {loss: emotion_aware}\n"
-    )
-    (project / "data" / "01_raw").mkdir(parents=True)
-    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", project / "data/01_raw")
-    shutil.copytree(
-        ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    project = copy_project(tmp_path / "resume", TINY_PARAMETERS + TWO_VARIANTS)
     env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("KEDRO_ENV", None)
     run = subprocess.Popen(
@@ -268,15 +207,15 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
     assert 0 < len(finished) < 4, "the run was not interrupted part-way"
     assert not (project / "data/08_reporting/cv_summary.json").exists()
 
-    _kedro(project, "run", "--only-missing-outputs")
+    kedro(project, "run", "--only-missing-outputs")
     for folder in models.glob("*/fold_*/model.keras"):
-        assert len(_versions(folder)) == 1, f"{folder} was trained twice"
+        assert len(versions(folder)) == 1, f"{folder} was trained twice"
     assert len(list(models.glob("*/fold_*/model.keras"))) == 4
-    assert len(_versions(project / "data/08_reporting/cv_summary.json")) == 1
+    assert len(versions(project / "data/08_reporting/cv_summary.json")) == 1
 
 
 def test_kedro_viz_groups_namespaces_and_previews_reports(project):
-    _kedro(project, "viz", "build", "--include-previews")
+    kedro(project, "viz", "build", "--include-previews")
     api = project / "build" / "api"
     main = json.loads((api / "main").read_text())
     assert {"emotion_aware", "emotion_aware.fold_1"} <= set(main["modular_pipelines"])
@@ -300,14 +239,14 @@ def test_tracking_logs_runs_to_mlflow_only_when_enabled(project):
 
     assert not (project / "mlflow.db").exists()  # the extra is installed, yet off
     enabled = "--params=tracking.enabled=true"
-    _kedro(
+    kedro(
         project,
         "run",
         "--pipelines=training",
         "--namespaces=emotion_aware.fold_0",
         enabled,
     )
-    _kedro(project, "run", "--pipelines=evaluation", enabled)
+    kedro(project, "run", "--pipelines=evaluation", enabled)
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("emotion_aware_loss")
     training, evaluation = sorted(

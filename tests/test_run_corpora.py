@@ -6,7 +6,6 @@ Each case changes only ``conf/local`` of a copy of this project, as a user would
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,9 @@ import pytest
 from emotion_aware_loss.datasets import DemoCorpusDataset
 
 from .corpus_layouts import write_shemo
-from .test_run import ROOT, TINY_PARAMETERS, _kedro, _versions
+from .tiny_project import TINY_PARAMETERS, TWO_VARIANTS, copy_project, kedro, versions
 
 pytestmark = pytest.mark.slow
-
-ONE_COMPARISON = """
-loss_variants:
-  cross_entropy: {loss: cross_entropy}
-  emotion_aware: {loss: emotion_aware}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +27,7 @@ def demo_audio(tmp_path_factory):
 def _project(
     tmp_path: Path, catalog: str = "", modalities: str = "", acoustic: str = ""
 ) -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    shutil.copytree(ROOT / "conf" / "base", tmp_path / "conf" / "base")
-    local = tmp_path / "conf" / "local"
-    local.mkdir()
-    (local / "globals.yml").write_text(
-        "demo_corpus:\n  n_utterances: 50\n  n_speakers: 4\n  seed: 11\n"
-    )
-    parameters = TINY_PARAMETERS + ONE_COMPARISON
+    parameters = TINY_PARAMETERS + TWO_VARIANTS
     if modalities:
         parameters = parameters.replace(
             "model:\n", f"model:\n  modalities: {modalities}\n"
@@ -52,19 +37,12 @@ def _project(
         parameters += (
             f"preprocessing:\n  acoustic: {acoustic}\n  text: {{}}\n  labels: {{}}\n"
         )
-    (local / "parameters.yml").write_text(parameters)
-    (local / "catalog.yml").write_text(catalog)
-    (tmp_path / "data" / "01_raw").mkdir(parents=True)
-    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", tmp_path / "data/01_raw")
-    shutil.copytree(
-        ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return tmp_path
+    return copy_project(tmp_path, parameters, catalog)
 
 
 def _summary(project: Path) -> dict:
     folder = project / "data" / "08_reporting" / "cv_summary.json"
-    (version,) = _versions(folder)
+    (version,) = versions(folder)
     return json.loads((version / "cv_summary.json").read_text())
 
 
@@ -81,10 +59,10 @@ corpus:
   labels_from: json
 """,
     )
-    _kedro(project, "run")
+    kedro(project, "run")
     summary = _summary(project)
     assert set(summary["variants"]) == {"cross_entropy", "emotion_aware"}
-    (version,) = _versions(project / "data/02_intermediate/skipped_utterances.csv")
+    (version,) = versions(project / "data/02_intermediate/skipped_utterances.csv")
     skipped = (version / "skipped_utterances.csv").read_text().splitlines()[1:]
     n_fear = sum(r["emotion"] == "fearful" for r in records.values())
     assert len(skipped) == n_fear > 0
@@ -93,7 +71,7 @@ corpus:
 
 def test_speech_only_model_runs(tmp_path):
     project = _project(tmp_path, modalities="[speech]")
-    _kedro(project, "run")
+    kedro(project, "run")
     assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
     assert _model_inputs(project) == ["speech"]
 
@@ -109,11 +87,11 @@ corpus:
   columns: {{text: transcript, emotion: label}}
 """
     project = _project(tmp_path / "project", catalog=catalog, modalities="[text]")
-    _kedro(project, "run")
+    kedro(project, "run")
     assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
     assert _model_inputs(project) == ["text"]
     # the same corpus with a speech model fails before training, saying why
-    result = _kedro(project, "run", "--params=model.modalities=[speech]", check=False)
+    result = kedro(project, "run", "--params=model.modalities=[speech]", check=False)
     assert result.returncode != 0
     assert "corpus has no audio" in result.stdout + result.stderr
     assert "train_model_node" not in result.stdout + result.stderr
@@ -136,14 +114,14 @@ word_vectors:
     project = _project(
         tmp_path / "project", catalog=catalog, acoustic="{feature: functionals}"
     )
-    _kedro(project, "run", "--pipelines=preprocessing,fold_generation,model_building")
+    kedro(project, "run", "--pipelines=preprocessing,fold_generation,model_building")
     spec = json.loads((project / "data/05_model_input/input_spec.json").read_text())
     assert spec["n_frames"] == 0 and spec["n_features"] == 68
     import numpy as np
 
     matrix = np.load(project / "data/05_model_input/folds/fold_0/embedding_matrix.npy")
     assert matrix.shape == (spec["vocab_size"], 8) and matrix[2:].any()
-    _kedro(project, "run")
+    kedro(project, "run")
     assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
 
 
@@ -153,7 +131,7 @@ def _model_inputs(project: Path) -> list[str]:
     import emotion_aware_loss.losses  # noqa: F401  (registers the custom objects)
 
     folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
-    (version,) = _versions(folder)
+    (version,) = versions(folder)
     model = keras.models.load_model(version / "model.keras")
     return [t.name.split(":")[0] for t in model.inputs]
 
@@ -176,7 +154,7 @@ word_vectors:
   filepath: {seed / "embedding_matrix.npy"}
 """
     project = _project(tmp_path / "project", catalog=catalog)
-    _kedro(project, "run", "--pipelines=from_features")
+    kedro(project, "run", "--pipelines=from_features")
     assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
     assert not (project / "data/01_raw/demo_corpus").exists()  # no audio involved
     spec = json.loads((project / "data/05_model_input/input_spec.json").read_text())

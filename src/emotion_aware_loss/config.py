@@ -173,6 +173,10 @@ class LossConfig(_Strict):
             raise ValueError("dynamic similarity needs a similarity-aware loss")
         return self
 
+    def hyper_parameters(self) -> dict[str, float]:
+        """Keyword arguments for ``losses.make_loss`` (each loss takes its own)."""
+        return {"alpha": self.alpha, "beta": self.beta, "lam": self.lam}
+
     def describe(self) -> str:
         """One line naming the loss, its hyper-parameter and its similarity."""
         hyper = {

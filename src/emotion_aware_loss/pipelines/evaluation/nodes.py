@@ -275,9 +275,7 @@ def plot_pair_costs(
     for name, raw in loss_variants.items():
         config = LossConfig.model_validate(raw)
         matrix = matrices[config.similarity].to_numpy(dtype="float32")
-        loss = make_loss(
-            config.loss, matrix, alpha=config.alpha, beta=config.beta, lam=config.lam
-        )
+        loss = make_loss(config.loss, matrix, **config.hyper_parameters())
         costs[f"{name}\n{config.describe()}"] = pair_costs(
             loss, len(classes), evaluation.pair_cost_confidence
         )

@@ -156,11 +156,7 @@ def train_final_model(
         int(input_spec["max_tokens"]),
     )
     loss_fn = make_loss(
-        loss.loss,
-        loss_similarity.to_numpy(),
-        alpha=loss.alpha,
-        beta=loss.beta,
-        lam=loss.lam,
+        loss.loss, loss_similarity.to_numpy(), **loss.hyper_parameters()
     )
     logger.info(
         "Training the final %s model (%s) on %d utterances for %d epoch(s)",

@@ -42,11 +42,7 @@ def train_model(
     x_train, y_train, _ = split_inputs(*data, TRAIN, *transforms)
     x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
     loss_fn = make_loss(
-        loss.loss,
-        loss_similarity.to_numpy(),
-        alpha=loss.alpha,
-        beta=loss.beta,
-        lam=loss.lam,
+        loss.loss, loss_similarity.to_numpy(), **loss.hyper_parameters()
     )
     # Same seed for every variant of a fold: same initial weights, same batches.
     model, history = fit(

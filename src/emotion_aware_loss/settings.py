@@ -9,7 +9,8 @@ HOOKS = (LayoutHooks(), TrackingHooks())
 
 # kedro-mlflow registers itself when installed; TrackingHooks starts it only when
 # `tracking.enabled` is true, so the plugin's automatic registration is turned off.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
+# (Its distribution name is spelt both ways, depending on how it was built.)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

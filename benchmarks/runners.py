@@ -40,9 +40,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    parameters = SMALL_RUN | {
-        "training": {"epochs": args.epochs, "patience": 8}
-    }
+    parameters = SMALL_RUN | {"training": {"epochs": args.epochs, "patience": 8}}
     print(
         f"demo corpus of {args.utterances} utterances, 5 folds, variants "
         f"{list(SMALL_RUN['loss_variants'])}, epochs <= {args.epochs}, "

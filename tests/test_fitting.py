@@ -1,9 +1,14 @@
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.fitting import fit
+from emotion_aware_loss.fitting import _dataset, fit
 from emotion_aware_loss.losses import CrossEntropy
 
 
@@ -61,3 +66,80 @@ def test_pre_trained_embeddings_are_loaded_and_can_stay_frozen():
     assert not np.array_equal(
         model.get_layer("text_embedding").get_weights()[0], matrix
     )
+
+
+def _toy_problem(n: int = 96) -> tuple[keras.Model, tuple, tuple]:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
+    inputs = keras.Input(shape=(6,), name="speech")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(
+        inputs, keras.layers.Dense(3, activation="softmax", name="emotion")(hidden)
+    )
+    cut = n * 3 // 4
+    return model, ({"speech": x[:cut]}, y[:cut]), ({"speech": x[cut:]}, y[cut:])
+
+
+def test_batches_are_those_of_shuffling_the_utterances_themselves():
+    # The index-gather pipeline must not change which utterances share a batch,
+    # so results with the same batch size stay those of the element-wise pipeline.
+    rng = np.random.default_rng(0)
+    inputs = {"speech": rng.normal(size=(37, 3, 2)), "text": np.arange(37 * 4)}
+    inputs["text"] = inputs["text"].reshape(37, 4)
+    labels = rng.integers(0, 5, size=37)
+    ours = _dataset(inputs, labels, batch_size=8, shuffle_seed=5)
+    elementwise = (
+        tf.data.Dataset.from_tensor_slices((inputs, labels))
+        .shuffle(37, seed=5, reshuffle_each_iteration=True)
+        .batch(8)
+    )
+    for _ in range(2):  # two epochs: reshuffled alike
+        pairs = list(zip(ours, elementwise, strict=True))
+        assert len(pairs) == 5
+        for (x, y), (x_ref, y_ref) in pairs:
+            np.testing.assert_array_equal(y, y_ref)
+            for name in inputs:
+                np.testing.assert_array_equal(x[name], x_ref[name])
+
+
+def test_several_steps_per_execution_train_the_same_weights():
+    model, train, validation = _toy_problem()
+    base = TrainingConfig(epochs=3, batch_size=16, learning_rate=0.01, patience=3)
+    one, _ = fit(model, CrossEntropy(), train, validation, base, seed=2)
+    four, _ = fit(
+        model,
+        CrossEntropy(),
+        train,
+        validation,
+        base.model_copy(update={"steps_per_execution": 4}),
+        seed=2,
+    )
+    assert four.steps_per_execution == 4
+    for a, b in zip(one.get_weights(), four.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_thread_counts_apply_before_tensorflow_starts_and_warn_after():
+    script = """
+import logging
+import tensorflow as tf
+from emotion_aware_loss.config import TrainingConfig
+from emotion_aware_loss.fitting import configure_threads
+logging.basicConfig(level=logging.WARNING)
+configure_threads(TrainingConfig(intra_op_threads=1, inter_op_threads=1))
+assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+assert tf.config.threading.get_inter_op_parallelism_threads() == 1
+tf.constant(1.0) + 1.0  # starts the runtime
+configure_threads(TrainingConfig(intra_op_threads=2))
+assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "intra_op threads = 1; 2 ignored" in result.stderr

@@ -198,7 +198,7 @@ class TrainingConfig(_Strict):
     """Adam and early stopping on validation accuracy (or UAR)."""
 
     epochs: int = Field(60, gt=0)
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(64, gt=0)
     learning_rate: float = Field(1e-3, gt=0.0)
     patience: int = Field(10, ge=0)
     monitor: Literal["val_accuracy", "val_uar"] = Field(
@@ -206,6 +206,18 @@ class TrainingConfig(_Strict):
     )
     deterministic: bool = Field(
         False, description="TensorFlow op determinism (slower; for exact reruns on GPU)"
+    )
+    jit_compile: bool = Field(
+        False, description="XLA-compile the training step (measured slower on CPU)"
+    )
+    steps_per_execution: int = Field(
+        1, gt=0, description="batches per compiled call (less Python overhead)"
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="threads per TensorFlow op; 0 = TensorFlow's default"
+    )
+    inter_op_threads: int = Field(
+        0, ge=0, description="TensorFlow ops run at once; 0 = TensorFlow's default"
     )
 
 

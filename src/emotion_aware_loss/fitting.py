@@ -21,12 +21,57 @@ def _dataset(
     batch_size: int,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-    data = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    """Batches gathered from in-memory tensors by shuffled index batches.
+
+    Only the indices are shuffled (with the same seed and buffer as shuffling the
+    utterances themselves, so the batches are the same), and each batch is one
+    vectorised ``tf.gather`` instead of one slice per utterance. The arrays are
+    converted to tensors once, which is the cache: no epoch copies them again.
+    """
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, (inputs, labels))
+    order = tf.data.Dataset.range(len(labels))
     if shuffle_seed is not None:
-        data = data.shuffle(
+        order = order.shuffle(
             len(labels), seed=shuffle_seed, reshuffle_each_iteration=True
         )
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def gather(rows: tf.Tensor) -> tuple:
+        return tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
+
+    return (
+        order.batch(batch_size)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def configure_threads(config: TrainingConfig) -> None:
+    """Apply ``config``'s TensorFlow thread counts to this process.
+
+    TensorFlow fixes its thread pools when its runtime starts (the first tensor or
+    model), so this takes effect only before that; afterwards a different setting
+    is logged and ignored. The environment variables ``TF_NUM_INTRAOP_THREADS``
+    and ``TF_NUM_INTEROP_THREADS`` set them at start-up instead.
+    """
+    wanted = {
+        "intra_op": config.intra_op_threads,
+        "inter_op": config.inter_op_threads,
+    }
+    for pool, threads in wanted.items():
+        current = getattr(tf.config.threading, f"get_{pool}_parallelism_threads")()
+        if not threads or threads == current:
+            continue
+        try:
+            getattr(tf.config.threading, f"set_{pool}_parallelism_threads")(threads)
+        except RuntimeError:
+            logger.warning(
+                "TensorFlow already started with %s threads = %s; %d ignored "
+                "(set TF_NUM_%sTHREADS before the run instead)",
+                pool,
+                current or "default",
+                threads,
+                pool.replace("_", "").upper(),
+            )
 
 
 def embedding_model(model: keras.Model) -> keras.Model:
@@ -104,6 +149,7 @@ def _compiled_copy(
     embedding_matrix: np.ndarray | None,
 ) -> keras.Model:
     """A seeded copy of ``initial_model`` compiled with Adam, ``loss`` and metrics."""
+    configure_threads(config)
     keras.utils.set_random_seed(seed)
     if config.deterministic:
         # Process-wide and irreversible; only slower kernels are chosen.
@@ -119,6 +165,8 @@ def _compiled_copy(
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             UnweightedAverageRecall(model.output_shape[-1]),
         ],
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
     )
     return model
 

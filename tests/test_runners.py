@@ -1,0 +1,136 @@
+"""The Dask runner gives what the sequential runner gives."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import LocalCluster
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline, node
+from kedro.runner import SequentialRunner
+
+from emotion_aware_loss.runners import DaskRunner
+from tests.test_run import ROOT, TINY_GLOBALS, TINY_PARAMETERS, _kedro
+
+TWO_VARIANTS = """\
+loss_variants:
+  cross_entropy:
+    loss: cross_entropy
+  emotion_aware:
+    loss: emotion_aware
+    alpha: 1.0
+"""
+
+
+def _scale(values: np.ndarray, factor: float) -> np.ndarray:
+    return values * factor
+
+
+def _add(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return left + right
+
+
+def _fail(values: np.ndarray) -> np.ndarray:
+    raise ValueError(f"cannot use {len(values)} values")
+
+
+def _diamond() -> Pipeline:
+    # Two branches from one node, joined again; every intermediate is in memory.
+    return Pipeline(
+        [
+            node(_scale, ["x", "params:two"], "doubled", name="double"),
+            node(_scale, ["doubled", "params:three"], "left", name="left"),
+            node(_scale, ["doubled", "params:two"], "right", name="right"),
+            node(_add, ["left", "right"], "total", name="join"),
+        ]
+    )
+
+
+def _catalog() -> DataCatalog:
+    return DataCatalog(
+        datasets={
+            "x": MemoryDataset(np.arange(5.0)),
+            "params:two": MemoryDataset(2.0),
+            "params:three": MemoryDataset(3.0),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as local:
+        yield local
+
+
+def test_in_memory_datasets_travel_between_worker_processes(cluster):
+    runner = DaskRunner(address=cluster.scheduler_address)
+    outputs = runner.run(_diamond(), _catalog())
+    expected = SequentialRunner().run(_diamond(), _catalog())
+    assert set(outputs) == {"total"}
+    np.testing.assert_array_equal(outputs["total"].load(), expected["total"].load())
+    np.testing.assert_array_equal(outputs["total"].load(), np.arange(5.0) * 10)
+
+
+def test_a_failing_node_stops_the_run_with_its_error(cluster):
+    pipeline = Pipeline(
+        [
+            node(_fail, "x", "broken", name="fail"),
+            node(_scale, ["broken", "params:two"], "never", name="after"),
+        ]
+    )
+    catalog = _catalog()
+    with pytest.raises(ValueError, match="cannot use 5 values"):
+        DaskRunner(address=cluster.scheduler_address).run(pipeline, catalog)
+
+
+def test_without_an_address_a_local_cluster_is_started(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    outputs = DaskRunner(n_workers=1).run(_diamond(), _catalog())
+    np.testing.assert_array_equal(outputs["total"].load(), np.arange(5.0) * 10)
+
+
+def _tiny_project(path: Path) -> Path:
+    (path / "conf" / "local").mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", path)
+    shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    (path / "conf" / "local" / "globals.yml").write_text(TINY_GLOBALS)
+    (path / "conf" / "local" / "parameters.yml").write_text(
+        TINY_PARAMETERS + TWO_VARIANTS
+    )
+    (path / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", path / "data/01_raw")
+    shutil.copytree(
+        ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return path
+
+
+def _outputs(project: Path) -> dict[str, bytes]:
+    """Every file the run wrote, by path with version folders left out."""
+    version = re.compile(r"/\d{4}-\d{2}-\d{2}T[\d.]+Z/")
+    return {
+        version.sub("/", str(path.relative_to(project / "data"))): path.read_bytes()
+        for path in sorted((project / "data").rglob("*"))
+        if path.is_file() and path.suffix in {".csv", ".json", ".npy", ".parquet"}
+    }
+
+
+@pytest.mark.slow
+def test_kedro_run_on_a_cluster_matches_the_sequential_run(
+    cluster, tmp_path, monkeypatch
+):
+    sequential = _tiny_project(tmp_path / "sequential")
+    _kedro(sequential, "run")
+    distributed = _tiny_project(tmp_path / "dask")
+    # The scheduler address comes from Dask's configuration (environment).
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+    _kedro(distributed, "run", "--runner=emotion_aware_loss.runners.DaskRunner")
+    expected = _outputs(sequential)
+    assert "cross_entropy/fold_1/metrics.json" in "\n".join(expected)
+    assert _outputs(distributed) == expected

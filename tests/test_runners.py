@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,8 @@ from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner
 
 from emotion_aware_loss.runners import DaskRunner
-from tests.test_run import ROOT, TINY_GLOBALS, TINY_PARAMETERS, _kedro
 
-TWO_VARIANTS = """\
-loss_variants:
-  cross_entropy:
-    loss: cross_entropy
-  emotion_aware:
-    loss: emotion_aware
-    alpha: 1.0
-"""
+from .tiny_project import TINY_PARAMETERS, TWO_VARIANTS, copy_project, kedro
 
 
 def _scale(values: np.ndarray, factor: float) -> np.ndarray:
@@ -96,19 +87,7 @@ def test_without_an_address_a_local_cluster_is_started(monkeypatch):
 
 
 def _tiny_project(path: Path) -> Path:
-    (path / "conf" / "local").mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", path)
-    shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
-    (path / "conf" / "local" / "globals.yml").write_text(TINY_GLOBALS)
-    (path / "conf" / "local" / "parameters.yml").write_text(
-        TINY_PARAMETERS + TWO_VARIANTS
-    )
-    (path / "data" / "01_raw").mkdir(parents=True)
-    shutil.copy(ROOT / "data/01_raw/emotion_similarity.csv", path / "data/01_raw")
-    shutil.copytree(
-        ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return path
+    return copy_project(path, TINY_PARAMETERS + TWO_VARIANTS)
 
 
 def _outputs(project: Path) -> dict[str, bytes]:
@@ -126,11 +105,11 @@ def test_kedro_run_on_a_cluster_matches_the_sequential_run(
     cluster, tmp_path, monkeypatch
 ):
     sequential = _tiny_project(tmp_path / "sequential")
-    _kedro(sequential, "run")
+    kedro(sequential, "run")
     distributed = _tiny_project(tmp_path / "dask")
     # The scheduler address comes from Dask's configuration (environment).
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
-    _kedro(distributed, "run", "--runner=emotion_aware_loss.runners.DaskRunner")
+    kedro(distributed, "run", "--runner=emotion_aware_loss.runners.DaskRunner")
     expected = _outputs(sequential)
     assert "cross_entropy/fold_1/metrics.json" in "\n".join(expected)
     assert _outputs(distributed) == expected

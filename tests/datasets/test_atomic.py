@@ -1,4 +1,5 @@
 import json
+import time
 
 import matplotlib
 import pandas as pd
@@ -32,6 +33,7 @@ CASES = [
 def test_saves_are_versioned_and_leave_no_partial_file(tmp_path, cls, make, name):
     first = cls(filepath=str(tmp_path / name), version=Version(None, None))
     first.save(make())
+    time.sleep(0.002)  # versions are millisecond timestamps
     second = cls(filepath=str(tmp_path / name), version=Version(None, None))
     second.save(make())
     assert len(list((tmp_path / name).iterdir())) == 2  # nothing overwritten

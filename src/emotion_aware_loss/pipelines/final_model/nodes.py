@@ -18,7 +18,6 @@ from emotion_aware_loss.config import (
 )
 from emotion_aware_loss.cross_validation import (
     TRAIN,
-    fit_fold_transforms,
     model_inputs,
 )
 from emotion_aware_loss.datasets.word_vectors import WordVectors
@@ -27,6 +26,7 @@ from emotion_aware_loss.fitting import fit_epochs
 from emotion_aware_loss.losses import make_loss
 from emotion_aware_loss.pipelines.fold_generation.nodes import (
     embedding_matrix_of_fold,
+    fit_fold_preprocessing,
 )
 from emotion_aware_loss.recognizer import EmotionRecognizer
 
@@ -136,12 +136,8 @@ def train_final_model(
     everything = pd.DataFrame(
         {"utterance_id": model_input_table["utterance_id"], "split": TRAIN}
     )
-    scaler, vocabulary = fit_fold_transforms(
-        model_input_table,
-        acoustic_features,
-        everything,
-        max_vocab_size=text.max_vocab_size,
-        min_count=text.min_count,
+    scaler, vocabulary = fit_fold_preprocessing(
+        model_input_table, acoustic_features, everything, text
     )
     embeddings = embedding_matrix_of_fold(
         vocabulary, word_vectors, input_spec, model, seed

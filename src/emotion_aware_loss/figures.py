@@ -118,7 +118,8 @@ def per_class_recall_figure(recall: pd.DataFrame, classes: list[str]) -> Figure:
         ax.set_xlabel(TRUE_LABEL)
         ax.set_title(f"Per-class recall — decision: {rule} (error bars: ±1 std)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(ncols=min(4, len(variants)), fontsize=8, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(variants)))
     return fig
 
 

@@ -200,6 +200,7 @@ def significance_section(
             _p(row["p_wilcoxon"]),
             _p(row["p_t_test"]),
             _p(row["p_corrected_t_test"]),
+            _p(row["p_adjusted"]),
             "**yes**" if row["significant"] else "no",
         ]
         for _, row in wanted.iterrows()
@@ -229,6 +230,8 @@ def significance_section(
         "out-of-fold predictions). p-values, two-sided: Wilcoxon signed-rank and "
         "paired t-test over folds, and the corrected resampled t-test (Nadeau & "
         "Bengio, 2003), which accounts for the overlap of the folds' training sets. "
+        "*p decisive*: the p-value that decides significance (after the "
+        "adjustment, if any). "
         f"*Significant*: {decided_by}. With {n_folds} folds the two-sided Wilcoxon "
         f"p-value cannot fall below 2 / 2^{n_folds} = {2 / 2**n_folds:.4g}.",
         "",
@@ -244,6 +247,7 @@ def significance_section(
                 "p Wilcoxon",
                 "p t-test",
                 "p corrected t",
+                "p decisive",
                 "Significant",
             ],
             rows,

@@ -116,6 +116,7 @@ def test_report_has_setup_results_tests_and_figures(classes):
                 "p_wilcoxon": 0.5,
                 "p_t_test": 0.0,
                 "p_corrected_t_test": 0.0004,
+                "p_adjusted": 0.0008,
                 "significant": True,
             }
         ]
@@ -129,7 +130,7 @@ def test_report_has_setup_results_tests_and_figures(classes):
     assert "| emotion_aware | min_expected_cost | 1 | 0.700 |" in report
     assert (
         "| emotion_aware | argmax | Accuracy | cross_entropy (argmax) | +0.100 ± 0.000 "
-        "| 2/2 | [+0.020, +0.180] | 0.500 | < 0.001 | < 0.001 | **yes** |"
+        "| 2/2 | [+0.020, +0.180] | 0.500 | < 0.001 | < 0.001 | < 0.001 | **yes** |"
     ) in report
     assert "Holm" in report and "corrected resampled t-test p-value" in report
     for name in FIGURES.values():

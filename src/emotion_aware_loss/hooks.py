@@ -5,6 +5,7 @@ from __future__ import annotations
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
+from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.layout import use_run_parameters
 
 
@@ -18,3 +19,20 @@ class LayoutHooks:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         use_run_parameters(context.config_loader["parameters"])
+
+
+class TrainingThreadsHooks:
+    """Give TensorFlow the ``training`` thread counts before it starts.
+
+    Node inputs (the initial model) start TensorFlow before ``fit`` runs, so the
+    counts are applied when the context is created, and inherited by the worker
+    processes of ParallelRunner or a local Dask cluster.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        # Imported here: it imports TensorFlow, which `kedro --help` need not wait for.
+        from emotion_aware_loss.fitting import configure_threads  # noqa: PLC0415
+
+        training = context.config_loader["parameters"].get("training", {})
+        configure_threads(TrainingConfig.model_validate(training))

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from emotion_aware_loss.hooks import LayoutHooks
+from emotion_aware_loss.hooks import LayoutHooks, TrainingThreadsHooks
 
-HOOKS = (LayoutHooks(),)
+HOOKS = (LayoutHooks(), TrainingThreadsHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -123,6 +123,7 @@ def test_several_steps_per_execution_train_the_same_weights():
 def test_thread_counts_apply_before_tensorflow_starts_and_warn_after():
     script = """
 import logging
+import os
 import tensorflow as tf
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.fitting import configure_threads
@@ -133,6 +134,7 @@ assert tf.config.threading.get_inter_op_parallelism_threads() == 1
 tf.constant(1.0) + 1.0  # starts the runtime
 configure_threads(TrainingConfig(intra_op_threads=2))
 assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+assert os.environ["TF_NUM_INTRAOP_THREADS"] == "2"  # for processes started later
 """
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -142,4 +144,4 @@ assert tf.config.threading.get_intra_op_parallelism_threads() == 1
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "intra_op threads = 1; 2 ignored" in result.stderr
+    assert "intra_op threads = 2 applies only to processes started" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import keras
 import numpy as np
@@ -46,31 +47,37 @@ def _dataset(
 
 
 def configure_threads(config: TrainingConfig) -> None:
-    """Apply ``config``'s TensorFlow thread counts to this process.
+    """Apply ``config``'s TensorFlow thread counts to this process and its children.
 
     TensorFlow fixes its thread pools when its runtime starts (the first tensor or
-    model), so this takes effect only before that; afterwards a different setting
-    is logged and ignored. The environment variables ``TF_NUM_INTRAOP_THREADS``
-    and ``TF_NUM_INTEROP_THREADS`` set them at start-up instead.
+    model). The counts are therefore also put in ``TF_NUM_INTRAOP_THREADS`` and
+    ``TF_NUM_INTEROP_THREADS``, which TensorFlow reads when it starts, here or in
+    worker processes started later (ParallelRunner, a local Dask cluster). The
+    project's ``TrainingThreadsHooks`` calls this when the Kedro context is created,
+    before TensorFlow starts; a later call with other counts is logged and only
+    affects processes started afterwards.
     """
     wanted = {
         "intra_op": config.intra_op_threads,
         "inter_op": config.inter_op_threads,
     }
     for pool, threads in wanted.items():
+        if not threads:
+            continue
+        variable = f"TF_NUM_{pool.replace('_', '').upper()}_THREADS"
+        preset = os.environ.get(variable) == str(threads)
+        os.environ[variable] = str(threads)
         current = getattr(tf.config.threading, f"get_{pool}_parallelism_threads")()
-        if not threads or threads == current:
+        if preset or current == threads:
             continue
         try:
             getattr(tf.config.threading, f"set_{pool}_parallelism_threads")(threads)
         except RuntimeError:
             logger.warning(
-                "TensorFlow already started with %s threads = %s; %d ignored "
-                "(set TF_NUM_%sTHREADS before the run instead)",
+                "TensorFlow already started in this process; %s threads = %d "
+                "applies only to processes started from now on",
                 pool,
-                current or "default",
                 threads,
-                pool.replace("_", "").upper(),
             )
 
 

@@ -8,7 +8,7 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
-from emotion_aware_loss.config import FinalModelConfig
+from emotion_aware_loss.config import FinalModelConfig, TrainingConfig
 from emotion_aware_loss.layout import load_layout, use_run_parameters
 
 
@@ -39,3 +39,20 @@ class LayoutHooks:
             FinalModelConfig(variant=layout.final_variant).check_variant(
                 layout.variants
             )
+
+
+class TrainingThreadsHooks:
+    """Give TensorFlow the ``training`` thread counts before it starts.
+
+    Node inputs (the initial model) start TensorFlow before ``fit`` runs, so the
+    counts are applied when the context is created, and inherited by the worker
+    processes of ParallelRunner or a local Dask cluster.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        # Imported here: it imports TensorFlow, which `kedro --help` need not wait for.
+        from emotion_aware_loss.fitting import configure_threads  # noqa: PLC0415
+
+        training = context.config_loader["parameters"].get("training", {})
+        configure_threads(TrainingConfig.model_validate(training))

@@ -2,10 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
-from emotion_aware_loss.hooks import LayoutHooks
+from emotion_aware_loss.hooks import LayoutHooks, TrainingThreadsHooks
 from emotion_aware_loss.tracking import TrackingHooks
 
-HOOKS = (LayoutHooks(), TrackingHooks())
+HOOKS = (LayoutHooks(), TrackingHooks(), TrainingThreadsHooks())
 
 # kedro-mlflow registers itself when installed; TrackingHooks starts it only when
 # `tracking.enabled` is true, so the plugin's automatic registration is turned off.

@@ -108,6 +108,10 @@ def _outputs(project: Path) -> dict[str, bytes]:
 def test_kedro_run_on_a_cluster_matches_the_sequential_run(
     cluster, tmp_path, monkeypatch
 ):
+    # Dask starts its worker processes with one OpenMP/MKL thread; the reference run
+    # gets the same, so both sum floating-point numbers in the same order.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")
     sequential = _tiny_project(tmp_path / "sequential")
     kedro(sequential, "run")
     distributed = _tiny_project(tmp_path / "dask")

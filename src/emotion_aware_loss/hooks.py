@@ -51,8 +51,12 @@ class TrainingThreadsHooks:
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
+        training = TrainingConfig.model_validate(
+            context.config_loader["parameters"].get("training", {})
+        )
+        if not (training.intra_op_threads or training.inter_op_threads):
+            return  # TensorFlow's own counts: nothing to set, no need to import it
         # Imported here: it imports TensorFlow, which `kedro --help` need not wait for.
         from emotion_aware_loss.fitting import configure_threads  # noqa: PLC0415
 
-        training = context.config_loader["parameters"].get("training", {})
-        configure_threads(TrainingConfig.model_validate(training))
+        configure_threads(training)

@@ -51,6 +51,22 @@ def decide(
     )
 
 
+def predicted_labels(
+    probabilities: np.ndarray, similarity: np.ndarray, classes: list[str]
+) -> dict[str, list[str]]:
+    """The predicted class names under every decision rule.
+
+    Returns:
+        ``predicted_<rule>`` -> one class name per row of ``probabilities``.
+    """
+    return {
+        f"predicted_{rule}": [
+            classes[i] for i in decide(probabilities, similarity, rule)
+        ]
+        for rule in DECISION_RULES
+    }
+
+
 def mistake_severity(
     y_true: np.ndarray, y_pred: np.ndarray, similarity: np.ndarray
 ) -> float:

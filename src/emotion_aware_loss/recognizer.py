@@ -30,7 +30,7 @@ import emotion_aware_loss.losses  # noqa: F401  (registers the custom losses)
 from emotion_aware_loss.config import AcousticConfig, LossConfig, TextConfig
 from emotion_aware_loss.cross_validation import apply_scaler
 from emotion_aware_loss.fitting import select_inputs
-from emotion_aware_loss.metrics import DECISION_RULES, decide
+from emotion_aware_loss.metrics import predicted_labels
 from emotion_aware_loss.text import encode_texts, normalise_text
 
 MODEL_FILE = "model.keras"
@@ -131,10 +131,10 @@ class EmotionRecognizer:
         table = pd.DataFrame({"utterance_id": list(utterance_ids)})
         for j, name in enumerate(self.classes):
             table[f"prob_{name}"] = probabilities[:, j].astype(float)
-        for rule in DECISION_RULES:
-            table[f"predicted_{rule}"] = [
-                self.classes[i] for i in decide(probabilities, self.similarity, rule)
-            ]
+        for column, labels in predicted_labels(
+            probabilities, self.similarity, self.classes
+        ).items():
+            table[column] = labels
         return table
 
     def state(self) -> dict[str, Any]:

@@ -265,23 +265,22 @@ def bootstrap_comparisons(
         [np.arange(n)[None, :], rng.integers(0, n, (n_resamples, n))]
     )
 
-    def scores(variant: str, decision: str) -> dict[str, np.ndarray]:
+    shape = (n_repeats, n)
+    cache = {}
+    for variant in variants:  # each variant's predictions are aligned once
         part, p_true = _aligned(oof, variant, classes)
         if not part["utterance_id"].equals(base["utterance_id"]):
             raise ValueError(
                 f"out-of-fold predictions of {variant!r} and {baseline!r} cover "
                 "different utterances; they cannot be paired"
             )
-        shape = (n_repeats, n)
-        return _bootstrap_metrics(
-            part["label"].map(index).to_numpy().reshape(shape),
-            part[f"predicted_{decision}"].map(index).to_numpy().reshape(shape),
-            np.log(p_true).reshape(shape),
-            indices,
-            cost,
-        )
-
-    cache = {(v, d): scores(v, d) for v in variants for d in decisions}
+        labels = part["label"].map(index).to_numpy().reshape(shape)
+        log_p_true = np.log(p_true).reshape(shape)
+        for decision in decisions:
+            predicted = part[f"predicted_{decision}"].map(index).to_numpy()
+            cache[variant, decision] = _bootstrap_metrics(
+                labels, predicted.reshape(shape), log_p_true, indices, cost
+            )
     alpha = (1.0 - confidence) / 2
     rows = []
     for variant in variants:

@@ -37,14 +37,19 @@ def _fold_metrics(fold, accuracy):
     }
 
 
-def test_summary_mean_and_std(classes):
-    folds, summary, recall, figure = summarise_cross_validation(
+def _summarise(classes, emotion_aware_fold_1):
+    """Two folds: cross_entropy 0.5 and 0.7, emotion_aware 0.6 and the given value."""
+    return summarise_cross_validation(
         classes,
         cross_entropy__fold_0=_fold_metrics(0, 0.5),
         cross_entropy__fold_1=_fold_metrics(1, 0.7),
         emotion_aware__fold_0=_fold_metrics(0, 0.6),
-        emotion_aware__fold_1=_fold_metrics(1, 0.6),
+        emotion_aware__fold_1=_fold_metrics(1, emotion_aware_fold_1),
     )
+
+
+def test_summary_mean_and_std(classes):
+    folds, summary, recall, figure = _summarise(classes, 0.6)
     assert isinstance(folds, pd.DataFrame) and len(folds) == 8
     assert folds["variant"].tolist()[:4] == ["cross_entropy"] * 4
     ce = summary["variants"]["cross_entropy"]["argmax"]
@@ -93,13 +98,7 @@ def _setup(classes):
 
 
 def test_report_has_setup_results_tests_and_figures(classes):
-    folds, _, recall, _ = summarise_cross_validation(
-        classes,
-        cross_entropy__fold_0=_fold_metrics(0, 0.5),
-        cross_entropy__fold_1=_fold_metrics(1, 0.7),
-        emotion_aware__fold_0=_fold_metrics(0, 0.6),
-        emotion_aware__fold_1=_fold_metrics(1, 0.8),
-    )
+    folds, _, recall, _ = _summarise(classes, 0.8)
     significance = pd.DataFrame(
         [
             {

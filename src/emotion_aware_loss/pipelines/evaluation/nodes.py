@@ -29,7 +29,11 @@ from emotion_aware_loss.figures import (
 )
 from emotion_aware_loss.fitting import select_inputs
 from emotion_aware_loss.losses import make_loss, pair_costs
-from emotion_aware_loss.metrics import DECISION_RULES, classification_metrics, decide
+from emotion_aware_loss.metrics import (
+    DECISION_RULES,
+    classification_metrics,
+    predicted_labels,
+)
 from emotion_aware_loss.reporting import (
     fold_table,
     markdown_report,
@@ -107,10 +111,8 @@ def evaluate_model(
             "label": [classes[i] for i in labels],
         }
     )
-    for rule in DECISION_RULES:
-        predictions[f"predicted_{rule}"] = [
-            classes[i] for i in decide(probabilities, similarity, rule)
-        ]
+    for column, names in predicted_labels(probabilities, similarity, classes).items():
+        predictions[column] = names
     for j, name in enumerate(classes):
         predictions[f"prob_{name}"] = probabilities[:, j]
     return metrics, predictions

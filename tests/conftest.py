@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 from emotion_aware_loss.config import (  # noqa: E402
     AcousticConfig,
+    BaselinesConfig,
     CrossValidationConfig,
     EvaluationConfig,
     LabelConfig,
@@ -151,4 +152,5 @@ def stage_inputs(preprocessed, cv_config, text_config, model_config) -> dict:
         "similarity_valence_arousal": preprocessed["similarity_matrix"],
         "params:preprocessing": {"text": text_config.model_dump()},
         "params:evaluation": EvaluationConfig(bootstrap={"n_resamples": 100}),
+        "params:baselines": BaselinesConfig(text={"min_df": 1}),
     }

@@ -145,3 +145,42 @@ assert os.environ["TF_NUM_INTRAOP_THREADS"] == "2"  # for processes started late
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "intra_op threads = 2 applies only to processes started" in result.stderr
+
+
+def test_class_weights_reach_the_training_batches():
+    rng = np.random.default_rng(0)
+    inputs = {"speech": rng.normal(size=(20, 3)).astype("float32")}
+    labels = np.array([0] * 15 + [1] * 5)
+    weights = TrainingConfig().class_weights(labels, ["a", "b", "c"])
+    np.testing.assert_allclose(weights, [20 / 30, 20 / 10, 1.0])
+    batches = list(_dataset(inputs, labels, 8, 3, weights[labels]))
+    for _, y, w in batches:
+        np.testing.assert_allclose(w, weights[y.numpy()])
+    assert sum(len(y) for _, y, _ in batches) == 20
+
+
+def test_class_weighting_changes_training_and_is_recorded():
+    model, train, validation = _toy_problem()
+    config = TrainingConfig(epochs=2, batch_size=16, patience=2)
+    plain, plain_history = fit(model, CrossEntropy(), train, validation, config, 2)
+    heavy = np.array([1.0, 10.0, 1.0], dtype="float32")
+    weighted, history = fit(
+        model, CrossEntropy(), train, validation, config, 2, class_weights=heavy
+    )
+    assert history["class_weights"] == heavy.tolist()
+    assert "class_weights" not in plain_history
+    assert not np.allclose(plain.get_weights()[0], weighted.get_weights()[0])
+
+
+def test_class_weight_settings():
+    labels = np.array([0, 0, 0, 1])
+    classes = ["a", "b"]
+    assert TrainingConfig(class_weight="none").class_weights(
+        labels, classes
+    ).tolist() == [1, 1]
+    fixed = TrainingConfig(class_weight={"a": 1.0, "b": 4.0})
+    assert fixed.class_weights(labels, classes).tolist() == [1.0, 4.0]
+    with pytest.raises(ValueError, match="unknown: \\['c'\\], missing: \\['b'\\]"):
+        TrainingConfig(class_weight={"a": 1.0, "c": 2.0}).check_classes(classes)
+    with pytest.raises(ValueError, match="positive weight"):
+        TrainingConfig(class_weight={"a": 0.0})

@@ -323,3 +323,20 @@ def test_pair_costs_charge_similar_mistakes_less():
     assert aware[0, 1] < aware[0, 2]  # the similar mistake costs less
     with pytest.raises(ValueError, match="confidence"):
         pair_costs(make_loss("cross_entropy", similarity), 3, confidence=0.2)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_class_weights_multiply_every_loss_per_sample(name):
+    # The training step passes one weight per utterance (its class's weight);
+    # for every loss of the family the batch loss is the weighted per-sample mean.
+    rng = np.random.default_rng(7)
+    p = rng.dirichlet(np.ones(5), size=12).astype("float32")
+    y = rng.integers(0, 5, size=12)
+    class_weights = np.array([0.5, 3.0, 2.0, 1.5, 0.25], dtype="float32")
+    loss = make_loss(name, S, alpha=1.0, beta=5.0, lam=1.0)
+    per_sample = keras.ops.convert_to_numpy(loss.call(y, p))
+    weighted = float(loss(y, p, sample_weight=class_weights[y]))
+    assert weighted == pytest.approx(
+        float(np.sum(class_weights[y] * per_sample) / len(y)), rel=1e-5
+    )
+    assert weighted != pytest.approx(float(loss(y, p)), rel=1e-3)

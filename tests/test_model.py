@@ -81,3 +81,53 @@ def test_an_utterance_vector_gets_dense_blocks_not_convolutions(attention):
         verbose=0,
     )
     assert out.shape == (2, 5)
+
+
+@pytest.mark.parametrize("n_frames", [20, 0], ids=["frames", "vector"])
+def test_seed_architecture_is_still_buildable(n_frames):
+    model = build_fusion_model(
+        _config(architecture="seed"),
+        n_frames=n_frames,
+        n_features=6,
+        max_tokens=5,
+        vocab_size=30,
+        n_classes=5,
+    )
+    names = [layer.name for layer in model.layers]
+    assert not any(n.startswith(("wide_", "text_bag", "speech_frame")) for n in names)
+    assert model.get_layer("fusion_dense_0").input.shape[-1] == 4 + 4
+
+
+def test_wide_deep_adds_the_linear_views_to_the_fusion():
+    model = build_fusion_model(
+        _config(), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
+    )
+    # pooled branches (4 + 4), speech mean and std per feature (6 + 6), bag of words
+    assert model.get_layer("fusion_dense_0").input.shape[-1] == 4 + 4 + 12 + 30
+    speech = np.random.default_rng(0).normal(size=(2, 20, 6)).astype("float32")
+    statistics = model.get_layer("speech_statistics").output
+    probe = type(model)(model.inputs, statistics)
+    values = probe.predict(
+        {"speech": speech, "text": np.zeros((2, 5), "int32")}, verbose=0
+    )
+    np.testing.assert_allclose(values[:, :6], speech.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(values[:, 6:], speech.std(axis=1), rtol=1e-4)
+
+
+def test_wide_deep_model_round_trips_through_keras_files(tmp_path):
+    import keras  # noqa: PLC0415
+
+    import emotion_aware_loss.losses  # noqa: F401, PLC0415  (registers custom objects)
+
+    model = build_fusion_model(
+        _config(), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
+    )
+    batch = {
+        "speech": np.random.default_rng(1).normal(size=(3, 20, 6)).astype("float32"),
+        "text": np.array([[2, 3, 0, 0, 0], [4, 1, 0, 0, 0], [5, 5, 6, 0, 0]], "int32"),
+    }
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(
+        loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-6
+    )

@@ -36,7 +36,7 @@ def test_default_run_writes_the_comparison_report(project):
     reporting = project / "data" / "08_reporting"
     (version,) = versions(reporting / "cv_summary.json")
     summary = json.loads((version / "cv_summary.json").read_text())
-    assert set(summary["variants"]) == {
+    losses = {
         "cross_entropy",
         "seed_weighted",
         "emotion_aware",
@@ -46,6 +46,8 @@ def test_default_run_writes_the_comparison_report(project):
         "emotion_aware_va",
         "emotion_aware_learned",
     }
+    baselines = {"linear_speech", "linear_text", "linear_fusion"}
+    assert set(summary["variants"]) == losses | baselines
     for rules in summary["variants"].values():
         assert set(rules) == {"argmax", "min_expected_cost"}
         for values in rules.values():
@@ -58,6 +60,10 @@ def test_default_run_writes_the_comparison_report(project):
     assert "| emotion_aware | min_expected_cost |" in report
     assert "2-fold stratified cross-validation" in report
     assert "## Comparison with cross_entropy" in report
+    # the linear baselines: in the results, the per-class recall and the comparison
+    assert "## Network vs linear baseline (linear_fusion)" in report
+    assert report.count("| linear_fusion | argmax |") == 2  # results, recall
+    assert "| linear_text | linear baseline: logistic regression on TF-IDF" in report
     assert "| emotion_aware_learned | emotion_aware, alpha=1, S=learned |" in report
     # every figure the report shows is the one this run saved
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
@@ -69,14 +75,16 @@ def test_default_run_writes_the_comparison_report(project):
     oof = pd.read_csv(
         reporting / "oof_predictions.csv" / version.name / "oof_predictions.csv"
     )
-    assert len(oof) == 8 * 50  # every utterance once per variant
+    assert len(oof) == 11 * 50  # every utterance once per variant and baseline
     tests = pd.read_csv(
         reporting / "significance_tests.csv" / version.name / "significance_tests.csv"
     )
     assert tests["p_corrected_t_test"].between(0, 1).all()
+    versus_linear = tests[tests["comparison"] == "linear_fusion"]
+    assert set(versus_linear["variant"]) == losses
     for name in ("similarity_learned.csv", "similarity_confusions.csv"):
         assert len(versions(project / "data/07_model_output" / name)) == 1
-    for variant in summary["variants"]:
+    for variant in losses:
         for fold in (0, 1):
             models = (
                 project
@@ -125,6 +133,7 @@ def test_registry_lists_the_six_pipelines(project):
         "training",
         "evaluation",
         "similarity",
+        "baselines",
     ):
         assert f"- {name}" in out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -126,9 +127,21 @@ class AttentionConfig(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
 
-class ModelConfig(_Strict):
-    """The two-branch fusion network; every size is here."""
+class WideConfig(_Strict):
+    """The linear views of ``architecture: wide_deep``."""
 
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+
+
+class ModelConfig(_Strict):
+    """The two-branch fusion network; every size is here.
+
+    ``architecture: seed`` is the seed project's network (convolutional branches,
+    concatenation, dense layers); ``wide_deep`` adds linear views of the inputs
+    (utterance statistics, bag of words) beside the branches.
+    """
+
+    architecture: Literal["wide_deep", "seed"] = "wide_deep"
     modalities: list[Literal["speech", "text"]] = Field(
         default_factory=lambda: ["speech", "text"], min_length=1
     )
@@ -136,6 +149,7 @@ class ModelConfig(_Strict):
     text: TextBranchConfig = TextBranchConfig()
     fusion: FusionConfig = FusionConfig()
     attention: AttentionConfig = AttentionConfig()
+    wide: WideConfig = WideConfig()
 
     @field_validator("modalities")
     @classmethod
@@ -204,6 +218,11 @@ class TrainingConfig(_Strict):
     monitor: Literal["val_accuracy", "val_uar"] = Field(
         "val_accuracy", description="early-stopping criterion (validation part)"
     )
+    class_weight: Literal["balanced", "none"] | dict[str, float] = Field(
+        "balanced",
+        description="per-class weights multiplying each utterance's loss: balanced "
+        "(n / (k * count) on the fold's training part), none, or {class: weight}",
+    )
     deterministic: bool = Field(
         False, description="TensorFlow op determinism (slower; for exact reruns on GPU)"
     )
@@ -219,6 +238,49 @@ class TrainingConfig(_Strict):
     inter_op_threads: int = Field(
         0, ge=0, description="TensorFlow ops run at once; 0 = TensorFlow's default"
     )
+
+    @field_validator("class_weight")
+    @classmethod
+    def _positive_weights(cls, value: str | dict[str, float]) -> str | dict[str, float]:
+        if isinstance(value, dict):
+            bad = {k: w for k, w in value.items() if not w > 0}
+            if bad or not value:
+                raise ValueError(
+                    f"class_weight must give every listed class a positive weight, "
+                    f"got {value}"
+                )
+        return value
+
+    def check_classes(self, classes: list[str]) -> None:
+        """Raise a ``ValueError`` naming the key if ``class_weight`` names an
+        unknown class or leaves a configured one out."""
+        if not isinstance(self.class_weight, dict):
+            return
+        unknown = sorted(set(self.class_weight) - set(classes))
+        missing = [c for c in classes if c not in self.class_weight]
+        if unknown or missing:
+            raise ValueError(
+                f"training.class_weight must give a weight to each of the classes "
+                f"{classes}; unknown: {unknown}, missing: {missing}"
+            )
+
+    def class_weights(self, labels: np.ndarray, classes: list[str]) -> np.ndarray:
+        """One weight per class (in ``classes`` order) for training on ``labels``.
+
+        ``balanced`` gives class ``c`` the weight ``n / (k * n_c)`` over the ``k``
+        classes present in ``labels`` (scikit-learn's rule), so every class carries
+        the same total weight; a class absent from ``labels`` gets weight 1.
+        """
+        if self.class_weight == "none":
+            return np.ones(len(classes), dtype=np.float32)
+        if isinstance(self.class_weight, dict):
+            self.check_classes(classes)
+            return np.array([self.class_weight[c] for c in classes], dtype=np.float32)
+        counts = np.bincount(labels, minlength=len(classes)).astype(np.float64)
+        present = counts > 0
+        weights = np.ones(len(classes))
+        weights[present] = counts.sum() / (present.sum() * counts[present])
+        return weights.astype(np.float32)
 
 
 def validate_variants(raw: dict) -> dict[str, LossConfig]:
@@ -306,6 +368,52 @@ class EvaluationConfig(_Strict):
             raise ValueError(
                 f"unknown metric(s) {unknown}; expected some of {list(SCALAR_METRICS)}"
             )
+        return value
+
+
+class TfidfConfig(_Strict):
+    """TF-IDF features of the transcripts for the linear text baseline."""
+
+    analyzer: Literal["char_wb", "char", "word"] = Field(
+        "char_wb", description="character n-grams inside word boundaries, or words"
+    )
+    ngram_range: tuple[int, int] = (2, 5)
+    min_df: int = Field(
+        2, ge=1, description="n-grams in fewer training texts are dropped"
+    )
+    max_features: int | None = Field(100_000, gt=0)
+    sublinear_tf: bool = True
+
+    @field_validator("ngram_range")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(
+                f"ngram_range must be [low, high] with 1 <= low <= high, got {value}"
+            )
+        return value
+
+
+class BaselinesConfig(_Strict):
+    """Class-balanced logistic regressions scored on the same folds as the network.
+
+    ``linear_speech`` (acoustic statistics), ``linear_text`` (TF-IDF) and their
+    late fusion ``linear_fusion``, for the modalities the model uses. ``C`` is
+    chosen from ``c_grid`` by UAR on each fold's validation part.
+    """
+
+    enabled: bool = True
+    c_grid: list[float] = Field(
+        default_factory=lambda: [0.01, 0.1, 1.0, 10.0], min_length=1
+    )
+    max_iter: int = Field(2000, gt=0)
+    text: TfidfConfig = TfidfConfig()
+
+    @field_validator("c_grid")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(c <= 0 for c in value):
+            raise ValueError(f"c_grid values must be positive, got {value}")
         return value
 
 

@@ -21,6 +21,7 @@ def _dataset(
     labels: np.ndarray,
     batch_size: int,
     shuffle_seed: int | None = None,
+    sample_weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches gathered from in-memory tensors by shuffled index batches.
 
@@ -28,8 +29,13 @@ def _dataset(
     utterances themselves, so the batches are the same), and each batch is one
     vectorised ``tf.gather`` instead of one slice per utterance. The arrays are
     converted to tensors once, which is the cache: no epoch copies them again.
+    With ``sample_weights``, batches are ``(inputs, labels, weights)`` and Keras
+    multiplies each utterance's loss by its weight, whatever the loss.
     """
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, (inputs, labels))
+    arrays = (
+        (inputs, labels) if sample_weights is None else (inputs, labels, sample_weights)
+    )
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, arrays)
     order = tf.data.Dataset.range(len(labels))
     if shuffle_seed is not None:
         order = order.shuffle(
@@ -130,6 +136,15 @@ class DynamicSimilarity(keras.callbacks.Callback):
         self.trajectory.append(updated)
 
 
+def _per_sample(
+    class_weights: np.ndarray | None, labels: np.ndarray
+) -> np.ndarray | None:
+    """Each utterance's weight: its class's weight (None: all equal)."""
+    if class_weights is None:
+        return None
+    return np.asarray(class_weights, dtype=np.float32)[labels]
+
+
 def select_inputs(
     model: keras.Model, inputs: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -187,6 +202,7 @@ def fit(
     seed: int,
     dynamic_momentum: float | None = None,
     embedding_matrix: np.ndarray | None = None,
+    class_weights: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
     """Train a copy of ``initial_model``; the input model is left untouched.
 
@@ -196,6 +212,8 @@ def fit(
     With ``dynamic_momentum`` set, a :class:`DynamicSimilarity` callback updates
     the loss's similarity matrix after every epoch (the history then records the
     final matrix; early stopping restores weights, not the matrix).
+    ``class_weights`` (one per class) multiply each training utterance's loss;
+    validation scores stay unweighted.
 
     Returns:
         The model with the weights of its best epoch (``config.monitor``), compiled
@@ -218,7 +236,13 @@ def fit(
         )
         callbacks.append(dynamic)
     history = model.fit(
-        _dataset(select_inputs(model, x_train), y_train, config.batch_size, seed),
+        _dataset(
+            select_inputs(model, x_train),
+            y_train,
+            config.batch_size,
+            seed,
+            _per_sample(class_weights, y_train),
+        ),
         validation_data=_dataset(select_inputs(model, x_val), y_val, config.batch_size),
         epochs=config.epochs,
         callbacks=callbacks,
@@ -227,6 +251,8 @@ def fit(
     )
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
     record["best_epoch"] = [stopper.best_epoch + 1]
+    if class_weights is not None:
+        record["class_weights"] = [float(w) for w in class_weights]
     if dynamic is not None:
         record["dynamic_similarity"] = dynamic.trajectory[-1].tolist()
     logger.info(
@@ -248,13 +274,14 @@ def fit_epochs(
     seed: int,
     dynamic_momentum: float | None = None,
     embedding_matrix: np.ndarray | None = None,
+    class_weights: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
     """Train a copy of ``initial_model`` for exactly ``epochs`` epochs, no validation.
 
     For the final model, trained on every utterance once cross-validation has
     chosen how long to train. Optimiser, metrics, batching and the dynamic
-    similarity are those of :func:`fit`; ``config.epochs`` and the early-stopping
-    settings are not used.
+    similarity and the class weights are those of :func:`fit`; ``config.epochs``
+    and the early-stopping settings are not used.
 
     Returns:
         The model after its last epoch, compiled with ``loss``, and the per-epoch
@@ -270,7 +297,13 @@ def fit_epochs(
             )
         )
     history = model.fit(
-        _dataset(select_inputs(model, x_train), y_train, config.batch_size, seed),
+        _dataset(
+            select_inputs(model, x_train),
+            y_train,
+            config.batch_size,
+            seed,
+            _per_sample(class_weights, y_train),
+        ),
         epochs=epochs,
         callbacks=callbacks,
         shuffle=False,  # the tf.data pipeline shuffles, with the seed
@@ -279,6 +312,8 @@ def fit_epochs(
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
     if callbacks:
         record["dynamic_similarity"] = callbacks[0].trajectory[-1].tolist()
+    if class_weights is not None:
+        record["class_weights"] = [float(w) for w in class_weights]
     logger.info(
         "Trained %d epoch(s) on %d utterances; last training accuracy %.4f",
         epochs,

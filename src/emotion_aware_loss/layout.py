@@ -21,9 +21,12 @@ from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
+from emotion_aware_loss.baselines import baseline_names
 from emotion_aware_loss.config import (
+    BaselinesConfig,
     CrossValidationConfig,
     FinalModelConfig,
+    TrainingConfig,
     validate_variants,
 )
 
@@ -56,6 +59,12 @@ class Layout:
     derived_from: str = "cross_entropy"
     n_repeats: int = 1
     final_variant: str = "emotion_aware"  # final_model.variant (checked at run start)
+    baselines: tuple[str, ...] = ()  # linear references scored on the same folds
+
+    @property
+    def scored(self) -> tuple[str, ...]:
+        """Everything evaluated per fold: the loss variants, then the baselines."""
+        return self.variants + self.baselines
 
     @property
     def folds(self) -> tuple[str, ...]:
@@ -123,6 +132,19 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
             f"{list(variants)}"
         )
     final = FinalModelConfig.model_validate(params.get("final_model") or {})
+    training = TrainingConfig.model_validate(params.get("training") or {})
+    if "classes" in params:
+        training.check_classes(list(params["classes"]))
+    baselines = ()
+    if BaselinesConfig.model_validate(params.get("baselines") or {}).enabled:
+        modalities = (params.get("model") or {}).get("modalities", ["speech", "text"])
+        baselines = baseline_names(modalities)
+        clash = sorted(set(baselines) & set(variants))
+        if clash:
+            raise ValueError(
+                f"loss_variants {clash} are named like the linear baselines; rename "
+                "them or set baselines.enabled: false"
+            )
     return Layout(
         cv.n_folds,
         tuple(variants),
@@ -130,6 +152,7 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
         derived_from,
         cv.n_repeats,
         final.variant,
+        baselines,
     )
 
 

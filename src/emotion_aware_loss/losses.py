@@ -37,8 +37,9 @@ import keras
 import numpy as np
 from keras import ops
 
-# The Keras metrics compiled into saved models; importing this module registers them
-# too, so one import suffices before ``keras.models.load_model``.
+# The Keras metrics compiled into saved models and the custom layers; importing this
+# module registers them too, so one import suffices before ``keras.models.load_model``.
+from emotion_aware_loss import layers as _layers  # noqa: F401
 from emotion_aware_loss import metrics as _metrics  # noqa: F401
 
 _PACKAGE = "emotion_aware_loss"

@@ -6,6 +6,7 @@ import keras
 from keras import layers
 
 from emotion_aware_loss.config import ModelConfig
+from emotion_aware_loss.layers import FrameStd
 
 
 def _speech_vector_branch(config: ModelConfig, n_features: int):
@@ -64,6 +65,40 @@ def _text_branch(config: ModelConfig, max_tokens: int, vocab_size: int):
     return inputs, x
 
 
+def _wide_inputs(
+    config: ModelConfig, inputs: dict[str, keras.KerasTensor], vocab_size: int
+) -> list[keras.KerasTensor]:
+    """Linear ("wide") views of the inputs, fed to the fusion layers unchanged.
+
+    Speech: the standardised utterance vector, or the mean and standard deviation
+    of each standardised feature over the frames; text: the bag of words (which
+    token ids occur). A linear model on such views is a strong reference on small
+    corpora (the ``baselines`` pipeline); with them beside the deep branches the
+    network can always fall back on it.
+    """
+    views = []
+    if "speech" in inputs:
+        speech = inputs["speech"]
+        if len(speech.shape) == 3:
+            speech = layers.Concatenate(name="speech_statistics")(
+                [
+                    layers.GlobalAveragePooling1D(name="speech_frame_mean")(speech),
+                    FrameStd(name="speech_frame_std")(speech),
+                ]
+            )
+        views.append(speech)
+    if "text" in inputs:
+        views.append(
+            layers.CategoryEncoding(
+                vocab_size, output_mode="multi_hot", name="text_bag_of_words"
+            )(inputs["text"])
+        )
+    return [
+        layers.Dropout(config.wide.dropout, name=f"wide_dropout_{i}")(view)
+        for i, view in enumerate(views)
+    ]
+
+
 def build_fusion_model(
     config: ModelConfig,
     n_frames: int,
@@ -75,7 +110,10 @@ def build_fusion_model(
     """Build the (uncompiled) fusion model.
 
     Each branch turns its input sequence into a sequence of feature vectors with
-    convolution blocks. Without attention, each branch is max-pooled over time and
+    convolution blocks (``architecture: seed``, the seed project's network).
+    ``architecture: wide_deep`` adds linear views of the inputs beside the
+    branches (utterance statistics of the speech input, the bag of words of the
+    text), concatenated with the fused vector before the dense layers. Without attention, each branch is max-pooled over time and
     the two vectors are concatenated. With attention, both sequences are projected
     to a common width, concatenated along time and passed through multi-head
     self-attention (with a residual connection and layer normalisation), so every
@@ -130,6 +168,11 @@ def build_fusion_model(
             for name, seq in zip(config.modalities, sequences, strict=True)
         ]
         x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
+    if config.architecture == "wide_deep":
+        named = dict(zip(config.modalities, inputs, strict=True))
+        x = layers.Concatenate(name="wide_and_deep")(
+            [x, *_wide_inputs(config, named, vocab_size)]
+        )
     for i, units in enumerate(config.fusion.dense_units):
         x = layers.Dense(units, activation="relu", name=f"fusion_dense_{i}")(x)
         x = layers.Dropout(config.fusion.dropout, name=f"fusion_dropout_{i}")(x)

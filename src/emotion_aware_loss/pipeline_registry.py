@@ -5,6 +5,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from emotion_aware_loss.pipelines import (
+    baselines,
     evaluation,
     final_model,
     fold_generation,
@@ -36,6 +37,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "fold_generation": fold_generation.create_pipeline(),
         "model_building": model_building.create_pipeline(),
         "training": training.create_pipeline(),
+        "baselines": baselines.create_pipeline(),
         "similarity": similarity.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
     }

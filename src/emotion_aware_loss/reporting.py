@@ -137,18 +137,43 @@ def setup_section(setup: dict) -> list[str]:
         f"- **Training**: Adam (learning rate {training['learning_rate']:g}), batch "
         f"size {training['batch_size']}, at most {training['epochs']} epochs, early "
         f"stopping on {training['monitor']} with patience {training['patience']} "
-        "and the best epoch's weights restored.",
+        "and the best epoch's weights restored; "
+        + _class_weight_text(training.get("class_weight", "none"))
+        + ".",
         f"- **Model**: {setup['model']}.",
         f"- **Seed**: {setup['seed']} (fold shuffles, initial weights and batch order "
         "derive from it).",
         "",
         *_table(
             ["Variant", "Loss"],
-            [[name, text] for name, text in setup["losses"].items()],
+            [[name, text] for name, text in setup["losses"].items()]
+            + [
+                [name, f"linear baseline: {text}"]
+                for name, text in (setup.get("baselines") or {}).items()
+            ],
         ),
         "",
     ]
+    if setup.get("baselines"):
+        lines[-1:-1] = [
+            "",
+            "The linear baselines are fitted on each fold's training part, their "
+            "regularisation chosen by UAR on its validation part, and scored on "
+            "the same test part as the network.",
+        ]
     return lines
+
+
+def _class_weight_text(class_weight: str | dict) -> str:
+    if class_weight == "balanced":
+        return (
+            "each utterance's loss weighted by n / (k · n_class) of the fold's "
+            "training part (class-balanced)"
+        )
+    if isinstance(class_weight, dict):
+        weights = ", ".join(f"{c} {w:g}" for c, w in class_weight.items())
+        return f"each utterance's loss weighted by its class ({weights})"
+    return "no class weighting"
 
 
 def results_section(summary: pd.DataFrame, decimals: int) -> list[str]:
@@ -181,9 +206,17 @@ def results_section(summary: pd.DataFrame, decimals: int) -> list[str]:
 
 
 def significance_section(
-    table: pd.DataFrame, evaluation: dict, decimals: int
+    table: pd.DataFrame, evaluation: dict, decimals: int, reference: str | None = None
 ) -> list[str]:
-    """Paired differences to the baseline with tests and bootstrap intervals."""
+    """Paired differences to one reference with tests and bootstrap intervals.
+
+    ``reference`` is the baseline variant (``evaluation.baseline``, the default) or
+    a linear baseline, whose section compares the network with it.
+    """
+    reference = reference or evaluation["baseline"]
+    if "comparison" in table:
+        table = table[table["comparison"] == reference]
+    linear = reference != evaluation["baseline"]
     wanted = table[table["metric"].isin(evaluation["report_metrics"])]
     n_folds = int(table["n_folds"].max()) if len(table) else 0
     level = evaluation["bootstrap"]["confidence"]
@@ -217,15 +250,25 @@ def significance_section(
         )
         + f" below {evaluation['alpha']:g}"
     )
+    how = (
+        f"Does the network earn its cost? Every loss variant against `{reference}`, "
+        "the linear baseline on the same inputs and folds, under the same decision "
+        "rule. "
+        if linear
+        else "A variant is compared with the baseline under the same decision rule; "
+        "the baseline's `min_expected_cost` row is compared with its own `argmax` "
+        "(the decision rule alone). "
+    )
     return [
-        f"## Comparison with {evaluation['baseline']}",
+        f"## Network vs linear baseline ({reference})"
+        if linear
+        else f"## Comparison with {reference}",
         "",
         "Δ is variant minus reference, per fold (mean ± std over folds; *wins*: "
         "folds where the variant's value is higher — better for accuracy and UAR, "
-        "worse for the cost metrics). A variant is compared with the baseline "
-        "under the same decision rule; the baseline's `min_expected_cost` row is "
-        "compared with its own `argmax` (the decision rule alone). "
-        f"*CI*: {level:.0%} bootstrap interval of the difference over utterances "
+        "worse for the cost metrics). "
+        + how
+        + f"*CI*: {level:.0%} bootstrap interval of the difference over utterances "
         f"({evaluation['bootstrap']['n_resamples']} resamples of the pooled "
         "out-of-fold predictions). p-values, two-sided: Wilcoxon signed-rank and "
         "paired t-test over folds, and the corrected resampled t-test (Nadeau & "
@@ -317,7 +360,17 @@ def markdown_report(
         "",
         *setup_section(setup),
         *results_section(summary, decimals),
-        *significance_section(significance, evaluation, decimals),
+        *(
+            line
+            for reference in (
+                significance["comparison"].unique()
+                if "comparison" in significance
+                else [evaluation["baseline"]]
+            )
+            for line in significance_section(
+                significance, evaluation, decimals, reference
+            )
+        ),
         *recall_section(recall, classes, decimals),
         "## Figures",
         "",

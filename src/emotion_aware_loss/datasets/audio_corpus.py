@@ -205,7 +205,8 @@ def _check_table(
     """Columns, empty values and duplicate ids; whether the corpus is text-only.
 
     Without ``labelled`` (new utterances to classify), ``label``, ``speaker`` and
-    ``transcript`` may be missing or empty.
+    ``transcript`` may be missing or empty. A corpus with audio may lack the
+    ``transcript`` column (speech only; its transcripts are empty).
     """
     if "audio_path" not in table.columns:  # a text-only corpus
         table = table.assign(audio_path="")
@@ -216,6 +217,8 @@ def _check_table(
         table = table.assign(
             **{c: "" for c in ("label", "speaker", "transcript") if c not in table}
         )
+    elif not text_only and "transcript" not in table.columns:
+        table = table.assign(transcript="")  # a speech-only corpus (e.g. EmoDB)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise CorpusError(

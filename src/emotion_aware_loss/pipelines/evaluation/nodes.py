@@ -10,8 +10,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic_core import to_jsonable_python
 
+from emotion_aware_loss.baselines import baseline_names, reference_baseline
 from emotion_aware_loss.config import (
     SCALAR_METRICS,
+    BaselinesConfig,
     CrossValidationConfig,
     EvaluationConfig,
     LossConfig,
@@ -79,7 +81,6 @@ def evaluate_model(
         severity, semantic cost, ECE, confusion matrix), and its test predictions
         (``utterance_id, fold, repeat, label, predicted_<rule>..., prob_<class>...``).
     """
-    classes = list(input_spec["classes"])
     inputs, labels, rows = split_inputs(
         model_input_table,
         acoustic_features,
@@ -90,6 +91,40 @@ def evaluate_model(
         int(input_spec["max_tokens"]),
     )
     probabilities = model.predict(select_inputs(model, inputs), verbose=0)
+    return score_test_predictions(
+        probabilities,
+        labels,
+        rows,
+        model_input_table,
+        split,
+        similarity_matrix,
+        list(input_spec["classes"]),
+    )
+
+
+def score_test_predictions(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    model_input_table: pd.DataFrame,
+    split: pd.DataFrame,
+    similarity_matrix: pd.DataFrame,
+    classes: list[str],
+) -> tuple[dict, pd.DataFrame]:
+    """Metrics and prediction table of a fold's test part, for any model.
+
+    Args:
+        probabilities: ``(n_test, n_classes)`` predicted class probabilities.
+        labels: True label ids of the test rows.
+        rows: Row positions of the test utterances in ``model_input_table``.
+        model_input_table: The model-input table (utterance ids).
+        split: The fold's split table (``fold``, optionally ``repeat``).
+        similarity_matrix: Hand-set matrix behind the cost metrics and rule.
+        classes: Class order of ``probabilities``' columns.
+
+    Returns:
+        The metrics and predictions described in :func:`evaluate_model`.
+    """
     fold = int(split["fold"].iloc[0])
     repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
     similarity = similarity_matrix.to_numpy()
@@ -189,45 +224,71 @@ def compare_with_baseline(
     classes: list[str],
     evaluation: EvaluationConfig,
     seed: int,
+    model: ModelConfig,
 ) -> pd.DataFrame:
     """Paired tests over folds and bootstrap intervals over utterances.
 
+    Two comparisons: every loss variant against ``evaluation.baseline`` (its
+    ``min_expected_cost`` row against its own ``argmax``), and, when the linear
+    baselines were scored, every loss variant against the linear baseline of the same
+    modalities (``linear_fusion`` for speech and text) under the same decision
+    rule. Holm's adjustment runs within each comparison.
+
     Returns:
-        One row per (variant, decision rule, metric) with the difference to the
-        baseline, the fold-level p-values, the bootstrap interval and whether the
-        difference is significant under ``evaluation.significance_test``.
+        One row per (comparison, variant, decision rule, metric) with the
+        difference to the reference, the fold-level p-values, the bootstrap
+        interval and whether the difference is significant under
+        ``evaluation.significance_test``.
     """
-    n_utterances = oof_predictions.groupby(["variant", "repeat"]).size().max()
-    fold_level = fold_comparisons(
-        cv_fold_metrics, evaluation.baseline, SCALAR_METRICS, int(n_utterances)
-    )
-    bootstrap = bootstrap_comparisons(
-        oof_predictions,
-        classes,
-        similarity_matrix.to_numpy(),
-        evaluation.baseline,
-        tuple(dict.fromkeys(cv_fold_metrics["decision"])),
-        evaluation.bootstrap.n_resamples,
-        evaluation.bootstrap.confidence,
-        seed,
-    )
-    table = significance_table(
-        fold_level,
-        bootstrap,
-        evaluation.significance_test,
-        evaluation.alpha,
-        evaluation.adjust,
-    )
-    flagged = table[table["significant"]]
-    logger.info(
-        "%d of %d differences to %s are significant (%s, alpha %g)",
-        len(flagged),
-        len(table),
-        evaluation.baseline,
-        evaluation.significance_test,
-        evaluation.alpha,
-    )
-    return table
+    linear = set(baseline_names(model.modalities))
+    references = [evaluation.baseline]
+    if reference_baseline(model.modalities) in set(cv_fold_metrics["variant"]):
+        references.append(reference_baseline(model.modalities))
+    n_utterances = int(oof_predictions.groupby(["variant", "repeat"]).size().max())
+    decisions = tuple(dict.fromkeys(cv_fold_metrics["decision"]))
+    tables = []
+    for reference in references:
+        # The network's variants against the reference (and the reference's rule).
+        keep = [
+            v
+            for v in dict.fromkeys(cv_fold_metrics["variant"])
+            if v not in linear or v == reference
+        ]
+        folds = cv_fold_metrics[cv_fold_metrics["variant"].isin(keep)]
+        oof = oof_predictions[oof_predictions["variant"].isin(keep)]
+        fold_level = fold_comparisons(folds, reference, SCALAR_METRICS, n_utterances)
+        bootstrap = bootstrap_comparisons(
+            oof,
+            classes,
+            similarity_matrix.to_numpy(),
+            reference,
+            decisions,
+            evaluation.bootstrap.n_resamples,
+            evaluation.bootstrap.confidence,
+            seed,
+        )
+        if reference in linear:  # its own decision rules are not the question here
+            fold_level = fold_level[fold_level["variant"] != reference]
+            bootstrap = bootstrap[bootstrap["variant"] != reference]
+        table = significance_table(
+            fold_level,
+            bootstrap,
+            evaluation.significance_test,
+            evaluation.alpha,
+            evaluation.adjust,
+        )
+        table.insert(0, "comparison", reference)
+        flagged = table[table["significant"]]
+        logger.info(
+            "%d of %d differences to %s are significant (%s, alpha %g)",
+            len(flagged),
+            len(table),
+            reference,
+            evaluation.significance_test,
+            evaluation.alpha,
+        )
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def plot_per_class_recall(per_class_recall: pd.DataFrame, classes: list[str]) -> Figure:
@@ -321,12 +382,45 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
             f"text branch [Embedding({t.embedding_dim})→Conv1D({t.filters}, "
             f"{t.kernel_size})→MaxPool({t.pool_size})→Dropout({t.dropout:g})]"
         )
-    fusion = "concatenation → " + " → ".join(
-        f"Dense({u})" for u in model.fusion.dense_units
-    )
+    fusion = "concatenation"
+    if model.architecture == "wide_deep":
+        views = []
+        if "speech" in model.modalities:
+            views.append(
+                "speech feature mean and std over frames"
+                if input_spec["n_frames"]
+                else "the speech vector"
+            )
+        if "text" in model.modalities:
+            views.append("bag of words")
+        fusion += (
+            f" with linear views ({', '.join(views)}; dropout {model.wide.dropout:g})"
+        )
+    fusion += " → " + " → ".join(f"Dense({u})" for u in model.fusion.dense_units)
     if model.attention.enabled:
         fusion += f" with {model.attention.num_heads}-head self-attention after fusion"
     return "; ".join(parts) + f"; {fusion} → softmax"
+
+
+def _describe_baselines(
+    baselines: BaselinesConfig, model: ModelConfig, input_spec: dict
+) -> dict[str, str]:
+    """One line per linear baseline of the run (empty when they are off)."""
+    if not baselines.enabled:
+        return {}
+    statistics = (
+        "the utterance feature vector"
+        if not input_spec.get("n_frames")
+        else "the mean and standard deviation of each acoustic feature over the frames"
+    )
+    tfidf = baselines.text
+    grams = f"{tfidf.analyzer} {tfidf.ngram_range[0]}–{tfidf.ngram_range[1]}-grams"
+    text = {
+        "linear_speech": f"logistic regression on {statistics} (standardised)",
+        "linear_text": f"logistic regression on TF-IDF of the transcripts ({grams})",
+        "linear_fusion": "mean of the linear_speech and linear_text probabilities",
+    }
+    return {name: text[name] for name in baseline_names(model.modalities)}
 
 
 def describe_setup(
@@ -339,6 +433,7 @@ def describe_setup(
     model: ModelConfig,
     preprocessing: dict,
     loss_variants: dict,
+    baselines: BaselinesConfig,
 ) -> dict:
     """The run's setup for the report: corpus, protocol, model, losses, software.
 
@@ -388,6 +483,7 @@ def describe_setup(
             for name, raw in loss_variants.items()
         },
         "loss_parameters": to_jsonable_python(loss_variants),
+        "baselines": _describe_baselines(baselines, model, input_spec),
         "software": software_versions(),
     }
 

@@ -62,10 +62,12 @@ def create_template() -> Pipeline:
     )
 
 
-def _per_run(layout, dataset: str) -> dict[str, str]:
+def _per_run(
+    layout, dataset: str, variants: tuple[str, ...] | None = None
+) -> dict[str, str]:
     return {
         f"{variant}__{fold}": f"{variant}.{fold}.{dataset}"
-        for variant in layout.variants
+        for variant in (layout.scored if variants is None else variants)
         for fold in layout.folds
     }
 
@@ -108,6 +110,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:classes",
                     "params:evaluation",
                     "params:seed",
+                    "params:model",
                 ],
                 outputs="significance_tests",
                 name="compare_with_baseline_node",
@@ -137,7 +140,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 plot_learning_curves,
-                inputs={"training": "params:training", **_per_run(layout, "history")},
+                inputs={
+                    "training": "params:training",
+                    **_per_run(layout, "history", layout.variants),
+                },
                 outputs=figure["learning_curves.png"],
                 name="plot_learning_curves_node",
             ),
@@ -159,6 +165,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:model",
                     "params:preprocessing",
                     "params:loss_variants",
+                    "params:baselines",
                 ],
                 outputs="report_setup",
                 name="describe_setup_node",

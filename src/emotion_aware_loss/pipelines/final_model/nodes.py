@@ -170,6 +170,7 @@ def train_final_model(
         seed,
         dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
         embedding_matrix=embeddings if embeddings.size else None,
+        class_weights=training.class_weights(labels, list(input_spec["classes"])),
     )
     details = {
         "epochs": epochs,

@@ -28,8 +28,9 @@ def train_model(
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train one model of one fold with one loss variant.
 
-    The fold's training part is fitted; its validation part drives early stopping
-    on accuracy, and the best epoch's weights are restored. The test part is not
+    The fold's training part is fitted, each utterance's loss multiplied by its
+    class's weight (``training.class_weight``); its validation part drives early
+    stopping, and the best epoch's weights are restored. The test part is not
     touched here. A non-empty ``embedding_matrix`` (pre-trained vectors of the
     fold's vocabulary) replaces the text embeddings before training.
 
@@ -54,6 +55,7 @@ def train_model(
         seed + fold,
         dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
         embedding_matrix=embedding_matrix if embedding_matrix.size else None,
+        class_weights=training.class_weights(y_train, list(input_spec["classes"])),
     )
     history["fold"] = [fold]
     return model, history

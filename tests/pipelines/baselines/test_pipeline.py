@@ -1,0 +1,173 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from emotion_aware_loss.baselines import (
+    acoustic_statistics,
+    baseline_names,
+    reference_baseline,
+)
+from emotion_aware_loss.config import BaselinesConfig, ModelConfig
+from emotion_aware_loss.cross_validation import TEST, TRAIN, rows_of
+from emotion_aware_loss.pipelines.baselines import create_pipeline
+from emotion_aware_loss.pipelines.baselines.nodes import fit_linear_baselines
+from emotion_aware_loss.pipelines.fold_generation import (
+    create_pipeline as folds_pipeline,
+)
+
+from ...conftest import run_pipeline
+
+NAMES = ("linear_speech", "linear_text", "linear_fusion")
+
+
+@pytest.fixture
+def with_baselines(monkeypatch):
+    from emotion_aware_loss import layout  # noqa: PLC0415
+
+    value = layout.Layout(2, ("cross_entropy",), baselines=NAMES)
+    monkeypatch.setattr(layout, "_run_layout", value)
+    return value
+
+
+@pytest.fixture
+def fold_inputs(stage_inputs, with_baselines):
+    return stage_inputs | run_pipeline(folds_pipeline(), stage_inputs)
+
+
+def test_names_follow_the_modalities():
+    assert baseline_names(["speech", "text"]) == NAMES
+    assert baseline_names(["text"]) == ("linear_text",)
+    assert reference_baseline(["speech"]) == "linear_speech"
+    assert reference_baseline(["speech", "text"]) == "linear_fusion"
+
+
+def test_acoustic_statistics_ignore_padding():
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(3, 6, 2)).astype(np.float32)
+    n_frames = np.array([6, 3, 1])
+    frames[1, 3:] = 0.0
+    frames[2, 1:] = 0.0
+    stats = acoustic_statistics(frames, n_frames)
+    for i, n in enumerate(n_frames):
+        np.testing.assert_allclose(stats[i, :2], frames[i, :n].mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(stats[i, 2:], frames[i, :n].std(axis=0), atol=1e-6)
+    vectors = frames[:, :1, :]
+    np.testing.assert_array_equal(
+        acoustic_statistics(vectors, np.ones(3, int)), vectors[:, 0]
+    )
+
+
+def test_one_prediction_per_test_utterance_of_each_fold(fold_inputs, classes):
+    out = run_pipeline(create_pipeline(), fold_inputs)
+    assert set(out) == {
+        f"{name}.fold_{k}.{kind}"
+        for name in NAMES
+        for k in (0, 1)
+        for kind in ("metrics", "predictions")
+    }
+    table = fold_inputs["model_input_table"]
+    for k in (0, 1):
+        split = fold_inputs[f"fold_{k}.split"]
+        test_ids = table["utterance_id"].iloc[rows_of(table, split, TEST)]
+        for name in NAMES:
+            predictions = out[f"{name}.fold_{k}.predictions"]
+            assert predictions["utterance_id"].tolist() == test_ids.tolist()
+            assert (predictions["fold"] == k).all()
+            probabilities = predictions[[f"prob_{c}" for c in classes]].to_numpy()
+            np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+            metrics = out[f"{name}.fold_{k}.metrics"]
+            assert metrics["n_test"] == len(test_ids)
+            assert set(metrics["decisions"]) == {"argmax", "min_expected_cost"}
+        fusion = out[f"linear_fusion.fold_{k}.predictions"]
+        for c in classes:
+            mean = (
+                out[f"linear_speech.fold_{k}.predictions"][f"prob_{c}"]
+                + out[f"linear_text.fold_{k}.predictions"][f"prob_{c}"]
+            ) / 2
+            np.testing.assert_allclose(fusion[f"prob_{c}"], mean)
+
+
+def _run_fold(inputs, table, features):
+    return fit_linear_baselines(
+        table,
+        features,
+        inputs["fold_0.split"],
+        inputs["similarity_matrix"],
+        inputs["input_spec"],
+        BaselinesConfig(text={"min_df": 1}),
+        ModelConfig.model_validate(
+            {"speech": {"blocks": [{"filters": 4, "kernel_size": 3}]}}
+        ),
+        1,
+    )
+
+
+def _probabilities(outputs, name):
+    table = outputs[f"{name}_predictions"]
+    return table[[c for c in table if c.startswith("prob_")]].to_numpy()
+
+
+def test_never_fitted_on_test_utterances(fold_inputs):
+    """The test part's labels, features and transcripts leave every other
+    prediction unchanged: nothing of it reaches the fitted models."""
+    table = fold_inputs["model_input_table"]
+    features = fold_inputs["acoustic_features"]
+    split = fold_inputs["fold_0.split"]
+    test = rows_of(table, split, TEST)
+    before = _run_fold(fold_inputs, table, features)
+
+    changed = table.copy()
+    n_classes = len(fold_inputs["input_spec"]["classes"])
+    changed.loc[test, "label_id"] = (changed.loc[test, "label_id"] + 1) % n_classes
+    changed.loc[test[0], "tokens"] = "completely unseen words here"
+    altered = features.copy()
+    altered[test[0]] += 100.0
+    after = _run_fold(fold_inputs, changed, altered)
+    for name in NAMES:
+        a, b = _probabilities(before, name), _probabilities(after, name)
+        # only the altered utterance's own prediction may change
+        np.testing.assert_allclose(a[1:], b[1:], rtol=1e-6, atol=1e-9)
+        assert not np.allclose(a[0], b[0])
+
+    # whereas a change in the training part changes the models
+    train = rows_of(table, split, TRAIN)
+    moved = features.copy()
+    moved[train] += np.random.default_rng(0).normal(size=moved[train].shape)
+    refit = _run_fold(fold_inputs, table, moved)
+    assert not np.allclose(
+        _probabilities(before, "linear_speech")[1:],
+        _probabilities(refit, "linear_speech")[1:],
+    )
+
+
+def test_no_pipeline_without_baselines(monkeypatch):
+    from emotion_aware_loss import layout  # noqa: PLC0415
+
+    monkeypatch.setattr(layout, "_run_layout", layout.Layout(2, ("cross_entropy",)))
+    assert not create_pipeline().nodes
+
+
+def test_baselines_follow_the_parameters():
+    from emotion_aware_loss.layout import layout_from_parameters  # noqa: PLC0415
+
+    params = {"loss_variants": {"cross_entropy": {"loss": "cross_entropy"}}}
+    assert layout_from_parameters(params).baselines == NAMES
+    text_only = params | {"model": {"modalities": ["text"]}}
+    assert layout_from_parameters(text_only).baselines == ("linear_text",)
+    off = params | {"baselines": {"enabled": False}}
+    assert layout_from_parameters(off).baselines == ()
+    clash = {
+        "loss_variants": {
+            "cross_entropy": {"loss": "cross_entropy"},
+            "linear_text": {"loss": "cross_entropy"},
+        }
+    }
+    with pytest.raises(ValueError, match="named like the linear baselines"):
+        layout_from_parameters(clash)
+
+
+def test_table_stays_unmodified(fold_inputs):
+    table = fold_inputs["model_input_table"]
+    snapshot = table.copy()
+    _run_fold(fold_inputs, table, fold_inputs["acoustic_features"])
+    pd.testing.assert_frame_equal(table, snapshot)

@@ -152,7 +152,8 @@ def test_the_bundle_refuses_another_text_encoder(egemaps_with_text_encoder, tmp_
         EmotionRecognizer.load(bundle)
     recognizer = EmotionRecognizer.load(bundle, encoder_paths={"text": str(moved)})
     assert recognizer.text.encoder.path == str(moved)
-    table = predict(transcripts=TRANSCRIPTS, model=recognizer)
+    paths = [str(project / "data/01_raw/new" / f"clip{i}.wav") for i in range(3)]
+    table = predict(paths, TRANSCRIPTS, model=recognizer)
     assert table["predicted_argmax"].notna().all()
     shutil.copy(moved, model)  # restore for any later use
 

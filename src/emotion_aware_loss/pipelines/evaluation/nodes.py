@@ -311,8 +311,12 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
     parts = []
     if "speech" in model.modalities:
         blocks = ", ".join(
-            f"Conv1D({b.filters}, {b.kernel_size})→MaxPool({b.pool_size})→BN→"
-            f"Dropout({b.dropout:g})"
+            (
+                f"Conv1D({b.filters}, {b.kernel_size})→MaxPool({b.pool_size})→BN→"
+                if input_spec["n_frames"]
+                else f"Dense({b.filters})→BN→"  # a vector has no time axis
+            )
+            + f"Dropout({b.dropout:g})"
             for b in model.speech.blocks
         )
         kind = "frames" if input_spec["n_frames"] else "utterance vector"

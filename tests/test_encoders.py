@@ -250,3 +250,23 @@ def test_pipeline_stages_run_on_encoder_features(
     assert spec["extractors"]["text"]["file"]["path"] == str(text_paths[0])
     model = outputs["cross_entropy.fold_0.model"]
     assert [t.shape[1:] for t in model.inputs] == [(16,), (8,)]
+
+
+@pytest.mark.parametrize("feature", ["encoder", "egemaps"])
+def test_worker_processes_extract_the_same_features(tiny_corpus, speech_path, feature):
+    from emotion_aware_loss.pipelines.preprocessing.nodes import (
+        extract_acoustic_features,
+    )
+
+    table = tiny_corpus.manifest[["utterance_id"]].iloc[:6]
+    config = (
+        _speech(speech_path)
+        if feature == "encoder"
+        else AcousticConfig(feature=feature)
+    )
+    one, _ = extract_acoustic_features(tiny_corpus, table, config)
+    two, _ = extract_acoustic_features(
+        tiny_corpus, table, config.model_copy(update={"n_jobs": 2, "batch_size": 3})
+    )
+    assert one.shape[:2] == (6, 1) and np.isfinite(one).all()
+    np.testing.assert_array_equal(one, two)

@@ -135,13 +135,13 @@ def test_encoder_problems_name_the_key_and_file(tmp_path, speech_path):
 
 def test_a_missing_onnxruntime_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
-    encoders._session.cache_clear()
+    encoders._cached_session.cache_clear()
     path = tiny_encoders.speech_encoder(tmp_path / "e.onnx")
     try:
         with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[encoders\]"'):
             encode_waveform(WAVE, _speech(path))
     finally:
-        encoders._session.cache_clear()
+        encoders._cached_session.cache_clear()
 
 
 def test_text_encoder_pools_attended_tokens_only(text_paths):

@@ -63,11 +63,21 @@ def _existing_file(path: str, key: str) -> str:
     return path
 
 
-@functools.lru_cache(maxsize=4)
 def _session(path: str, threads: int, key: str):
-    """One onnxruntime session per file and process (loading one costs)."""
+    """One onnxruntime session per file and process (loading one costs).
+
+    The cache is keyed by the file's size and modification time too, so a file
+    replaced at the same path is loaded again.
+    """
+    require_extra("onnxruntime", "encoders", f"{key} (an ONNX encoder)")
+    stat = Path(_existing_file(path, key)).stat()
+    return _cached_session(path, stat.st_size, stat.st_mtime_ns, threads, key)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_session(path: str, size: int, mtime_ns: int, threads: int, key: str):
     ort = require_extra("onnxruntime", "encoders", f"{key} (an ONNX encoder)")
-    _existing_file(path, key)
+
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
     if threads:

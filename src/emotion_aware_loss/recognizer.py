@@ -55,7 +55,9 @@ class EmotionRecognizer:
         acoustic: The acoustic-feature settings the model's speech input came from.
         text: The transcript normalisation and sequence length.
         input_spec: Input shapes the model was built for (``n_frames``,
-            ``n_features``, ``max_tokens``).
+            ``n_features``, ``max_tokens``, the text input's kind) and
+            ``extractors``: the feature library and any encoder files (path,
+            size, SHA-256) that made its inputs, checked when it is loaded.
         similarity: Hand-set ``(K, K)`` similarity for the min-expected-cost rule.
         variant: Name of the loss variant.
         loss: The variant's loss configuration.

@@ -64,6 +64,35 @@ def _text_branch(config: ModelConfig, max_tokens: int, vocab_size: int):
     return inputs, x
 
 
+def _text_vector_branch(config: ModelConfig, text_frames: int, text_features: int):
+    """The text branch over a frozen encoder's embeddings instead of token ids.
+
+    Batch normalisation standardises the embeddings with training-data statistics
+    (pre-trained encoders' dimensions differ widely in scale). A pooled vector
+    (``text_frames`` 0) gets one dense block and becomes one "token" for the
+    fusion; a token sequence gets the convolution of :func:`_text_branch`.
+    """
+    cfg = config.text
+    shape = (text_frames, text_features) if text_frames else (text_features,)
+    inputs = keras.Input(shape=shape, name="text")
+    x = layers.BatchNormalization(name="text_input_norm")(inputs)
+    if text_frames:
+        x = layers.Conv1D(
+            cfg.filters,
+            cfg.kernel_size,
+            padding="same",
+            activation="relu",
+            name="text_conv",
+        )(x)
+        if cfg.pool_size > 1:
+            x = layers.MaxPooling1D(cfg.pool_size, padding="same", name="text_pool")(x)
+    else:
+        x = layers.Dense(cfg.filters, activation="relu", name="text_dense")(x)
+        x = layers.Reshape((1, cfg.filters), name="text_as_token")(x)
+    x = layers.Dropout(cfg.dropout, name="text_dropout")(x)
+    return inputs, x
+
+
 def build_fusion_model(
     config: ModelConfig,
     n_frames: int,
@@ -71,6 +100,8 @@ def build_fusion_model(
     max_tokens: int,
     vocab_size: int,
     n_classes: int,
+    text_features: int = 0,
+    text_frames: int = 0,
 ) -> keras.Model:
     """Build the (uncompiled) fusion model.
 
@@ -91,6 +122,10 @@ def build_fusion_model(
         max_tokens: Tokens per text input.
         vocab_size: Size of the token-id space (including padding and OOV ids).
         n_classes: Number of emotion classes.
+        text_features: 0 for token ids; otherwise the width of a frozen text
+            encoder's embeddings, which are then the text input.
+        text_frames: Tokens per text input for embedding sequences; 0 for one
+            pooled embedding per utterance.
 
     Returns:
         A Keras model with inputs named ``speech`` and/or ``text``.
@@ -101,7 +136,11 @@ def build_fusion_model(
         inputs.append(speech_in)
         sequences.append(speech_seq)
     if "text" in config.modalities:
-        text_in, text_seq = _text_branch(config, max_tokens, vocab_size)
+        text_in, text_seq = (
+            _text_vector_branch(config, text_frames, text_features)
+            if text_features
+            else _text_branch(config, max_tokens, vocab_size)
+        )
         inputs.append(text_in)
         sequences.append(text_seq)
 

@@ -141,6 +141,7 @@ def stage_inputs(preprocessed, cv_config, text_config, model_config) -> dict:
     return {
         "model_input_table": preprocessed["model_input_table"],
         "acoustic_features": preprocessed["acoustic_features"],
+        "text_features": preprocessed["text_features"],
         "similarity_matrix": preprocessed["similarity_matrix"],
         "input_spec": preprocessed["input_spec"],
         "params:cross_validation": cv_config,

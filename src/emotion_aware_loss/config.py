@@ -20,16 +20,92 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SpeechEncoderConfig(_Strict):
+    """A frozen, pre-trained speech encoder exported to ONNX (``feature: encoder``).
+
+    The graph's first input takes the waveform, ``(1, samples)`` float32 at
+    ``preprocessing.acoustic.sample_rate``; each output named in ``outputs`` is one
+    layer's ``(1, frames, dim)`` hidden states. Nothing is downloaded: ``path``
+    is a file on disk (README, "Pre-trained encoders (ONNX)").
+    """
+
+    path: str | None = Field(None, description="the .onnx file (null: none)")
+    outputs: list[str | int] = Field(
+        default_factory=lambda: [0],
+        min_length=1,
+        description="graph outputs (names or positions) = the layer(s) to use",
+    )
+    combine: Literal["mean", "concat"] = Field(
+        "mean", description="how several layers become one: average or concatenate"
+    )
+    pooling: Literal["mean", "mean_std", "frames"] = Field(
+        "mean",
+        description="mean / mean_std over frames (one vector per utterance), or "
+        "frames (a sequence for the convolutional branch, cut to max_frames)",
+    )
+    normalize: bool = Field(
+        True, description="zero-mean, unit-variance waveform (wav2vec 2.0 style)"
+    )
+    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = its default")
+
+
+class TextEncoderConfig(_Strict):
+    """A frozen, pre-trained text encoder exported to ONNX, with its tokenizer.
+
+    The graph takes ``input_ids`` and ``attention_mask`` (and ``token_type_ids``
+    when it has that input), ``(batch, tokens)`` int64; each output named in
+    ``outputs`` is one layer's ``(batch, tokens, dim)`` hidden states. With
+    ``path`` set, the model's text input is these embeddings instead of trainable
+    token embeddings (README, "Pre-trained encoders (ONNX)").
+    """
+
+    path: str | None = Field(None, description="the .onnx file (null: none)")
+    tokenizer: str | None = Field(
+        None, description="the model's tokenizer.json (Hugging Face tokenizers)"
+    )
+    outputs: list[str | int] = Field(default_factory=lambda: [0], min_length=1)
+    combine: Literal["mean", "concat"] = "mean"
+    pooling: Literal["mean", "cls", "frames"] = Field(
+        "mean",
+        description="mean over tokens / first token (one vector per utterance), or "
+        "frames (the token sequence, padded to max_length)",
+    )
+    max_length: int = Field(128, gt=0, description="tokens kept per transcript")
+    batch_size: int = Field(32, gt=0, description="transcripts per encoder call")
+    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = its default")
+
+    @model_validator(mode="after")
+    def _tokenizer_with_model(self) -> TextEncoderConfig:
+        if self.path is not None and self.tokenizer is None:
+            raise ValueError(
+                "a text encoder (path) needs its tokenizer: set tokenizer to the "
+                "model's tokenizer.json"
+            )
+        return self
+
+
 class AcousticConfig(_Strict):
-    """Acoustic features computed with librosa.
+    """Acoustic features: librosa, openSMILE or a pre-trained ONNX encoder.
 
     ``logmel`` and ``mfcc`` give frame sequences for the convolutional speech
     branch; ``functionals`` gives one fixed-length vector of statistics per
     utterance, for which the speech branch is a stack of dense blocks.
+    ``egemaps`` (openSMILE's 88 eGeMAPSv02 functionals) and ``compare`` (its 6373
+    ComParE 2016 functionals) are utterance vectors too, ``egemaps_lld`` the 25
+    eGeMAPSv02 low-level descriptors every 10 ms. ``encoder`` runs the ONNX speech
+    encoder of ``encoder`` (vectors or frames, by its ``pooling``).
     """
 
     sample_rate: int = Field(16000, gt=0)
-    feature: Literal["logmel", "mfcc", "functionals"] = "logmel"
+    feature: Literal[
+        "logmel",
+        "mfcc",
+        "functionals",
+        "egemaps",
+        "egemaps_lld",
+        "compare",
+        "encoder",
+    ] = "logmel"
     n_mels: int = Field(40, gt=0)
     n_mfcc: int = Field(13, gt=0)
     deltas: bool = False
@@ -45,6 +121,7 @@ class AcousticConfig(_Strict):
     )
     n_jobs: int = Field(1, description="worker processes for extraction; -1 = all")
     batch_size: int = Field(64, gt=0, description="utterances per extraction batch")
+    encoder: SpeechEncoderConfig = Field(default_factory=SpeechEncoderConfig)
 
     @field_validator("n_jobs")
     @classmethod
@@ -53,9 +130,25 @@ class AcousticConfig(_Strict):
             raise ValueError(f"n_jobs must be a positive count or -1, got {value}")
         return value
 
+    @model_validator(mode="after")
+    def _encoder_file(self) -> AcousticConfig:
+        if self.feature == "encoder" and self.encoder.path is None:
+            raise ValueError(
+                "feature: encoder needs preprocessing.acoustic.encoder.path, the "
+                "ONNX file of the speech encoder (README, 'Pre-trained encoders (ONNX)')"
+            )
+        return self
+
+    @property
+    def utterance_level(self) -> bool:
+        """Whether the feature is one vector per utterance (no time axis)."""
+        if self.feature == "encoder":
+            return self.encoder.pooling != "frames"
+        return self.feature in {"functionals", "egemaps", "compare"}
+
 
 class TextConfig(_Strict):
-    """Transcript normalisation, vocabulary and sequence length."""
+    """Transcript normalisation, vocabulary and sequence length, or a text encoder."""
 
     lowercase: bool = True
     max_tokens: int = Field(24, gt=0)
@@ -65,6 +158,7 @@ class TextConfig(_Strict):
         "keep",
         description="keep (speech-only corpora; counted in the log), error, or skip",
     )
+    encoder: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
 
 
 class LabelConfig(_Strict):

@@ -200,12 +200,20 @@ def model_inputs(
     scaler: dict[str, list[float]],
     vocabulary: list[str],
     max_tokens: int,
+    text_features: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Standardised speech, token ids and labels of ``rows``."""
+    """Standardised speech, the text input and labels of ``rows``.
+
+    The text input is token ids, or with non-empty ``text_features`` (a frozen
+    text encoder's embeddings, one row per utterance) those rows.
+    """
     n_frames = utterances["n_frames"].to_numpy(dtype=np.int64)[rows]
     speech = apply_scaler(features[rows], n_frames, scaler)
-    texts = utterances["tokens"].astype(str).iloc[rows].tolist()
-    text = encode_texts(texts, vocabulary, max_tokens)
+    if text_features is not None and text_features.size:
+        text = text_features[rows]
+    else:
+        texts = utterances["tokens"].astype(str).iloc[rows].tolist()
+        text = encode_texts(texts, vocabulary, max_tokens)
     labels = utterances["label_id"].to_numpy(dtype=np.int32)[rows]
     return {"speech": speech, "text": text}, labels
 
@@ -218,10 +226,11 @@ def split_inputs(
     scaler: dict[str, list[float]],
     vocabulary: list[str],
     max_tokens: int,
+    text_features: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Model inputs, labels and row positions of the utterances with ``role``."""
     rows = rows_of(utterances, split, role)
     inputs, labels = model_inputs(
-        utterances, features, rows, scaler, vocabulary, max_tokens
+        utterances, features, rows, scaler, vocabulary, max_tokens, text_features
     )
     return inputs, labels, rows

@@ -3,8 +3,8 @@
 The ``inference`` pipeline and :func:`predict` share :func:`predict_corpus`: audio
 is read and its features extracted exactly as the ``preprocessing`` pipeline does
 (with the acoustic settings saved in the recognizer), transcripts are normalised
-the same way, and the recognizer's scaler and vocabulary turn both into model
-inputs.
+the same way (or embedded by the saved text encoder), and the recognizer's scaler
+and vocabulary turn both into model inputs.
 
     >>> from emotion_aware_loss import predict
     >>> predict(["new/a.wav", "new/b.wav"], ["what a day", "leave me alone"])
@@ -24,6 +24,7 @@ from emotion_aware_loss.datasets.audio_corpus import (
     CorpusError,
     check_manifest,
 )
+from emotion_aware_loss.encoders import text_features_of
 from emotion_aware_loss.recognizer import EmotionRecognizer, RecognizerError
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,16 @@ def predict_corpus(recognizer: EmotionRecognizer, corpus: AudioCorpus) -> pd.Dat
             corpus, utterances, recognizer.acoustic
         )
         n_frames = table["n_frames"].to_numpy(dtype=np.int64)
+    text_features = None
+    if "text" in modalities and recognizer.text_embeddings:
+        text_features = text_features_of(
+            manifest["transcript"].astype(str).tolist(), recognizer.text
+        )
     inputs = recognizer.model_inputs(
-        features, n_frames, recognizer.tokens(manifest["transcript"].tolist())
+        features,
+        n_frames,
+        recognizer.tokens(manifest["transcript"].tolist()),
+        text_features,
     )
     predictions = recognizer.prediction_table(utterances["utterance_id"], inputs)
     logger.info(

@@ -70,33 +70,67 @@ def _wide_inputs(
 ) -> list[keras.KerasTensor]:
     """Linear ("wide") views of the inputs, fed to the fusion layers unchanged.
 
-    Speech: the standardised utterance vector, or the mean and standard deviation
-    of each standardised feature over the frames; text: the bag of words (which
-    token ids occur). A linear model on such views is a strong reference on small
-    corpora (the ``baselines`` pipeline); with them beside the deep branches the
-    network can always fall back on it.
+    Token ids give their bag of words (which ids occur); a sequence of vectors
+    (acoustic frames, encoder token embeddings) gives the mean and standard
+    deviation of each standardised feature over the sequence; a vector is its own
+    view. A linear model on such views is a strong reference on small corpora (the
+    ``baselines`` pipeline); with them beside the deep branches the network can
+    always fall back on it.
     """
     views = []
-    if "speech" in inputs:
-        speech = inputs["speech"]
-        if len(speech.shape) == 3:
-            speech = layers.Concatenate(name="speech_statistics")(
-                [
-                    layers.GlobalAveragePooling1D(name="speech_frame_mean")(speech),
-                    FrameStd(name="speech_frame_std")(speech),
-                ]
+    for name, tensor in inputs.items():
+        if "int" in str(tensor.dtype):
+            views.append(
+                layers.CategoryEncoding(
+                    vocab_size, output_mode="multi_hot", name=f"{name}_bag_of_words"
+                )(tensor)
             )
-        views.append(speech)
-    if "text" in inputs:
-        views.append(
-            layers.CategoryEncoding(
-                vocab_size, output_mode="multi_hot", name="text_bag_of_words"
-            )(inputs["text"])
-        )
+        elif len(tensor.shape) == 3:
+            views.append(
+                layers.Concatenate(name=f"{name}_statistics")(
+                    [
+                        layers.GlobalAveragePooling1D(name=f"{name}_frame_mean")(
+                            tensor
+                        ),
+                        FrameStd(name=f"{name}_frame_std")(tensor),
+                    ]
+                )
+            )
+        else:
+            views.append(tensor)
     return [
         layers.Dropout(config.wide.dropout, name=f"wide_dropout_{i}")(view)
         for i, view in enumerate(views)
     ]
+
+
+def _text_vector_branch(config: ModelConfig, text_frames: int, text_features: int):
+    """The text branch over a frozen encoder's embeddings instead of token ids.
+
+    Batch normalisation standardises the embeddings with training-data statistics
+    (pre-trained encoders' dimensions differ widely in scale). A pooled vector
+    (``text_frames`` 0) gets one dense block and becomes one "token" for the
+    fusion; a token sequence gets the convolution of :func:`_text_branch`.
+    """
+    cfg = config.text
+    shape = (text_frames, text_features) if text_frames else (text_features,)
+    inputs = keras.Input(shape=shape, name="text")
+    x = layers.BatchNormalization(name="text_input_norm")(inputs)
+    if text_frames:
+        x = layers.Conv1D(
+            cfg.filters,
+            cfg.kernel_size,
+            padding="same",
+            activation="relu",
+            name="text_conv",
+        )(x)
+        if cfg.pool_size > 1:
+            x = layers.MaxPooling1D(cfg.pool_size, padding="same", name="text_pool")(x)
+    else:
+        x = layers.Dense(cfg.filters, activation="relu", name="text_dense")(x)
+        x = layers.Reshape((1, cfg.filters), name="text_as_token")(x)
+    x = layers.Dropout(cfg.dropout, name="text_dropout")(x)
+    return inputs, x
 
 
 def build_fusion_model(
@@ -106,6 +140,8 @@ def build_fusion_model(
     max_tokens: int,
     vocab_size: int,
     n_classes: int,
+    text_features: int = 0,
+    text_frames: int = 0,
 ) -> keras.Model:
     """Build the (uncompiled) fusion model.
 
@@ -113,8 +149,10 @@ def build_fusion_model(
     convolution blocks (``architecture: seed``, the seed project's network).
     ``architecture: wide_deep`` adds linear views of the inputs beside the
     branches (utterance statistics of the speech input, the bag of words of the
-    text), concatenated with the fused vector before the dense layers. Without attention, each branch is max-pooled over time and
-    the two vectors are concatenated. With attention, both sequences are projected
+    text), concatenated with the fused vector before the dense layers.
+
+    Without attention, each branch is max-pooled over time and the two vectors
+    are concatenated. With attention, both sequences are projected
     to a common width, concatenated along time and passed through multi-head
     self-attention (with a residual connection and layer normalisation), so every
     speech frame can attend to every word and back; the result is average-pooled.
@@ -129,6 +167,10 @@ def build_fusion_model(
         max_tokens: Tokens per text input.
         vocab_size: Size of the token-id space (including padding and OOV ids).
         n_classes: Number of emotion classes.
+        text_features: 0 for token ids; otherwise the width of a frozen text
+            encoder's embeddings, which are then the text input.
+        text_frames: Tokens per text input for embedding sequences; 0 for one
+            pooled embedding per utterance.
 
     Returns:
         A Keras model with inputs named ``speech`` and/or ``text``.
@@ -139,7 +181,11 @@ def build_fusion_model(
         inputs.append(speech_in)
         sequences.append(speech_seq)
     if "text" in config.modalities:
-        text_in, text_seq = _text_branch(config, max_tokens, vocab_size)
+        text_in, text_seq = (
+            _text_vector_branch(config, text_frames, text_features)
+            if text_features
+            else _text_branch(config, max_tokens, vocab_size)
+        )
         inputs.append(text_in)
         sequences.append(text_seq)
 

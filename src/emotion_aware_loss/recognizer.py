@@ -29,6 +29,7 @@ import pandas as pd
 import emotion_aware_loss.losses  # noqa: F401  (registers the custom losses)
 from emotion_aware_loss.config import AcousticConfig, LossConfig, TextConfig
 from emotion_aware_loss.cross_validation import apply_scaler
+from emotion_aware_loss.encoders import EncoderError, check_extractors
 from emotion_aware_loss.fitting import select_inputs
 from emotion_aware_loss.metrics import predicted_labels
 from emotion_aware_loss.text import encode_texts, normalise_text
@@ -54,7 +55,9 @@ class EmotionRecognizer:
         acoustic: The acoustic-feature settings the model's speech input came from.
         text: The transcript normalisation and sequence length.
         input_spec: Input shapes the model was built for (``n_frames``,
-            ``n_features``, ``max_tokens``).
+            ``n_features``, ``max_tokens``, the text input's kind) and
+            ``extractors``: the feature library and any encoder files (path,
+            size, SHA-256) that made its inputs, checked when it is loaded.
         similarity: Hand-set ``(K, K)`` similarity for the min-expected-cost rule.
         variant: Name of the loss variant.
         loss: The variant's loss configuration.
@@ -82,8 +85,17 @@ class EmotionRecognizer:
         """Transcripts normalised the way the training transcripts were."""
         return [normalise_text(str(t), self.text.lowercase) for t in transcripts]
 
+    @property
+    def text_embeddings(self) -> bool:
+        """Whether the text input is a frozen text encoder's embeddings."""
+        return self.input_spec.get("text_input") == "embeddings"
+
     def model_inputs(
-        self, features: np.ndarray | None, n_frames: np.ndarray, tokens: list[str]
+        self,
+        features: np.ndarray | None,
+        n_frames: np.ndarray,
+        tokens: list[str],
+        text_features: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """The model's inputs from raw acoustic features and normalised tokens.
 
@@ -92,6 +104,8 @@ class EmotionRecognizer:
                 text-only model).
             n_frames: Valid frames per utterance.
             tokens: Normalised transcripts (see :meth:`tokens`).
+            text_features: The text encoder's embeddings of the raw transcripts,
+                for a model whose text input they are (:attr:`text_embeddings`).
 
         Raises:
             RecognizerError: If the features' shape is not the one the model was
@@ -112,7 +126,18 @@ class EmotionRecognizer:
             inputs["speech"] = apply_scaler(
                 features, np.asarray(n_frames), self.feature_scaler
             )
-        if "text" in self.modalities:
+        if "text" in self.modalities and self.text_embeddings:
+            frames = int(self.input_spec.get("text_frames", 0))
+            width = int(self.input_spec["text_features"])
+            expected = (frames, width) if frames else (width,)
+            if text_features is None or text_features.shape[1:] != expected:
+                got = None if text_features is None else text_features.shape[1:]
+                raise RecognizerError(
+                    f"the model takes text-encoder embeddings of shape {expected}, "
+                    f"got {got}"
+                )
+            inputs["text"] = text_features
+        elif "text" in self.modalities:
             inputs["text"] = encode_texts(
                 tokens, self.vocabulary, int(self.input_spec["max_tokens"])
             )
@@ -163,12 +188,25 @@ class EmotionRecognizer:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> EmotionRecognizer:
+    def load(
+        cls, path: str | Path, encoder_paths: dict[str, str] | None = None
+    ) -> EmotionRecognizer:
         """Read a recognizer saved by :meth:`save`.
 
+        A model trained on a pre-trained encoder's features needs that encoder to
+        make new inputs. The bundle records the file's path and SHA-256 (not the
+        file, which may be large); it must be at that path, or at the one given
+        in ``encoder_paths``, and be the same file.
+
+        Args:
+            path: The bundle folder.
+            encoder_paths: New locations of moved files: ``speech`` (the speech
+                encoder), ``text`` (the text encoder), ``tokenizer``.
+
         Raises:
-            RecognizerError: If the folder lacks either file or the state is not
-                a recognizer's.
+            RecognizerError: If the folder lacks either file, the state is not a
+                recognizer's, or an encoder file is missing or not the one the
+                model was trained with.
         """
         import emotion_aware_loss.metrics  # noqa: F401, PLC0415  (registers metrics)
 
@@ -185,16 +223,57 @@ class EmotionRecognizer:
                 f"{folder / STATE_FILE} has format {state.get('format')!r}; "
                 f"this version reads format {FORMAT_VERSION}"
             )
+        acoustic, text = _relocated(
+            AcousticConfig.model_validate(state["acoustic"]),
+            TextConfig.model_validate(state["text"]),
+            encoder_paths or {},
+        )
+        try:
+            check_extractors(
+                state["input_spec"].get("extractors"),
+                acoustic,
+                text,
+                f"the model at {folder}",
+            )
+        except EncoderError as exc:
+            raise RecognizerError(
+                f"{exc} (EmotionRecognizer.load(..., encoder_paths=...) points at "
+                "moved files)"
+            ) from exc
         return cls(
             model=keras.models.load_model(folder / MODEL_FILE),
             classes=list(state["classes"]),
             feature_scaler=state["feature_scaler"],
             vocabulary=list(state["vocabulary"]),
-            acoustic=AcousticConfig.model_validate(state["acoustic"]),
-            text=TextConfig.model_validate(state["text"]),
+            acoustic=acoustic,
+            text=text,
             input_spec=state["input_spec"],
             similarity=np.asarray(state["similarity"], dtype=float),
             variant=state["variant"],
             loss=LossConfig.model_validate(state["loss"]),
             details=state.get("details", {}),
         )
+
+
+def _relocated(
+    acoustic: AcousticConfig, text: TextConfig, paths: dict[str, str]
+) -> tuple[AcousticConfig, TextConfig]:
+    """The settings with moved encoder files at their new paths."""
+    unknown = sorted(set(paths) - {"speech", "text", "tokenizer"})
+    if unknown:
+        raise RecognizerError(
+            f"encoder_paths takes the keys speech, text and tokenizer, got {unknown}"
+        )
+    if "speech" in paths:
+        encoder = acoustic.encoder.model_copy(update={"path": str(paths["speech"])})
+        acoustic = acoustic.model_copy(update={"encoder": encoder})
+    moved = {
+        field: str(paths[key])
+        for key, field in (("text", "path"), ("tokenizer", "tokenizer"))
+        if key in paths
+    }
+    if moved:
+        text = text.model_copy(
+            update={"encoder": text.encoder.model_copy(update=moved)}
+        )
+    return acoustic, text

@@ -24,7 +24,9 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
     # padded frames are zero, valid frames are not
     row = int(np.argmin(table["n_frames"]))
     assert np.all(features[row, table["n_frames"][row] :] == 0)
-    assert preprocessed["input_spec"] == {
+    spec = dict(preprocessed["input_spec"])
+    assert spec.pop("extractors")["speech"]["library"] == "librosa"
+    assert spec == {
         "speech": True,
         "n_frames": 120,
         "n_features": 16,
@@ -32,7 +34,12 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
         "max_tokens": 12,
         "vocab_size": 202,
         "classes": classes,
+        "text_input": "tokens",
+        "text_features": 0,
+        "text_frames": 0,
     }
+    # no text encoder: an empty text-features array, one row per utterance
+    assert preprocessed["text_features"].shape == (60, 0)
     assert list(preprocessed["similarity_matrix"].index) == classes
 
 

@@ -72,6 +72,7 @@ def evaluate_model(
     vocabulary: list[str],
     similarity_matrix: pd.DataFrame,
     input_spec: dict,
+    text_features: np.ndarray | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Score a trained model on its fold's test part.
 
@@ -89,6 +90,7 @@ def evaluate_model(
         feature_scaler,
         vocabulary,
         int(input_spec["max_tokens"]),
+        text_features,
     )
     probabilities = model.predict(select_inputs(model, inputs), verbose=0)
     return score_test_predictions(
@@ -370,13 +372,27 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
     parts = []
     if "speech" in model.modalities:
         blocks = ", ".join(
-            f"Conv1D({b.filters}, {b.kernel_size})→MaxPool({b.pool_size})→BN→"
-            f"Dropout({b.dropout:g})"
+            (
+                f"Conv1D({b.filters}, {b.kernel_size})→MaxPool({b.pool_size})→BN→"
+                if input_spec["n_frames"]
+                else f"Dense({b.filters})→BN→"  # a vector has no time axis
+            )
+            + f"Dropout({b.dropout:g})"
             for b in model.speech.blocks
         )
         kind = "frames" if input_spec["n_frames"] else "utterance vector"
         parts.append(f"speech branch on {kind} [{blocks}]")
-    if "text" in model.modalities:
+    if "text" in model.modalities and input_spec.get("text_features"):
+        t = model.text
+        layer = (
+            f"Conv1D({t.filters}, {t.kernel_size})→MaxPool({t.pool_size})"
+            if input_spec.get("text_frames")
+            else f"Dense({t.filters})"
+        )
+        parts.append(
+            f"text branch on encoder embeddings [BN→{layer}→Dropout({t.dropout:g})]"
+        )
+    elif "text" in model.modalities:
         t = model.text
         parts.append(
             f"text branch [Embedding({t.embedding_dim})→Conv1D({t.filters}, "
@@ -392,7 +408,11 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
                 else "the speech vector"
             )
         if "text" in model.modalities:
-            views.append("bag of words")
+            views.append(
+                "text embedding statistics"
+                if input_spec.get("text_features")
+                else "bag of words"
+            )
         fusion += (
             f" with linear views ({', '.join(views)}; dropout {model.wide.dropout:g})"
         )
@@ -421,6 +441,15 @@ def _describe_baselines(
         "linear_fusion": "mean of the linear_speech and linear_text probabilities",
     }
     return {name: text[name] for name in baseline_names(model.modalities)}
+
+
+def _extractor_note(speech: dict | None) -> str:
+    """Which library (and encoder file) made the acoustic features."""
+    if not speech:
+        return ""
+    if "file" in speech:
+        return f" from the frozen speech encoder {speech['file']['path']}"
+    return f" ({speech['library']} {speech.get('version', '')})".replace(" )", ")")
 
 
 def describe_setup(
@@ -457,8 +486,20 @@ def describe_setup(
                 else "utterance"
             )
             + ")"
+            + _extractor_note((input_spec.get("extractors") or {}).get("speech"))
         )
-    if "text" in model.modalities:
+    text_encoder = (input_spec.get("extractors") or {}).get("text")
+    if "text" in model.modalities and text_encoder:
+        inputs.append(
+            f"transcripts as {input_spec['text_features']}-value embeddings "
+            + (
+                f"of up to {input_spec['text_frames']} tokens "
+                if input_spec.get("text_frames")
+                else ""
+            )
+            + f"from the frozen text encoder {text_encoder['file']['path']}"
+        )
+    elif "text" in model.modalities:
         inputs.append(
             f"transcripts as up to {input_spec['max_tokens']} token ids (vocabulary "
             "fitted per fold)"

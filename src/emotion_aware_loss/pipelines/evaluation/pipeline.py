@@ -28,6 +28,7 @@ SHARED_INPUTS = {
     "acoustic_features",
     "similarity_matrix",
     "input_spec",
+    "text_features",
 }
 # Similarity source -> the dataset shown for it in the figures (the per-fold
 # matrices of `learned`/`confusions` are summarised over folds).
@@ -54,6 +55,7 @@ def create_template() -> Pipeline:
                     "vocabulary",
                     "similarity_matrix",
                     "input_spec",
+                    "text_features",
                 ],
                 outputs=["metrics", "predictions"],
                 name="evaluate_model_node",

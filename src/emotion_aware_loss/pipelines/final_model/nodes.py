@@ -21,6 +21,7 @@ from emotion_aware_loss.cross_validation import (
     model_inputs,
 )
 from emotion_aware_loss.datasets.word_vectors import WordVectors
+from emotion_aware_loss.encoders import check_extractors, with_absolute_paths
 from emotion_aware_loss.features import feature_dimension
 from emotion_aware_loss.fitting import fit_epochs
 from emotion_aware_loss.losses import make_loss
@@ -56,8 +57,20 @@ def final_epochs(rule: str | int, histories: dict[str, dict]) -> int:
     return max(1, int(np.floor(np.median(best) + 0.5)))
 
 
-def _check_features_from_audio(input_spec: dict, acoustic: AcousticConfig) -> None:
-    """Refuse features that preprocessing.acoustic cannot recompute from audio."""
+def _check_features_from_audio(
+    input_spec: dict, acoustic: AcousticConfig, text: TextConfig | None = None
+) -> None:
+    """Refuse features that the preprocessing settings cannot recompute.
+
+    The encoder files (and feature kinds) recorded when the features were made
+    must be the ones configured now, or new inputs would not match the model's.
+    """
+    check_extractors(
+        input_spec.get("extractors"),
+        acoustic,
+        text or TextConfig(),
+        "the model's input features (input_spec)",
+    )
     if not input_spec.get("speech", True):
         return  # a text-only corpus: no acoustic input to recompute
     if input_spec.get("acoustic_feature") == "precomputed":
@@ -66,7 +79,7 @@ def _check_features_from_audio(input_spec: dict, acoustic: AcousticConfig) -> No
             "new audio could not be turned into them, so there is no final model to "
             "use on new files; final_model needs the preprocessing pipeline's features"
         )
-    vector = acoustic.feature == "functionals"
+    vector = acoustic.utterance_level
     expected = (0 if vector else acoustic.max_frames, feature_dimension(acoustic))
     found = (int(input_spec["n_frames"]), int(input_spec["n_features"]))
     if found != expected:
@@ -94,6 +107,7 @@ def train_final_model(
     acoustic: AcousticConfig,
     model: ModelConfig,
     seed: int,
+    text_features: np.ndarray | None = None,
     **histories: dict,
 ) -> tuple[EmotionRecognizer, dict]:
     """Train the chosen variant on every utterance and bundle its preprocessing.
@@ -119,6 +133,8 @@ def train_final_model(
         acoustic: The acoustic settings the features were made with.
         model: Architecture (for the embedding width).
         seed: The run seed.
+        text_features: A frozen text encoder's embeddings of every utterance
+            (empty: the model takes token ids).
         **histories: The variant's history of each fold (``fold_<k>``).
 
     Returns:
@@ -130,7 +146,7 @@ def train_final_model(
             extracted from audio with ``preprocessing.acoustic``.
     """
     final_model.check_variant(loss_variants)
-    _check_features_from_audio(input_spec, acoustic)
+    _check_features_from_audio(input_spec, acoustic, text)
     loss = LossConfig.model_validate(loss_variants[final_model.variant])
     epochs = final_epochs(final_model.epochs, histories)
     everything = pd.DataFrame(
@@ -150,6 +166,7 @@ def train_final_model(
         scaler,
         vocabulary,
         int(input_spec["max_tokens"]),
+        text_features,
     )
     loss_fn = make_loss(
         loss.loss, loss_similarity.to_numpy(), **loss.hyper_parameters()
@@ -181,6 +198,8 @@ def train_final_model(
         "n_utterances": len(rows),
         "seed": seed,
     }
+    # Encoder files are found from any working directory the bundle is used in.
+    acoustic, text = with_absolute_paths(acoustic, text)
     recognizer = EmotionRecognizer(
         model=network,
         classes=list(input_spec["classes"]),

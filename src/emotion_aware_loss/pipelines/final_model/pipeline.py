@@ -38,6 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "acoustic": "params:preprocessing.acoustic",
                     "model": "params:model",
                     "seed": "params:seed",
+                    "text_features": "text_features",
                     **{fold: f"{variant}.{fold}.history" for fold in folds},
                 },
                 outputs=["final_model", "final_model_history"],

@@ -91,6 +91,12 @@ def embedding_matrix_of_fold(
     """
     if not word_vectors.available:
         return np.zeros((0, 0), dtype=np.float32)
+    if input_spec.get("text_input") == "embeddings":
+        raise WordVectorsError(
+            f"word_vectors ({word_vectors.path}) initialise trainable token "
+            "embeddings, but the text input is a text encoder's embeddings "
+            "(preprocessing.text.encoder.path); set one of the two to null"
+        )
     dim, found = word_vectors.lookup(vocabulary)
     if dim != model.text.embedding_dim:
         raise WordVectorsError(

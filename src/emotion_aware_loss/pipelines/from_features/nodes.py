@@ -7,6 +7,7 @@ import pandas as pd
 
 from emotion_aware_loss.config import LabelConfig, TextConfig
 from emotion_aware_loss.datasets.precomputed import PrecomputedCorpus
+from emotion_aware_loss.encoders import text_record
 from emotion_aware_loss.pipelines.preprocessing.nodes import (
     input_spec,
     prepare_utterances,
@@ -41,6 +42,7 @@ def prepare_precomputed(
 def describe_precomputed_inputs(
     acoustic_features: np.ndarray,
     model_input_table: pd.DataFrame,
+    text_features: np.ndarray,
     corpus_features: PrecomputedCorpus,
     text: TextConfig,
     classes: list[str],
@@ -48,7 +50,8 @@ def describe_precomputed_inputs(
     """Input shapes; utterance-level vectors get ``n_frames`` 0 (no time axis).
 
     ``acoustic_feature: precomputed`` marks them as not reproducible from audio (the
-    ``final_model`` pipeline refuses them).
+    ``final_model`` pipeline refuses them). The transcripts may still go through a
+    text encoder (``text_features``).
     """
     return input_spec(
         acoustic_features,
@@ -57,4 +60,6 @@ def describe_precomputed_inputs(
         classes,
         vector=corpus_features.vector,
         feature="precomputed",
+        text_features=text_features,
+        extractors={"speech": None, "text": text_record(text)},
     )

@@ -6,7 +6,10 @@ This pipeline writes the same datasets as ``preprocessing`` (so it is not part o
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.pipelines.preprocessing.pipeline import similarity_check
+from emotion_aware_loss.pipelines.preprocessing.pipeline import (
+    encode_transcripts_node,
+    similarity_check,
+)
 
 from .nodes import describe_precomputed_inputs, prepare_precomputed
 
@@ -31,11 +34,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 name="prepare_precomputed_node",
             ),
+            encode_transcripts_node(),
             Node(
                 describe_precomputed_inputs,
                 inputs=[
                     "acoustic_features",
                     "model_input_table",
+                    "text_features",
                     "corpus_features",
                     "params:preprocessing.text",
                     "params:classes",

@@ -39,6 +39,8 @@ def build_model(input_spec: dict, model: ModelConfig, seed: int) -> keras.Model:
         max_tokens=input_spec["max_tokens"],
         vocab_size=input_spec["vocab_size"],
         n_classes=len(input_spec["classes"]),
+        text_features=int(input_spec.get("text_features", 0)),
+        text_frames=int(input_spec.get("text_frames", 0)),
     )
     logger.info("Built %s with %d parameters", network.name, network.count_params())
     return network

@@ -10,9 +10,16 @@ import pandas as pd
 
 from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
+from emotion_aware_loss.encoders import (
+    encode_waveform,
+    extractor_record,
+    text_features_of,
+)
 from emotion_aware_loss.features import (
+    OPENSMILE_FEATURES,
     feature_dimension,
     frame_features,
+    opensmile_features,
     pad_sequences,
     utterance_functionals,
 )
@@ -135,9 +142,12 @@ def prepare_utterances(
 def extract_acoustic_features(
     corpus: AudioCorpus, utterances: pd.DataFrame, acoustic: AcousticConfig
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Frame-level features of every utterance, padded or truncated in time.
+    """Acoustic features of every utterance: frames padded or cut, or one vector.
 
-    Audio is read one utterance at a time through the corpus dataset.
+    Audio is read one utterance at a time through the corpus dataset. The kind
+    (``acoustic.feature``): librosa log-mel/MFCC frames or functionals, openSMILE
+    eGeMAPS/ComParE functionals or eGeMAPS low-level descriptors, or a frozen ONNX
+    speech encoder's hidden states (pooled or frames).
 
     Args:
         corpus: The loaded corpus; only the utterances in ``utterances`` are read.
@@ -145,8 +155,13 @@ def extract_acoustic_features(
         acoustic: Feature parameters.
 
     Returns:
-        ``(n, max_frames, n_features)`` float32 features, and ``utterances`` with
-        ``n_frames`` (valid frames per utterance) added: the model-input table.
+        ``(n, max_frames, n_features)`` float32 features (``(n, 1, n_features)``
+        for utterance vectors), and ``utterances`` with ``n_frames`` (valid
+        frames per utterance) added: the model-input table.
+
+    Raises:
+        MissingExtraError: If the feature needs an extra that is not installed.
+        EncoderError: If the configured encoder file is missing or unusable.
     """
     n_features = feature_dimension(acoustic)
     corpus = corpus.select(utterances["utterance_id"].tolist())
@@ -158,15 +173,14 @@ def extract_acoustic_features(
         )
         empty = np.zeros((len(utterances), 1, n_features), dtype=np.float32)
         return empty, utterances.assign(n_frames=0)
-    functionals = acoustic.feature == "functionals"
     sequences = corpus.map_audio(
-        partial(_functional_frame if functionals else frame_features, config=acoustic),
+        partial(_extractor(acoustic.feature), config=acoustic),
         acoustic.sample_rate,
         trim_top_db=acoustic.trim_top_db,
         n_jobs=acoustic.n_jobs,
         batch_size=acoustic.batch_size,
     )
-    if functionals:
+    if acoustic.utterance_level:
         # One vector per utterance, stored as a single "frame" so the per-fold
         # scaler treats both kinds alike; the model gets it without a time axis.
         features, lengths = pad_sequences(sequences, 1, n_features, len(corpus))
@@ -202,28 +216,84 @@ def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarra
     return utterance_functionals(waveform, config)[None, :]
 
 
+def _extractor(feature: str):
+    """The per-waveform function of a feature kind: ``(frames, features)`` out."""
+    if feature == "functionals":
+        return _functional_frame
+    if feature in OPENSMILE_FEATURES:
+        return opensmile_features
+    if feature == "encoder":
+        return encode_waveform
+    return frame_features
+
+
+def encode_transcripts(utterances: pd.DataFrame, text: TextConfig) -> np.ndarray:
+    """Embeddings of the transcripts by a frozen, pre-trained ONNX text encoder.
+
+    Args:
+        utterances: Output of ``prepare_utterances`` (its raw ``transcript``
+            column is encoded: the encoder's own tokenizer handles case and
+            punctuation).
+        text: Text parameters; ``text.encoder.path`` names the encoder.
+
+    Returns:
+        ``(n, dim)`` pooled or ``(n, max_length, dim)`` token embeddings, float32,
+        in the order of ``utterances``; without a text encoder ``(n, 0)`` (the
+        model then trains its own embeddings of token ids).
+
+    Raises:
+        CorpusError: If an embedding holds NaN or inf (naming the utterance).
+    """
+    features = text_features_of(utterances["transcript"].astype(str).tolist(), text)
+    if features.size:
+        bad = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(1))
+        if len(bad):
+            ids = utterances["utterance_id"].iloc[bad[:5]].tolist()
+            raise CorpusError(
+                f"the text encoder {text.encoder.path} gave NaN or inf embeddings "
+                f"for {len(bad)} utterance(s) (first: {ids})"
+            )
+        logger.info(
+            "Encoded %d transcript(s) with %s: %s per utterance",
+            len(features),
+            text.encoder.path,
+            features.shape[1:],
+        )
+    return features
+
+
 def describe_model_inputs(
     acoustic_features: np.ndarray,
     model_input_table: pd.DataFrame,
+    text_features: np.ndarray,
     acoustic: AcousticConfig,
     text: TextConfig,
     classes: list[str],
 ) -> dict[str, object]:
-    """Shapes the model is built for.
+    """Shapes the model is built for, and what made its inputs.
 
     Returns:
         ``speech`` (whether there is audio: false for a text-only corpus),
         ``n_frames`` (0 for utterance-level vectors, which have no time axis),
-        ``n_features``, ``acoustic_feature`` (its kind), ``max_tokens``, ``vocab_size`` (vocabulary plus the padding
-        and out-of-vocabulary ids) and ``classes``.
+        ``n_features``, ``acoustic_feature`` (its kind), ``max_tokens``,
+        ``vocab_size`` (vocabulary plus the padding and out-of-vocabulary ids),
+        ``classes``, the text input (``text_input``: ``tokens`` or
+        ``embeddings``, with ``text_features`` values per token or utterance and
+        ``text_frames``, 0 for pooled embeddings) and ``extractors`` (feature
+        library and version, encoder files with their SHA-256).
     """
+    # A text-only corpus (no audio read) records no speech extractor.
+    has_audio = bool(model_input_table["n_frames"].gt(0).any())
+    extractors = extractor_record(acoustic, text, speech=has_audio)
     return input_spec(
         acoustic_features,
         model_input_table,
         text,
         classes,
-        vector=acoustic.feature == "functionals",
+        vector=acoustic.utterance_level,
         feature=acoustic.feature,
+        text_features=text_features,
+        extractors=extractors,
     )
 
 
@@ -234,9 +304,12 @@ def input_spec(
     classes: list[str],
     vector: bool,
     feature: str,
+    text_features: np.ndarray | None = None,
+    extractors: dict | None = None,
 ) -> dict[str, object]:
     """The ``input_spec`` of :func:`describe_model_inputs` (also for precomputed data)."""
     _, n_frames, n_features = acoustic_features.shape
+    embedded = text_features is not None and text_features.size > 0
     return {
         "speech": bool(model_input_table["n_frames"].gt(0).any()),
         "n_frames": 0 if vector else int(n_frames),
@@ -245,4 +318,10 @@ def input_spec(
         "max_tokens": text.max_tokens,
         "vocab_size": text.max_vocab_size + RESERVED,
         "classes": list(classes),
+        "text_input": "embeddings" if embedded else "tokens",
+        "text_features": int(text_features.shape[-1]) if embedded else 0,
+        "text_frames": (
+            int(text_features.shape[1]) if embedded and text_features.ndim == 3 else 0
+        ),
+        "extractors": extractors or {},
     }

@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     describe_model_inputs,
+    encode_transcripts,
     extract_acoustic_features,
     prepare_utterances,
     validate_similarity_matrix,
@@ -17,6 +18,16 @@ def similarity_check() -> Node:
         inputs=["emotion_similarity", "params:classes"],
         outputs="similarity_matrix",
         name="validate_similarity_matrix_node",
+    )
+
+
+def encode_transcripts_node() -> Node:
+    """Text-encoder embeddings, or none (shared with ``from_features``)."""
+    return Node(
+        encode_transcripts,
+        inputs=["utterances", "params:preprocessing.text"],
+        outputs="text_features",
+        name="encode_transcripts_node",
     )
 
 
@@ -41,11 +52,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["acoustic_features", "model_input_table"],
                 name="extract_acoustic_features_node",
             ),
+            encode_transcripts_node(),
             Node(
                 describe_model_inputs,
                 inputs=[
                     "acoustic_features",
                     "model_input_table",
+                    "text_features",
                     "params:preprocessing.acoustic",
                     "params:preprocessing.text",
                     "params:classes",

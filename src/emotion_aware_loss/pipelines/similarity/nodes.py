@@ -39,6 +39,7 @@ def class_similarity_of_fold(
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
     input_spec: dict,
+    text_features: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Cosine similarity of class-mean embeddings on the fold's *training* part.
 
@@ -54,6 +55,7 @@ def class_similarity_of_fold(
         feature_scaler,
         vocabulary,
         int(input_spec["max_tokens"]),
+        text_features,
     )
     encoder = embedding_model(model)
     embeddings = encoder.predict(select_inputs(encoder, inputs), verbose=0)
@@ -68,6 +70,7 @@ def confusion_similarity_of_fold(
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
     input_spec: dict,
+    text_features: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Similarity from the model's confusions on the fold's *validation* part.
 
@@ -83,6 +86,7 @@ def confusion_similarity_of_fold(
         feature_scaler,
         vocabulary,
         int(input_spec["max_tokens"]),
+        text_features,
     )
     classes = list(input_spec["classes"])
     probabilities = model.predict(select_inputs(model, inputs), verbose=0)

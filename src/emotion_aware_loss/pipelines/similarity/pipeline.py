@@ -35,6 +35,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 f"{fold}.feature_scaler",
                 f"{fold}.vocabulary",
                 "input_spec",
+                "text_features",
             ],
             outputs=f"{source}.{fold}.{output}",
             name=f"{output}_of_fold_node",

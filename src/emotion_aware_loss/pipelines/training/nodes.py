@@ -25,6 +25,7 @@ def train_model(
     training: TrainingConfig,
     loss: LossConfig,
     seed: int,
+    text_features: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train one model of one fold with one loss variant.
 
@@ -32,14 +33,21 @@ def train_model(
     class's weight (``training.class_weight``); its validation part drives early
     stopping, and the best epoch's weights are restored. The test part is not
     touched here. A non-empty ``embedding_matrix`` (pre-trained vectors of the
-    fold's vocabulary) replaces the text embeddings before training.
+    fold's vocabulary) replaces the text embeddings before training. Non-empty
+    ``text_features`` (a frozen text encoder's embeddings) are the text input
+    instead of token ids.
 
     Returns:
         The trained model (compiled with its loss) and the training history.
     """
     fold = int(split["fold"].iloc[0])
     data = (model_input_table, acoustic_features, split)
-    transforms = (feature_scaler, vocabulary, int(input_spec["max_tokens"]))
+    transforms = (
+        feature_scaler,
+        vocabulary,
+        int(input_spec["max_tokens"]),
+        text_features,
+    )
     x_train, y_train, _ = split_inputs(*data, TRAIN, *transforms)
     x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
     loss_fn = make_loss(

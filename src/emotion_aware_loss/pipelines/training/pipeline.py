@@ -11,6 +11,7 @@ SHARED_INPUTS = {
     "model_input_table",
     "acoustic_features",
     "input_spec",
+    "text_features",
 }
 
 
@@ -33,6 +34,7 @@ def create_template() -> Pipeline:
                     "params:training",
                     "params:loss",
                     "params:seed",
+                    "text_features",
                 ],
                 outputs=["model", "history"],
                 name="train_model_node",

@@ -30,3 +30,10 @@ def test_encode_pads_truncates_and_marks_unknown_words():
     assert ids.dtype == np.int32
     assert ids[0].tolist() == [2, 3, OOV_ID, PAD_ID]
     assert ids[1].tolist() == [3, 3, 3, 3]
+
+
+def test_punctuation_marks_can_be_kept_as_tokens():
+    assert normalise_text("You did WHAT?!", punctuation=True) == "you did what ? !"
+    assert normalise_text("You did WHAT?!") == "you did what"
+    # Persian question mark and the Arabic comma are marks too
+    assert normalise_text("چی؟ نه، نه", punctuation=True) == "چی ؟ نه ، نه"

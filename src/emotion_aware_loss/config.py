@@ -151,6 +151,9 @@ class TextConfig(_Strict):
     """Transcript normalisation, vocabulary and sequence length, or a text encoder."""
 
     lowercase: bool = True
+    punctuation: Literal["keep", "drop"] = Field(
+        "keep", description="keep punctuation marks as tokens (? and ! carry emotion)"
+    )
     max_tokens: int = Field(24, gt=0)
     max_vocab_size: int = Field(5000, gt=0)
     min_count: int = Field(1, ge=1)

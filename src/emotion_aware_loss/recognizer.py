@@ -83,7 +83,8 @@ class EmotionRecognizer:
 
     def tokens(self, transcripts: list[str]) -> list[str]:
         """Transcripts normalised the way the training transcripts were."""
-        return [normalise_text(str(t), self.text.lowercase) for t in transcripts]
+        keep = self.text.punctuation == "keep"
+        return [normalise_text(str(t), self.text.lowercase, keep) for t in transcripts]
 
     @property
     def text_embeddings(self) -> bool:
@@ -225,7 +226,8 @@ class EmotionRecognizer:
             )
         acoustic, text = _relocated(
             AcousticConfig.model_validate(state["acoustic"]),
-            TextConfig.model_validate(state["text"]),
+            # bundles written before the option existed dropped punctuation
+            TextConfig.model_validate({"punctuation": "drop"} | state["text"]),
             encoder_paths or {},
         )
         try:

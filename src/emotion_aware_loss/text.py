@@ -21,14 +21,20 @@ _PERSIAN_FOLD = str.maketrans(
     {"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"}
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Words, and each punctuation mark as a token of its own ("what ? !").
+_TOKEN_OR_MARK = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
-def normalise_text(text: str, lowercase: bool = True) -> str:
+def normalise_text(
+    text: str, lowercase: bool = True, punctuation: bool = False
+) -> str:
     """NFKC-normalise, fold Arabic yeh/kaf to Persian, drop diacritics and ZWNJ.
 
     Args:
         text: A raw transcript.
         lowercase: Whether to case-fold.
+        punctuation: Keep punctuation marks as tokens of their own; "?" and "!"
+            carry emotion in transcripts (``preprocessing.text.punctuation``).
 
     Returns:
         The normalised transcript, tokens separated by single spaces.
@@ -39,7 +45,7 @@ def normalise_text(text: str, lowercase: bool = True) -> str:
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
     if lowercase:
         text = text.casefold()
-    return " ".join(_TOKEN.findall(text))
+    return " ".join((_TOKEN_OR_MARK if punctuation else _TOKEN).findall(text))
 
 
 def fit_vocabulary(

@@ -131,7 +131,10 @@ def prepare_utterances(
             "label": label.astype(str),
             "label_id": label.map(index).astype("int64"),
             "transcript": kept["transcript"].astype(str),
-            "tokens": [normalise_text(t, text.lowercase) for t in kept["transcript"]],
+            "tokens": [
+                normalise_text(t, text.lowercase, text.punctuation == "keep")
+                for t in kept["transcript"]
+            ],
         }
     ).reset_index(drop=True)
     counts = out["label"].value_counts().reindex(classes, fill_value=0)

@@ -50,6 +50,8 @@ def copy_project(
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", path)
     shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    shutil.copy(ROOT / "conf" / "logging.yml", path / "conf")
+    (path / "logs").mkdir()
     local = path / "conf" / "local"
     local.mkdir()
     (local / "globals.yml").write_text(globals_)

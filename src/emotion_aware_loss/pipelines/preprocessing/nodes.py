@@ -16,6 +16,7 @@ from emotion_aware_loss.features import (
     pad_sequences,
     utterance_functionals,
 )
+from emotion_aware_loss.progress import track
 from emotion_aware_loss.similarity import validate_similarity
 from emotion_aware_loss.text import RESERVED, normalise_text
 
@@ -159,12 +160,18 @@ def extract_acoustic_features(
         empty = np.zeros((len(utterances), 1, n_features), dtype=np.float32)
         return empty, utterances.assign(n_frames=0)
     functionals = acoustic.feature == "functionals"
-    sequences = corpus.map_audio(
-        partial(_functional_frame if functionals else frame_features, config=acoustic),
-        acoustic.sample_rate,
-        trim_top_db=acoustic.trim_top_db,
-        n_jobs=acoustic.n_jobs,
-        batch_size=acoustic.batch_size,
+    sequences = track(  # utterances per second in the run's progress display
+        corpus.map_audio(
+            partial(
+                _functional_frame if functionals else frame_features, config=acoustic
+            ),
+            acoustic.sample_rate,
+            trim_top_db=acoustic.trim_top_db,
+            n_jobs=acoustic.n_jobs,
+            batch_size=acoustic.batch_size,
+        ),
+        len(corpus),
+        "utt",
     )
     if functionals:
         # One vector per utterance, stored as a single "frame" so the per-fold

@@ -133,6 +133,7 @@ def classification_metrics(
     probabilities: np.ndarray,
     similarity: np.ndarray,
     rule: str = "argmax",
+    ece_bins: int = 15,
 ) -> dict[str, float | list[list[int]]]:
     """All metrics of one set of predictions under one decision rule.
 
@@ -141,6 +142,7 @@ def classification_metrics(
         probabilities: Predicted class probabilities, shape ``(n, K)``.
         similarity: ``(K, K)`` similarity matrix for the cost-based metrics.
         rule: Decision rule (``argmax`` or ``min_expected_cost``).
+        ece_bins: Confidence bins of the ECE.
 
     Returns:
         accuracy, uar, macro_f1, weighted_f1, cross_entropy, mistake_severity,
@@ -172,7 +174,7 @@ def classification_metrics(
         "cross_entropy": _cross_entropy(y_true, probabilities, labels),
         "mistake_severity": mistake_severity(y_true, y_pred, similarity),
         "semantic_cost": semantic_cost(y_true, y_pred, similarity),
-        "ece": expected_calibration_error(y_true, probabilities),
+        "ece": expected_calibration_error(y_true, probabilities, ece_bins),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 

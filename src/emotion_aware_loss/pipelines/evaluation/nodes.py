@@ -35,6 +35,7 @@ from emotion_aware_loss.metrics import (
     predicted_labels,
 )
 from emotion_aware_loss.reporting import (
+    compute_environment,
     fold_table,
     markdown_report,
     software_versions,
@@ -70,8 +71,11 @@ def evaluate_model(
     vocabulary: list[str],
     similarity_matrix: pd.DataFrame,
     input_spec: dict,
+    ece_bins: int = 15,
 ) -> tuple[dict, pd.DataFrame]:
     """Score a trained model on its fold's test part.
+
+    ``ece_bins`` is ``evaluation.ece_bins``, which the reliability figure uses too.
 
     Returns:
         The fold's metrics under each decision rule (``decisions.argmax`` and
@@ -99,7 +103,9 @@ def evaluate_model(
         "n_test": len(rows),
         "classes": classes,
         "decisions": {
-            rule: classification_metrics(labels, probabilities, similarity, rule)
+            rule: classification_metrics(
+                labels, probabilities, similarity, rule, ece_bins
+            )
             for rule in DECISION_RULES
         },
     }
@@ -302,7 +308,7 @@ def plot_reliability(
     oof_predictions: pd.DataFrame, classes: list[str], evaluation: EvaluationConfig
 ) -> Figure:
     """Reliability diagrams of the pooled out-of-fold predictions."""
-    return reliability_figure(oof_predictions, classes, evaluation.reliability_bins)
+    return reliability_figure(oof_predictions, classes, evaluation.ece_bins)
 
 
 def _describe_model(model: ModelConfig, input_spec: dict) -> str:
@@ -340,7 +346,10 @@ def describe_setup(
     preprocessing: dict,
     loss_variants: dict,
 ) -> dict:
-    """The run's setup for the report: corpus, protocol, model, losses, software.
+    """The run's setup for the report: corpus, protocol, model, losses, machine.
+
+    The machine part is the software versions and the hardware settings that
+    floating-point results depend on (CPU, vector extensions, thread counts).
 
     Returns:
         A JSON-ready dictionary (saved as ``report_setup``).
@@ -389,6 +398,7 @@ def describe_setup(
         },
         "loss_parameters": to_jsonable_python(loss_variants),
         "software": software_versions(),
+        "hardware": compute_environment(),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 import keras
 import numpy as np
@@ -199,3 +200,22 @@ def test_the_hooks_log_one_line_per_node_and_a_summary(caplog):
     assert lines[2].startswith("[2/2] run | v × fold_0 | second | ")
     assert lines[3].startswith("Finished 2 of 2 nodes in 0:0")
     assert progress._current is None  # the run is over
+
+
+def test_a_worker_process_logs_its_nodes_without_a_total(caplog):
+    """ParallelRunner/Dask workers get node hooks but not the pipeline hook."""
+    hooks = ProgressHooks()
+    node = Node(_double, "a", "b", name="first_node", namespace="v.fold_1")
+    try:
+        with caplog.at_level(logging.INFO, logger="emotion_aware_loss.progress"):
+            hooks.before_dataset_loaded("a", node)
+            hooks.before_node_run(node)
+            hooks.after_node_run(node)
+            hooks.before_dataset_saved("b", node)
+            hooks.after_dataset_saved("b", node)
+    finally:
+        progress._current = None
+    (line,) = [r.getMessage() for r in caplog.records if r.name == progress.__name__]
+    assert re.fullmatch(
+        r"\[1\] run \| v × fold_1 \| first \| \d+\.\d s \| elapsed 0:00", line
+    )

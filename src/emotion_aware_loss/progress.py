@@ -214,7 +214,7 @@ class RunProgress:
             if _is_training(node):
                 self._training.add(node.name)
             done = len(self._durations)
-            left = self._remaining(now)
+            left = self._remaining(now) if self.total else None
         fields = [stage_of(node), variant_and_fold(node), short_name(node)]
         fields.append(
             f"{seconds:.1f} s" + (f" ({s})" if (s := running.summary()) else "")
@@ -441,7 +441,7 @@ class ProgressHooks:
         _current = self._run if self._in_process else None
         console = rich.get_console()
         live = console.is_terminal and not console.is_dumb_terminal
-        if not console.is_terminal and "COLUMNS" not in os.environ:
+        if not (console.is_terminal or console.is_jupyter or "COLUMNS" in os.environ):
             console.width = max(console.width, PLAIN_WIDTH)
         stages = Counter(stage_of(node) for node in nodes)
         logger.info(
@@ -495,9 +495,14 @@ class ProgressHooks:
 
     # ------------------------------------------------------------------------------
     def _node_run(self) -> RunProgress:
-        """The run's state; in a worker process (no pipeline hook) a local one."""
+        """The run's state; in a worker process (no pipeline hook) a local one.
+
+        A worker's nodes are counted without a total or an estimate, but its
+        trainings still report their epochs.
+        """
+        global _current  # noqa: PLW0603
         if self._run is None:
-            self._run = RunProgress([])
+            self._run = _current = RunProgress([])
         return self._run
 
     def _finish(self, node: Node) -> None:

@@ -456,7 +456,7 @@ class ProgressHooks:
                 self._run, console=console, refresh_per_second=2, transient=False
             )
             self._live.start()
-            if not self._exit_registered:  # restore the cursor if the run is killed
+            if not self._exit_registered:  # give the cursor back after Ctrl-C too
                 atexit.register(self._close)
                 self._exit_registered = True
             self._line_level = logging.DEBUG

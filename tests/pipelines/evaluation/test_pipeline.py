@@ -201,7 +201,7 @@ def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, cl
         n for n in create_pipeline().nodes if n.name.endswith("evaluate_model_node")
     ]
     assert per_fold
-    assert all("params:evaluation.ece_bins" in n.inputs for n in per_fold)
+    assert all("params:evaluation" in n.inputs for n in per_fold)
     folds, _, recall, _ = _summarise(classes, 0.8)
     report = write_report(_setup(classes), folds, _significance(), recall, evaluation)
     assert "ECE (expected calibration error, 7 bins)" in report

@@ -71,11 +71,11 @@ def evaluate_model(
     vocabulary: list[str],
     similarity_matrix: pd.DataFrame,
     input_spec: dict,
-    ece_bins: int = 15,
+    evaluation: EvaluationConfig | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Score a trained model on its fold's test part.
 
-    ``ece_bins`` is ``evaluation.ece_bins``, which the reliability figure uses too.
+    The ECE uses ``evaluation.ece_bins``, as the reliability figure does.
 
     Returns:
         The fold's metrics under each decision rule (``decisions.argmax`` and
@@ -97,6 +97,7 @@ def evaluate_model(
     fold = int(split["fold"].iloc[0])
     repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
     similarity = similarity_matrix.to_numpy()
+    ece_bins = (evaluation or EvaluationConfig()).ece_bins
     metrics = {
         "fold": fold,
         "repeat": repeat,

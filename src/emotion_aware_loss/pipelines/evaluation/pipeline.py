@@ -54,7 +54,7 @@ def create_template() -> Pipeline:
                     "vocabulary",
                     "similarity_matrix",
                     "input_spec",
-                    "params:evaluation.ece_bins",
+                    "params:evaluation",
                 ],
                 outputs=["metrics", "predictions"],
                 name="evaluate_model_node",
@@ -77,7 +77,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         create_template(),
         layout,
         SHARED_INPUTS,
-        parameters={"params:evaluation.ece_bins": "params:evaluation.ece_bins"},
+        parameters={"params:evaluation": "params:evaluation"},
     )
     # The derived matrices exist when the variant they come from is trained.
     sources = ["hand_set", "valence_arousal"]

@@ -18,6 +18,7 @@ from .tiny_project import (
     TWO_VARIANTS,
     copy_project,
     kedro,
+    kedro_in_terminal,
     versions,
 )
 
@@ -25,11 +26,72 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of this project whose conf/local shrinks the run."""
+def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A copy of this project whose conf/local shrinks the run, and its output."""
     path = copy_project(tmp_path_factory.mktemp("project"))
-    kedro(path, "run")
-    return path
+    return path, kedro(path, "run")
+
+
+@pytest.fixture(scope="module")
+def project(first_run) -> Path:
+    return first_run[0]
+
+
+# A log record on the screen: rich's time column (blank when the time repeats),
+# the level, the message; its continuation lines are indented instead.
+RECORD = re.compile(r"^(?:\[[^\]]*\]|\s+)\s(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+(.*)$")
+PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] ")
+
+
+def records(output: str) -> list[tuple[str, str]]:
+    """The (level, first line of the message) of every log record in ``output``."""
+    return [
+        (m[1], m[2].rstrip())
+        for line in output.splitlines()
+        if (m := RECORD.match(line))
+    ]
+
+
+def test_the_run_shows_progress_instead_of_dataset_chatter(first_run):
+    project, result = first_run
+    shown = records(result.stdout + result.stderr)
+    (total,) = {int(m[2]) for _, msg in shown if (m := PROGRESS.match(msg))}
+    assert f"Running {total} nodes (" in result.stdout
+    progress = [msg for _, msg in shown if PROGRESS.match(msg)]
+    # one progress line per node, in order, each with stage, timing and estimate
+    assert [int(PROGRESS.match(m)[1]) for m in progress] == list(range(1, total + 1))
+    trainings = [m for m in progress if re.match(r"\[\d+/\d+\] training \| ", m)]
+    assert len(trainings) == 8 * 2  # variants x folds
+    assert all(
+        re.search(r"2 epoch\(s\), best val_accuracy \d\.\d{4}\)", m) for m in trainings
+    )
+    assert all(
+        re.search(r"elapsed \d+:\d\d, about \d+:\d\d left$", m) for m in trainings
+    )
+    assert any(
+        re.search(r"extract_acoustic_features \| .* \(50 utt, \d+ utt/s\)", m)
+        for m in progress
+    )
+    assert re.search(rf"Finished {total} of {total} nodes in \d+:\d\d: ", result.stdout)
+    # few records per node: Kedro's per-dataset lines are not on the screen
+    assert len(shown) <= 2 * total, [m for _, m in shown]
+    start = next(i for i, (_, msg) in enumerate(shown) if msg.startswith("Running "))
+    ends = [i for i, (_, msg) in enumerate(shown) if PROGRESS.match(msg)]
+    per_node = [b - a for a, b in zip([start, *ends[:-1]], ends, strict=True)]
+    assert max(per_node) <= 6, shown  # e.g. corpus generated, loaded, class counts
+    for chatter in (
+        "Loading data from",
+        "Saving data to",
+        "Running node:",
+        "Completed",
+    ):
+        assert chatter not in result.stdout + result.stderr
+    # ... but in the log file, with everything else
+    log = (project / "logs" / "kedro.log").read_text(encoding="utf-8")
+    assert log.count("Loading data from") > total
+    assert log.count("Saving data to") >= total
+    assert log.count("Running node:") >= total
+    assert "INFO    emotion_aware_loss.progress: [1/" in log
 
 
 def test_default_run_writes_the_comparison_report(project):
@@ -95,6 +157,21 @@ def test_default_run_writes_the_comparison_report(project):
                 / "model.keras"
             )
             assert len(versions(models)) == 1
+
+
+def test_a_terminal_shows_the_live_display(tmp_path):
+    project = copy_project(tmp_path / "terminal", TINY_PARAMETERS + TWO_VARIANTS)
+    stages = "--pipelines=preprocessing,fold_generation,model_building,training"
+    output = kedro_in_terminal(project, "run", stages)
+    assert "\x1b[2K" in output  # the display redraws itself in place (erase line)
+    assert "\x1b[?25h" in output  # and gives the cursor back when it stops
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output)
+    total = int(re.search(r"Running (\d+) nodes", plain)[1])
+    assert f"{total}/{total} nodes" in plain  # its last frame
+    assert "elapsed" in plain and "cross_entropy × fold_" in plain
+    assert "[1/" not in plain  # the per-node lines go to the log file instead
+    log = (project / "logs" / "kedro.log").read_text(encoding="utf-8")
+    assert f"DEBUG   emotion_aware_loss.progress: [{total}/{total}] " in log
 
 
 def test_saved_model_reloads_with_its_loss(project):
@@ -174,7 +251,7 @@ def test_bad_parameter_fails_at_start_up_naming_the_key(project):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "training" in output and "epochs" in output
-    assert "Running node" not in output  # nothing ran
+    assert "[1/" not in output  # no node ran
 
 
 def test_rerun_with_the_same_seed_gives_the_same_report(project):
@@ -216,7 +293,14 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
     assert 0 < len(finished) < 4, "the run was not interrupted part-way"
     assert not (project / "data/08_reporting/cv_summary.json").exists()
 
-    kedro(project, "run", "--only-missing-outputs")
+    resumed = kedro(project, "run", "--only-missing-outputs")
+    # the progress counts only the nodes that run again
+    shown = [msg for _, msg in records(resumed.stdout) if PROGRESS.match(msg)]
+    total = int(PROGRESS.match(shown[0])[2])
+    assert len(shown) == total
+    assert f"Finished {total} of {total} nodes" in resumed.stdout
+    trained = [msg for msg in shown if " | train_model | " in msg]
+    assert len(trained) == 4 - len(finished)
     for folder in models.glob("*/fold_*/model.keras"):
         assert len(versions(folder)) == 1, f"{folder} was trained twice"
     assert len(list(models.glob("*/fold_*/model.keras"))) == 4

@@ -19,6 +19,18 @@ def test_normalise_english_and_persian():
     assert normalise_text("Keep Case", lowercase=False) == "Keep Case"
 
 
+def test_tatweel_and_digits_are_folded():
+    kitab = "\u06a9\u062a\u0627\u0628"
+    # tatweel stretches a word without changing it
+    assert normalise_text("\u06a9\u0640\u0640\u062a\u0627\u0628") == kitab
+    # Arabic-Indic, Persian and ASCII digits: one token
+    arabic_indic = "\u0661\u0662\u0660"  # ١٢٠
+    persian = "\u06f1\u06f2\u06f0"  # ۱۲۰
+    assert normalise_text(f"{arabic_indic} {kitab}") == f"120 {kitab}"
+    assert normalise_text(persian) == normalise_text(arabic_indic) == "120"
+    assert normalise_text("\u0660\u0669\u06f0\u06f9") == "0909"
+
+
 def test_vocabulary_is_frequency_ranked_and_capped():
     vocab = fit_vocabulary(["a b b", "c b a", "d"], max_size=2)
     assert vocab == ["b", "a"]

@@ -6,10 +6,16 @@ two folds, two epochs and a tiny network.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +56,8 @@ def copy_project(
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", path)
     shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    shutil.copy(ROOT / "conf" / "logging.yml", path / "conf")
+    (path / "logs").mkdir()
     local = path / "conf" / "local"
     local.mkdir()
     (local / "globals.yml").write_text(globals_)
@@ -79,6 +87,52 @@ def kedro(project: Path, *args: str, check: bool = True) -> subprocess.Completed
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
+
+
+def kedro_in_terminal(project: Path, *args: str, columns: int = 120) -> str:
+    """Run the Kedro CLI in ``project`` attached to a pseudo-terminal; its output.
+
+    Asserts that it succeeds. The output holds the terminal's control sequences.
+    """
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for name in ("KEDRO_ENV", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TERM"):
+        env.pop(name, None)
+    env["TERM"] = "xterm-256color"
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=project,
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    output = b"".join(chunks).decode("utf-8", errors="replace")
+    assert process.returncode == 0, output[-4000:]
+    return output
 
 
 def versions(path: Path) -> list[Path]:

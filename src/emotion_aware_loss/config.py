@@ -8,7 +8,7 @@ an unknown key or an out-of-range value fails at start-up with the key named.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -454,8 +454,23 @@ class EvaluationConfig(_Strict):
         default_factory=lambda: ["accuracy", "uar", "mistake_severity", "semantic_cost"]
     )
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
-    reliability_bins: int = Field(10, ge=2)
+    ece_bins: int = Field(
+        15,
+        ge=2,
+        description="confidence bins of the ECE: in the tables and the reliability "
+        "figure alike",
+    )
     pair_cost_confidence: float = Field(0.7, gt=0.2, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "reliability_bins" in data:
+            raise ValueError(
+                "evaluation.reliability_bins is now evaluation.ece_bins (one bin "
+                "count for the tables' ECE and the reliability figure)"
+            )
+        return data
 
     @field_validator("report_metrics")
     @classmethod

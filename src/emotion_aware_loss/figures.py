@@ -208,12 +208,14 @@ def learning_curves_figure(
 
 
 def reliability_figure(
-    oof: pd.DataFrame, classes: list[str], n_bins: int = 10
+    oof: pd.DataFrame, classes: list[str], n_bins: int = 15
 ) -> Figure:
     """Reliability diagrams of the top-class confidence, one panel per variant.
 
     Bars show the accuracy of the predictions in each confidence bin; the diagonal
-    is perfect calibration; the title gives the ECE over the same bins.
+    is perfect calibration; the title gives the ECE over the same bins, of the
+    out-of-fold predictions pooled over folds (the report's tables give the mean
+    of the per-fold ECEs, with the same bins: ``evaluation.ece_bins``).
     """
     variants = list(dict.fromkeys(oof["variant"]))
     rows, columns = _grid(len(variants))
@@ -243,7 +245,7 @@ def reliability_figure(
         ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(f"{variant} (ECE {ece:.3f}, {n_bins} bins)", fontsize=9)
+        ax.set_title(f"{variant} (pooled ECE {ece:.3f}, {n_bins} bins)", fontsize=9)
         ax.set_xlabel("Confidence (top-class probability)")
         ax.set_ylabel("Accuracy in bin")
     for ax in axes[len(variants) :]:

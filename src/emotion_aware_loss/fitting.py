@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.metrics import UnweightedAverageRecall
+from emotion_aware_loss.progress import epoch_callbacks
 from emotion_aware_loss.similarity import embedding_similarity
 
 logger = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def fit(
         ),
         validation_data=_dataset(select_inputs(model, x_val), y_val, config.batch_size),
         epochs=config.epochs,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *epoch_callbacks(config.epochs, config.monitor)],
         shuffle=False,  # the tf.data pipeline shuffles, with the seed
         verbose=0,
     )
@@ -305,7 +306,7 @@ def fit_epochs(
             _per_sample(class_weights, y_train),
         ),
         epochs=epochs,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *epoch_callbacks(epochs, "accuracy")],
         shuffle=False,  # the tf.data pipeline shuffles, with the seed
         verbose=0,
     )

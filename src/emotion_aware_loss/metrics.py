@@ -16,6 +16,8 @@ Two decision rules turn class probabilities ``p`` into a prediction:
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -113,11 +115,25 @@ def expected_calibration_error(
     return float(total / len(confidence))
 
 
+def _cross_entropy(
+    y_true: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+) -> float:
+    """Mean negative log-likelihood of the true classes.
+
+    A float32 softmax sums to 1 only to float32 precision, which scikit-learn's
+    float64 check reports for every call; the loss is computed as given.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
+        return float(log_loss(y_true, probabilities, labels=labels))
+
+
 def classification_metrics(
     y_true: np.ndarray,
     probabilities: np.ndarray,
     similarity: np.ndarray,
     rule: str = "argmax",
+    ece_bins: int = 15,
 ) -> dict[str, float | list[list[int]]]:
     """All metrics of one set of predictions under one decision rule.
 
@@ -126,6 +142,7 @@ def classification_metrics(
         probabilities: Predicted class probabilities, shape ``(n, K)``.
         similarity: ``(K, K)`` similarity matrix for the cost-based metrics.
         rule: Decision rule (``argmax`` or ``min_expected_cost``).
+        ece_bins: Confidence bins of the ECE.
 
     Returns:
         accuracy, uar, macro_f1, weighted_f1, cross_entropy, mistake_severity,
@@ -154,10 +171,10 @@ def classification_metrics(
         "weighted_f1": float(
             f1_score(y_true, y_pred, average="weighted", zero_division=0)
         ),
-        "cross_entropy": float(log_loss(y_true, probabilities, labels=labels)),
+        "cross_entropy": _cross_entropy(y_true, probabilities, labels),
         "mistake_severity": mistake_severity(y_true, y_pred, similarity),
         "semantic_cost": semantic_cost(y_true, y_pred, similarity),
-        "ece": expected_calibration_error(y_true, probabilities),
+        "ece": expected_calibration_error(y_true, probabilities, ece_bins),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 

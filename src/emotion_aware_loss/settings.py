@@ -1,11 +1,21 @@
 """Project settings (Kedro defaults unless stated)."""
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 
 from emotion_aware_loss.hooks import LayoutHooks, TrainingThreadsHooks
+from emotion_aware_loss.progress import ProgressHooks
 from emotion_aware_loss.tracking import TrackingHooks
 
-HOOKS = (LayoutHooks(), TrackingHooks(), TrainingThreadsHooks())
+HOOKS = (LayoutHooks(), TrackingHooks(), TrainingThreadsHooks(), ProgressHooks())
+
+# Kedro 1.7's config loader calls an OmegaConf function that newer OmegaConf
+# releases deprecate, three warnings per run addressed to Kedro's developers, not
+# to this project's users.
+warnings.filterwarnings(
+    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
+)
 
 # kedro-mlflow registers itself when installed; TrackingHooks starts it only when
 # `tracking.enabled` is true, so the plugin's automatic registration is turned off.

@@ -16,19 +16,29 @@ PAD_ID = 0
 OOV_ID = 1
 RESERVED = 2
 
-# Arabic code points that Persian text often carries in place of Persian letters.
+# Arabic code points that Persian text often carries in place of Persian letters;
+# Arabic-Indic (U+0660-0669) and Persian (U+06F0-06F9) digits become ASCII digits,
+# so a number is one token whichever digits were typed; tatweel (U+0640, a
+# stretching stroke, not a letter) is dropped.
 _PERSIAN_FOLD = str.maketrans(
-    {"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"}
+    {
+        "\u064a": "\u06cc",
+        "\u0643": "\u06a9",
+        "\u0649": "\u06cc",
+        "\u0640": None,
+        **{chr(0x0660 + d): str(d) for d in range(10)},
+        **{chr(0x06F0 + d): str(d) for d in range(10)},
+    }
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Words, and each punctuation mark as a token of its own ("what ? !").
 _TOKEN_OR_MARK = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
-def normalise_text(
-    text: str, lowercase: bool = True, punctuation: bool = False
-) -> str:
+def normalise_text(text: str, lowercase: bool = True, punctuation: bool = False) -> str:
     """NFKC-normalise, fold Arabic yeh/kaf to Persian, drop diacritics and ZWNJ.
+
+    Also drops tatweel and writes Arabic-Indic and Persian digits as ASCII ones.
 
     Args:
         text: A raw transcript.

@@ -1,14 +1,18 @@
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from emotion_aware_loss.config import EvaluationConfig
+from emotion_aware_loss.metrics import expected_calibration_error
 from emotion_aware_loss.pipelines.evaluation import create_pipeline
 from emotion_aware_loss.pipelines.evaluation.nodes import (
     FIGURES,
+    plot_reliability,
     summarise_cross_validation,
     write_report,
 )
+from emotion_aware_loss.reporting import compute_environment
 
 
 def _rule_metrics(accuracy):
@@ -97,9 +101,8 @@ def _setup(classes):
     }
 
 
-def test_report_has_setup_results_tests_and_figures(classes):
-    folds, _, recall, _ = _summarise(classes, 0.8)
-    significance = pd.DataFrame(
+def _significance() -> pd.DataFrame:
+    return pd.DataFrame(
         [
             {
                 "variant": "emotion_aware",
@@ -120,6 +123,11 @@ def test_report_has_setup_results_tests_and_figures(classes):
             }
         ]
     )
+
+
+def test_report_has_setup_results_tests_and_figures(classes):
+    folds, _, recall, _ = _summarise(classes, 0.8)
+    significance = _significance()
     report = write_report(
         _setup(classes), folds, significance, recall, EvaluationConfig(decimals=3)
     )
@@ -153,3 +161,49 @@ def test_pipeline_structure(two_fold_layout):
         "per_class_recall",
     } <= outputs
     assert {f"{name[:-4]}_plot" for name in FIGURES.values()} <= outputs
+
+
+def test_report_records_the_machine_figures_depend_on(classes):
+    hardware = compute_environment()
+    assert set(hardware) == {
+        "cpu",
+        "vector extensions",
+        "cores available",
+        "TensorFlow intra-op threads",
+        "TensorFlow inter-op threads",
+        "oneDNN",
+        "GPU",
+    }
+    assert int(hardware["cores available"]) >= 1
+    folds, _, recall, _ = _summarise(classes, 0.8)
+    setup = _setup(classes) | {"hardware": hardware}
+    report = write_report(setup, folds, _significance(), recall, EvaluationConfig())
+    hardware_section = report.split("## Hardware", 1)[1]
+    assert f"| cpu | {hardware['cpu']} |" in hardware_section
+    assert f"| oneDNN | {hardware['oneDNN']} |" in hardware_section
+
+
+def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, classes):
+    evaluation = EvaluationConfig(ece_bins=7)
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(len(classes)), size=60)
+    labels = rng.integers(0, len(classes), size=60)
+    oof = pd.DataFrame(
+        {"variant": "v", "label": [classes[i] for i in labels]}
+        | {f"prob_{c}": probabilities[:, j] for j, c in enumerate(classes)}
+    )
+    figure = plot_reliability(oof, classes, evaluation)
+    ece = expected_calibration_error(labels, probabilities, 7)
+    assert ece != expected_calibration_error(labels, probabilities, 15)
+    assert figure.axes[0].get_title() == f"v (pooled ECE {ece:.3f}, 7 bins)"
+    # every per-fold evaluation (the tables' ECE) reads the same setting
+    per_fold = [
+        n for n in create_pipeline().nodes if n.name.endswith("evaluate_model_node")
+    ]
+    assert per_fold
+    assert all("params:evaluation" in n.inputs for n in per_fold)
+    folds, _, recall, _ = _summarise(classes, 0.8)
+    report = write_report(_setup(classes), folds, _significance(), recall, evaluation)
+    assert "ECE (expected calibration error, 7 bins)" in report
+    with pytest.raises(ValueError, match="reliability_bins is now evaluation.ece_bins"):
+        EvaluationConfig(reliability_bins=10)

@@ -37,6 +37,7 @@ from emotion_aware_loss.metrics import (
     predicted_labels,
 )
 from emotion_aware_loss.reporting import (
+    compute_environment,
     fold_table,
     markdown_report,
     software_versions,
@@ -73,8 +74,11 @@ def evaluate_model(
     similarity_matrix: pd.DataFrame,
     input_spec: dict,
     text_features: np.ndarray | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Score a trained model on its fold's test part.
+
+    The ECE uses ``evaluation.ece_bins``, as the reliability figure does.
 
     Returns:
         The fold's metrics under each decision rule (``decisions.argmax`` and
@@ -130,13 +134,16 @@ def score_test_predictions(
     fold = int(split["fold"].iloc[0])
     repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
     similarity = similarity_matrix.to_numpy()
+    ece_bins = (evaluation or EvaluationConfig()).ece_bins
     metrics = {
         "fold": fold,
         "repeat": repeat,
         "n_test": len(rows),
         "classes": classes,
         "decisions": {
-            rule: classification_metrics(labels, probabilities, similarity, rule)
+            rule: classification_metrics(
+                labels, probabilities, similarity, rule, ece_bins
+            )
             for rule in DECISION_RULES
         },
     }
@@ -365,7 +372,7 @@ def plot_reliability(
     oof_predictions: pd.DataFrame, classes: list[str], evaluation: EvaluationConfig
 ) -> Figure:
     """Reliability diagrams of the pooled out-of-fold predictions."""
-    return reliability_figure(oof_predictions, classes, evaluation.reliability_bins)
+    return reliability_figure(oof_predictions, classes, evaluation.ece_bins)
 
 
 def _describe_model(model: ModelConfig, input_spec: dict) -> str:
@@ -464,7 +471,10 @@ def describe_setup(
     loss_variants: dict,
     baselines: BaselinesConfig,
 ) -> dict:
-    """The run's setup for the report: corpus, protocol, model, losses, software.
+    """The run's setup for the report: corpus, protocol, model, losses, machine.
+
+    The machine part is the software versions and the hardware settings that
+    floating-point results depend on (CPU, vector extensions, thread counts).
 
     Returns:
         A JSON-ready dictionary (saved as ``report_setup``).
@@ -526,6 +536,7 @@ def describe_setup(
         "loss_parameters": to_jsonable_python(loss_variants),
         "baselines": _describe_baselines(baselines, model, input_spec),
         "software": software_versions(),
+        "hardware": compute_environment(),
     }
 
 

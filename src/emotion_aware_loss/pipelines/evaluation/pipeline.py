@@ -56,6 +56,7 @@ def create_template() -> Pipeline:
                     "similarity_matrix",
                     "input_spec",
                     "text_features",
+                    "params:evaluation",
                 ],
                 outputs=["metrics", "predictions"],
                 name="evaluate_model_node",
@@ -76,7 +77,12 @@ def _per_run(
 
 def create_pipeline(**kwargs) -> Pipeline:
     layout = load_layout()
-    instances = per_variant_and_fold(create_template(), layout, SHARED_INPUTS)
+    instances = per_variant_and_fold(
+        create_template(),
+        layout,
+        SHARED_INPUTS,
+        parameters={"params:evaluation": "params:evaluation"},
+    )
     # The derived matrices exist when the variant they come from is trained.
     sources = ["hand_set", "valence_arousal"]
     if layout.derived_from in layout.variants:

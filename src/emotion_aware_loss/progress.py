@@ -1,0 +1,542 @@
+"""Progress of a ``kedro run``: a live display in a terminal, one line per node elsewhere.
+
+:class:`ProgressHooks` (registered in ``settings.py``) follows the run through Kedro's
+hooks. In a terminal it shows one live display (rich, which Kedro's logging already
+uses): nodes done out of the total, elapsed time and an estimate of the time left,
+and for the running node its stage, loss variant and fold, and its epoch and best
+validation score (training) or utterances per second (feature extraction). Log
+messages print above it. When the output is not a terminal (CI, a file, a pipe) the
+display is replaced by one log line per finished node with the same figures.
+
+The estimate of the time left is the sum, over the nodes still to run, of the mean
+duration of finished nodes running the same function; it appears once a model has
+been trained (trainings dominate a run) and is revised after every node.
+
+Nodes report their inner progress through two functions that do nothing outside a
+run with this hook (tests, notebooks): :func:`epoch_callbacks` (Keras callbacks that
+``fitting.fit`` adds; they only read each epoch's logs) and :func:`track` (counts
+the items of an iterable, e.g. utterances during feature extraction).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import rich
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+from kedro.pipeline.node import Node
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Runners that run the nodes in this process, where the hooks below see every node.
+# (``None``: ``KedroSession.run`` without a runner uses SequentialRunner.)
+IN_PROCESS_RUNNERS = ("SequentialRunner", "ThreadRunner", "None")
+# Width of the log lines when the output is not a terminal (rich wraps at 80
+# columns there, which splits each progress line over several); COLUMNS overrides.
+PLAIN_WIDTH = 200
+_FOLD = re.compile(r"^fold_\d+$")
+
+
+def stage_of(node: Node) -> str:
+    """The pipeline stage a node belongs to: the package its function lives in.
+
+    ``emotion_aware_loss.pipelines.training.nodes.train_model`` -> ``training``.
+    """
+    parts = getattr(node.func, "__module__", "").split(".")
+    if "pipelines" in parts[:-1]:
+        return parts[parts.index("pipelines") + 1]
+    return "run"
+
+
+def variant_and_fold(node: Node) -> str:
+    """``<variant> × fold_<k>`` from the node's namespace ('' outside namespaces)."""
+    parts = (node.namespace or "").split(".")
+    if parts and _FOLD.match(parts[-1]):
+        return " × ".join([".".join(parts[:-1]), parts[-1]] if parts[:-1] else parts)
+    return node.namespace or ""
+
+
+def short_name(node: Node) -> str:
+    """The node's name without its namespace and ``_node`` suffix."""
+    return node.name.rpartition(".")[2].removesuffix("_node")
+
+
+def _kind(node: Node) -> str:
+    """What a node runs: nodes of one kind take about the same time."""
+    return getattr(node.func, "__name__", short_name(node))
+
+
+def _is_training(node: Node) -> bool:
+    return _kind(node).startswith("train")
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) of a duration."""
+    minutes, secs = divmod(round(max(seconds, 0.0)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass
+class _Running:
+    """What one node is doing right now."""
+
+    node: Node
+    started: float
+    status: str = "loading inputs"
+    saved: int = 0
+    epoch: int = 0
+    epochs: int = 0
+    monitor: str | None = None
+    best: float | None = None
+    items: int = 0
+    items_total: int = 0
+    items_unit: str = ""
+    items_started: float | None = None
+    items_last: float | None = None
+
+    def detail(self) -> str:
+        """Epochs and best score (training) or items per second, else the status."""
+        if self.epochs:  # the epoch under way
+            text = f"epoch {min(self.epoch + 1, self.epochs)}/{self.epochs}"
+            if self.best is not None:
+                text += f", best {self.monitor} {self.best:.4f}"
+            return text
+        if self.items_total:
+            return f"{self.items}/{self.items_total} {self.items_unit}, {self.rate()}"
+        return self.status
+
+    def rate(self) -> str:
+        if self.items_started is None or self.items_last is None or not self.items:
+            return f"… {self.items_unit}/s"
+        spent = max(self.items_last - self.items_started, 1e-9)
+        return f"{self.items / spent:.0f} {self.items_unit}/s"
+
+    def summary(self) -> str:
+        """What the finished node did, for its log line."""
+        if self.epoch:
+            text = f"{self.epoch} epoch(s)"
+            if self.best is not None:
+                text += f", best {self.monitor} {self.best:.4f}"
+            return text
+        if self.items:
+            return f"{self.items} {self.items_unit}, {self.rate()}"
+        return ""
+
+
+class RunProgress:
+    """The progress of one pipeline run: what has finished, what is running, ETA.
+
+    Safe to update from the runner's threads; rich renders it through
+    ``__rich__`` (the live display refreshes it twice a second).
+
+    Args:
+        nodes: The nodes the run will execute.
+        clock: Seconds from a monotonic clock (replaceable in tests).
+    """
+
+    def __init__(
+        self, nodes: Iterable[Node], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._pending = {node.name: node for node in nodes}
+        self.total = len(self._pending)
+        self._clock = clock
+        self.started = clock()
+        self._lock = threading.Lock()
+        self._running: dict[str, _Running] = {}
+        self._by_thread: dict[int, str] = {}
+        self._durations: dict[str, float] = {}
+        self._stage: dict[str, str] = {}
+        self._kind: dict[str, str] = {}
+        self._training: set[str] = set()
+
+    # --- events -------------------------------------------------------------------
+    def node_started(self, node: Node, status: str = "running") -> None:
+        """Mark ``node`` as running (first input load or the call itself)."""
+        with self._lock:
+            running = self._running.get(node.name)
+            if running is None:
+                running = self._running[node.name] = _Running(node, self._clock())
+                self._pending.pop(node.name, None)
+            running.status = status
+
+    def node_in_this_thread(self, node: Node) -> None:
+        """Remember that ``node`` runs in the calling thread (for its callbacks)."""
+        self.node_started(node)
+        with self._lock:
+            self._by_thread[threading.get_ident()] = node.name
+
+    def status(self, node: Node, status: str) -> None:
+        with self._lock:
+            if node.name in self._running:
+                self._running[node.name].status = status
+
+    def output_saved(self, node: Node) -> bool:
+        """Count one saved output of ``node``; true once all its outputs are saved."""
+        with self._lock:
+            running = self._running.get(node.name)
+            if running is None:
+                return False
+            running.saved += 1
+            return running.saved >= len(node.outputs)
+
+    def node_finished(self, node: Node) -> str:
+        """Record ``node`` as finished and return its progress line."""
+        now = self._clock()
+        with self._lock:
+            running = self._running.pop(node.name, None) or _Running(node, now)
+            self._pending.pop(node.name, None)
+            self._by_thread = {
+                t: name for t, name in self._by_thread.items() if name != node.name
+            }
+            seconds = now - running.started
+            self._durations[node.name] = seconds
+            self._stage[node.name] = stage_of(node)
+            self._kind[node.name] = _kind(node)
+            if _is_training(node):
+                self._training.add(node.name)
+            done = len(self._durations)
+            left = self._remaining(now) if self.total else None
+        fields = [stage_of(node), variant_and_fold(node), short_name(node)]
+        fields.append(
+            f"{seconds:.1f} s" + (f" ({s})" if (s := running.summary()) else "")
+        )
+        total = f"/{self.total}" if self.total else ""
+        timing = f"elapsed {clock(now - self.started)}"
+        if left is not None:
+            timing += f", about {clock(left)} left"
+        return f"[{done}{total}] " + " | ".join(f for f in fields if f) + f" | {timing}"
+
+    def training_started(self, epochs: int, monitor: str | None) -> None:
+        with self._lock:
+            running = self._in_this_thread()
+            if running is not None:
+                running.epochs, running.monitor = epochs, monitor
+                running.epoch, running.best = 0, None
+
+    def epoch_ended(self, epoch: int, logs: dict[str, Any] | None) -> None:
+        """Record the 0-based ``epoch`` of the node training in this thread."""
+        with self._lock:
+            running = self._in_this_thread()
+            if running is None:
+                return
+            running.epoch = epoch + 1
+            value = (logs or {}).get(running.monitor or "")
+            if value is not None and math.isfinite(float(value)):
+                running.best = max(float(value), running.best or -math.inf)
+
+    def items_started(self, total: int, unit: str) -> None:
+        with self._lock:
+            running = self._in_this_thread()
+            if running is not None:
+                running.items, running.items_total, running.items_unit = 0, total, unit
+                running.items_started = self._clock()
+
+    def item_done(self) -> None:
+        with self._lock:
+            running = self._in_this_thread()
+            if running is not None:
+                running.items += 1
+                running.items_last = self._clock()
+
+    # --- figures ------------------------------------------------------------------
+    @property
+    def done(self) -> int:
+        return len(self._durations)
+
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    def remaining(self) -> float | None:
+        """Seconds the run still needs, or None before any estimate exists."""
+        with self._lock:
+            return self._remaining(self._clock())
+
+    def _remaining(self, now: float) -> float | None:
+        """The estimate (lock held): mean duration of each kind, summed over nodes."""
+        todo = [*self._pending.values(), *(r.node for r in self._running.values())]
+        if any(_is_training(node) for node in todo) and not self._training:
+            return None  # trainings dominate: no estimate before the first one
+        if not self._durations:
+            return None
+        by_kind: dict[str, list[float]] = defaultdict(list)
+        for name, seconds in self._durations.items():
+            by_kind[self._kind[name]].append(seconds)
+        mean = {kind: sum(v) / len(v) for kind, v in by_kind.items()}
+        trainings = [self._durations[name] for name in self._training]
+        mean_training = sum(trainings) / len(trainings) if trainings else 0.0
+        left = 0.0
+        for node in todo:
+            expected = mean.get(_kind(node))
+            if expected is None:  # a kind not seen yet (e.g. the final model)
+                expected = mean_training if _is_training(node) else 0.0
+            running = self._running.get(node.name)
+            if running is not None:
+                expected = max(expected - (now - running.started), 0.0)
+            left += expected
+        return left
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds spent per stage over the finished nodes, in running order."""
+        with self._lock:
+            seconds: dict[str, float] = defaultdict(float)
+            for name, value in self._durations.items():
+                seconds[self._stage[name]] += value
+            return dict(seconds)
+
+    def slowest(self, n: int = 10) -> list[tuple[str, float]]:
+        with self._lock:
+            return sorted(self._durations.items(), key=lambda kv: -kv[1])[:n]
+
+    def _in_this_thread(self) -> _Running | None:
+        """The node running in the calling thread (lock held)."""
+        name = self._by_thread.get(threading.get_ident())
+        if name is None and len(self._running) == 1:
+            name = next(iter(self._running))
+        return self._running.get(name) if name else None
+
+    # --- display ------------------------------------------------------------------
+    def __rich__(self) -> RenderableType:
+        now = self._clock()
+        with self._lock:
+            left = self._remaining(now)
+            running = list(self._running.values())
+            done = len(self._durations)
+        head = Table.grid(padding=(0, 1))
+        estimate = (
+            f"about {clock(left)} left"
+            if left is not None
+            else "time left: after the first model"
+        )
+        head.add_row(
+            ProgressBar(total=max(self.total, 1), completed=done, width=30),
+            Text(f"{done}/{self.total} nodes", style="bold"),
+            Text(f"elapsed {clock(now - self.started)}"),
+            Text(estimate, style="cyan"),
+        )
+        rows: list[RenderableType] = [head]
+        for item in running:
+            line = Text("  ", no_wrap=True, overflow="ellipsis")
+            line.append(stage_of(item.node), style="bold magenta")
+            where = variant_and_fold(item.node)
+            if where:
+                line.append(f"  {where}", style="bold")
+            line.append(f"  {short_name(item.node)}  ")
+            line.append(item.detail(), style="green")
+            rows.append(line)
+        return Group(*rows)
+
+
+# The run whose nodes execute in this process (set by ProgressHooks), so that code
+# inside nodes (fit, extraction) can report to it without knowing about Kedro.
+_current: RunProgress | None = None
+
+
+def epoch_callbacks(epochs: int, monitor: str | None) -> list:
+    """Keras callbacks that report a fit's epochs to the run's progress display.
+
+    Empty outside a ``kedro run`` (tests, notebooks). The callback only reads the
+    logs Keras passes at the end of each epoch; it changes nothing in training.
+
+    Args:
+        epochs: The most epochs the fit may run.
+        monitor: The logged value to follow (its best value is shown), e.g.
+            ``val_accuracy``.
+    """
+    run = _current
+    if run is None:
+        return []
+    # Imported here so that the hook (imported at start-up) does not load TensorFlow;
+    # the caller has imported it already.
+    import keras  # noqa: PLC0415
+
+    return [
+        keras.callbacks.LambdaCallback(
+            on_train_begin=lambda logs: run.training_started(epochs, monitor),
+            on_epoch_end=run.epoch_ended,
+        )
+    ]
+
+
+def track(items: Iterable[T], total: int, unit: str) -> Iterator[T]:
+    """Yield ``items``, counting them (and their rate) in the run's progress display.
+
+    Args:
+        items: What a node processes one by one (e.g. utterances).
+        total: How many there are.
+        unit: Their name in the display, e.g. ``utt``.
+    """
+    run = _current
+    if run is None:
+        yield from items
+        return
+    run.items_started(total, unit)
+    for item in items:
+        yield item
+        run.item_done()
+
+
+def _nodes_to_run(
+    pipeline: Pipeline, catalog: Any, run_params: dict[str, Any]
+) -> list[Node]:
+    """The nodes the runner will execute (all, unless outputs that exist are skipped)."""
+    if run_params.get("only_missing_outputs"):
+        # Kedro decides which nodes to skip inside the runner, after this hook; its
+        # (private) filter is asked the same question. Should it change, the
+        # display counts every node instead, which only makes the total too high.
+        try:
+            from kedro.runner import SequentialRunner  # noqa: PLC0415
+
+            runner = SequentialRunner()
+            pipeline = runner._filter_pipeline_for_missing_outputs(pipeline, catalog)
+        except Exception:
+            logger.debug("Could not tell which nodes will be skipped", exc_info=True)
+    return list(pipeline.nodes)
+
+
+class ProgressHooks:
+    """Show the run's progress: live in a terminal, one log line per node elsewhere.
+
+    In a terminal the per-node lines are logged at DEBUG (so they reach the log
+    file, not the screen, where the live display shows the same). Runners that run
+    nodes in other processes (ParallelRunner, Dask) get no live display; their
+    workers log one line per node.
+    """
+
+    def __init__(self) -> None:
+        self._run: RunProgress | None = None
+        self._live: Live | None = None
+        self._line_level = logging.INFO
+        self._in_process = True
+        self._exit_registered = False
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
+    ) -> None:
+        global _current  # noqa: PLW0603  (one run per process at a time)
+        self._close()
+        runner = str(run_params.get("runner"))
+        self._in_process = any(name in runner for name in IN_PROCESS_RUNNERS)
+        nodes = _nodes_to_run(pipeline, catalog, run_params)
+        self._run = RunProgress(nodes)
+        _current = self._run if self._in_process else None
+        console = rich.get_console()
+        live = console.is_terminal and not console.is_dumb_terminal
+        if not (console.is_terminal or console.is_jupyter or "COLUMNS" in os.environ):
+            console.width = max(console.width, PLAIN_WIDTH)
+        stages = Counter(stage_of(node) for node in nodes)
+        logger.info(
+            "Running %d nodes (%s)%s",
+            len(nodes),
+            ", ".join(f"{stage} {n}" for stage, n in stages.items()),
+            "" if self._in_process else "; the workers log each node",
+        )
+        self._line_level = logging.INFO
+        if live and self._in_process:
+            self._live = Live(
+                self._run, console=console, refresh_per_second=2, transient=False
+            )
+            self._live.start()
+            if not self._exit_registered:  # give the cursor back after Ctrl-C too
+                atexit.register(self._close)
+                self._exit_registered = True
+            self._line_level = logging.DEBUG
+
+    @hook_impl
+    def before_dataset_loaded(self, dataset_name: str, node: Node) -> None:
+        self._node_run().node_started(node, f"loading {dataset_name}")
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        self._node_run().node_in_this_thread(node)
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        if node.outputs:
+            self._node_run().status(node, "saving outputs")
+        else:
+            self._finish(node)
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        self._node_run().status(node, f"saving {dataset_name}")
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        if self._node_run().output_saved(node):
+            self._finish(node)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._end("Finished")
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._end("Stopped after")
+
+    # ------------------------------------------------------------------------------
+    def _node_run(self) -> RunProgress:
+        """The run's state; in a worker process (no pipeline hook) a local one.
+
+        A worker's nodes are counted without a total or an estimate, but its
+        trainings still report their epochs.
+        """
+        global _current  # noqa: PLW0603
+        if self._run is None:
+            self._run = _current = RunProgress([])
+        return self._run
+
+    def _finish(self, node: Node) -> None:
+        line = self._node_run().node_finished(node)
+        level = self._line_level if self._in_process else logging.INFO
+        logger.log(level, "%s", line, extra={"markup": False})
+
+    def _end(self, what: str) -> None:
+        run, self._run = self._run, None
+        self._close()
+        if run is None or not self._in_process:
+            return
+        elapsed = run.elapsed()
+        stages = run.stage_seconds()
+        spent = sum(stages.values()) or 1.0
+        shares = ", ".join(
+            f"{stage} {clock(s)} ({100 * s / spent:.0f}%)"
+            for stage, s in stages.items()
+        )
+        logger.info(
+            "%s %d of %d nodes in %s: %s",
+            what,
+            run.done,
+            run.total,
+            clock(elapsed),
+            shares,
+            extra={"markup": False},
+        )
+        for name, seconds in run.slowest():
+            logger.debug("Slow node: %s %.1f s", name, seconds)
+
+    def _close(self) -> None:
+        global _current  # noqa: PLW0603
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        _current = None

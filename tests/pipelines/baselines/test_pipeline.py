@@ -7,7 +7,7 @@ from emotion_aware_loss.baselines import (
     baseline_names,
     reference_baseline,
 )
-from emotion_aware_loss.config import BaselinesConfig, ModelConfig
+from emotion_aware_loss.config import BaselinesConfig, EvaluationConfig, ModelConfig
 from emotion_aware_loss.cross_validation import TEST, TRAIN, rows_of
 from emotion_aware_loss.pipelines.baselines import create_pipeline
 from emotion_aware_loss.pipelines.baselines.nodes import fit_linear_baselines
@@ -98,6 +98,7 @@ def _run_fold(inputs, table, features):
         ModelConfig.model_validate(
             {"speech": {"blocks": [{"filters": 4, "kernel_size": 3}]}}
         ),
+        EvaluationConfig(),
         1,
     )
 

@@ -17,7 +17,7 @@ from emotion_aware_loss.baselines import (
     speech_baseline,
     text_baseline,
 )
-from emotion_aware_loss.config import BaselinesConfig, ModelConfig
+from emotion_aware_loss.config import BaselinesConfig, EvaluationConfig, ModelConfig
 from emotion_aware_loss.cross_validation import TEST, TRAIN, VALIDATION, rows_of
 from emotion_aware_loss.pipelines.evaluation.nodes import score_test_predictions
 
@@ -32,6 +32,7 @@ def fit_linear_baselines(
     input_spec: dict,
     baselines: BaselinesConfig,
     model: ModelConfig,
+    evaluation: EvaluationConfig,
     seed: int,
 ) -> dict[str, object]:
     """Fit and score the linear references of one fold.
@@ -80,6 +81,7 @@ def fit_linear_baselines(
             split,
             similarity_matrix,
             classes,
+            evaluation.ece_bins,
         )
         outputs[f"{name}_metrics"] = metrics
         outputs[f"{name}_predictions"] = predictions

@@ -31,6 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                             "input_spec",
                             "params:baselines",
                             "params:model",
+                            "params:evaluation",
                             "params:seed",
                         ],
                         outputs={

@@ -105,6 +105,7 @@ def evaluate_model(
         split,
         similarity_matrix,
         list(input_spec["classes"]),
+        (evaluation or EvaluationConfig()).ece_bins,
     )
 
 
@@ -116,6 +117,7 @@ def score_test_predictions(
     split: pd.DataFrame,
     similarity_matrix: pd.DataFrame,
     classes: list[str],
+    ece_bins: int,
 ) -> tuple[dict, pd.DataFrame]:
     """Metrics and prediction table of a fold's test part, for any model.
 
@@ -127,6 +129,7 @@ def score_test_predictions(
         split: The fold's split table (``fold``, optionally ``repeat``).
         similarity_matrix: Hand-set matrix behind the cost metrics and rule.
         classes: Class order of ``probabilities``' columns.
+        ece_bins: Confidence bins of the ECE (``evaluation.ece_bins``).
 
     Returns:
         The metrics and predictions described in :func:`evaluate_model`.
@@ -134,7 +137,6 @@ def score_test_predictions(
     fold = int(split["fold"].iloc[0])
     repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
     similarity = similarity_matrix.to_numpy()
-    ece_bins = (evaluation or EvaluationConfig()).ece_bins
     metrics = {
         "fold": fold,
         "repeat": repeat,

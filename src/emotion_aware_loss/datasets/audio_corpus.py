@@ -446,7 +446,7 @@ class DemoCorpusDataset(AudioManifestDataset):
     """The built-in synthetic corpus, written to ``path`` on first load.
 
     Loading generates ``path/wav/*.wav`` and ``path/manifest.csv`` with
-    :func:`emotion_aware_loss.demo_corpus.generate_demo_corpus` when they are
+    :func:`emotion_aware_loss.demo_corpus.iter_demo_corpus` when they are
     missing or were made with other settings (recorded in ``path/demo_corpus.json``),
     then reads them like any :class:`AudioManifestDataset`. The same settings
     always give the same files. Generation writes to a temporary folder first, so an
@@ -489,25 +489,24 @@ class DemoCorpusDataset(AudioManifestDataset):
         return json.loads(stamp.read_text(encoding="utf-8")) == self._settings
 
     def _generate(self) -> None:
-        from emotion_aware_loss.demo_corpus import generate_demo_corpus  # noqa: PLC0415
+        from emotion_aware_loss.demo_corpus import iter_demo_corpus  # noqa: PLC0415
 
         logger.info(
             "Generating the demo corpus in %s with %s", self._root, self._settings
         )
-        manifest, waves = generate_demo_corpus(**self._settings)
         self._root.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self._root.parent, prefix=".demo-"))
         try:
             (staging / "wav").mkdir()
-            paths = []
-            for utt, wave in zip(manifest["utterance_id"], waves, strict=True):
-                rel = f"wav/{utt}.wav"
+            rows = []
+            # one utterance at a time: the audio of a large corpus is never in memory
+            for row, wave in iter_demo_corpus(**self._settings):
+                rel = f"wav/{row['utterance_id']}.wav"
                 sf.write(
                     staging / rel, wave, self._settings["sample_rate"], subtype="PCM_16"
                 )
-                paths.append(rel)
-            manifest = manifest.assign(audio_path=paths)
-            manifest.to_csv(staging / "manifest.csv", index=False)
+                rows.append({**row, "audio_path": rel})
+            pd.DataFrame(rows).to_csv(staging / "manifest.csv", index=False)
             (staging / "demo_corpus.json").write_text(
                 json.dumps(self._settings, indent=2), encoding="utf-8"
             )

@@ -16,7 +16,7 @@ from emotion_aware_loss.text import encode_texts, fit_vocabulary
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 REPEAT_SEED_STEP = 7919  # a prime: repeat shuffles stay apart from the per-fold seeds
-CHUNK_ROWS = 256  # utterances read at a time when a whole part is scanned
+CHUNK_ROWS = 64  # utterances read at a time when a whole part is scanned
 logger = logging.getLogger(__name__)
 
 

@@ -75,7 +75,9 @@ def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if path is None:
         return np.asarray(array[rows])
     n = array.shape[0]
-    if len(rows) and (rows.min() < -n or rows.max() >= n):
+    if not len(rows):
+        return np.empty((0, *array.shape[1:]), dtype=array.dtype)
+    if rows.min() < -n or rows.max() >= n:
         raise IndexError(f"row index out of range for {n} rows of {path}")
     rows = np.where(rows < 0, rows + n, rows)
     order = np.argsort(rows, kind="stable")
@@ -93,13 +95,15 @@ def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
                 if not count:
                     raise OSError(f"{path} ended early (truncated .npy file?)")
                 target = target[count:]
+    if np.array_equal(order, np.arange(len(rows))):  # already in file order
+        return block
     out = np.empty_like(block)
     out[order] = block
     return out
 
 
 def iter_row_chunks(
-    array: np.ndarray, rows: np.ndarray, chunk_rows: int = 256
+    array: np.ndarray, rows: np.ndarray, chunk_rows: int = 64
 ) -> Iterator[np.ndarray]:
     """``array[rows]`` in order, ``chunk_rows`` rows at a time (see :func:`read_rows`)."""
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)

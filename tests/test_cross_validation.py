@@ -7,9 +7,11 @@ from emotion_aware_loss.cross_validation import (
     TRAIN,
     VALIDATION,
     FoldError,
+    ScaledFeatures,
     apply_scaler,
     assign_folds,
     fit_scaler,
+    model_inputs,
     rows_of,
 )
 
@@ -109,6 +111,53 @@ def test_scaler_uses_training_rows_and_valid_frames_only():
     scaled = apply_scaler(feats, n_frames, scaler)
     assert scaled[0, 2:].sum() == 0  # padding stays zero
     assert scaled[0, 0, 0] == pytest.approx(-2 / np.std([1, 3, 5]))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, 1000])
+def test_the_scaler_read_in_chunks_is_numpys_mean_and_std(tmp_path, chunk_rows):
+    rng = np.random.default_rng(4)
+    feats = (rng.normal(size=(150, 30, 8)) * 40 + 7).astype(np.float32)
+    n_frames = rng.integers(0, 31, size=150)
+    rows = np.sort(rng.choice(150, size=110, replace=False))
+    np.save(tmp_path / "f.npy", feats)
+    mapped = np.load(tmp_path / "f.npy", mmap_mode="r")
+    scaler = fit_scaler(mapped, n_frames, rows, chunk_rows=chunk_rows)
+    # the former implementation: every valid frame in memory at once
+    frames = feats[rows][np.arange(30)[None, :] < n_frames[rows, None]]
+    assert scaler["mean"] == frames.mean(axis=0).astype(float).tolist()
+    assert scaler["std"] == frames.std(axis=0).astype(float).tolist()
+
+
+def test_scaled_features_are_read_and_standardised_on_demand(tmp_path):
+    rng = np.random.default_rng(5)
+    feats = rng.normal(size=(20, 6, 3)).astype(np.float32)
+    np.save(tmp_path / "f.npy", feats)
+    mapped = np.load(tmp_path / "f.npy", mmap_mode="r")
+    utterances = pd.DataFrame(
+        {
+            "n_frames": rng.integers(1, 7, size=20),
+            "tokens": ["a b"] * 20,
+            "label_id": np.arange(20) % 5,
+        }
+    )
+    scaler = {"mean": [0.5, -1.0, 2.0], "std": [2.0, 0.5, 1.0]}
+    rows = np.array([4, 2, 17, 9])
+    inputs, labels = model_inputs(utterances, mapped, rows, scaler, ["a"], 4)
+    speech = inputs["speech"]
+    assert isinstance(speech, ScaledFeatures)
+    assert speech.shape == (4, 6, 3) and len(speech) == 4
+    expected = apply_scaler(
+        feats[rows], utterances["n_frames"].to_numpy()[rows], scaler
+    )
+    np.testing.assert_array_equal(np.asarray(speech), expected)
+    np.testing.assert_array_equal(speech.take(np.array([3, 0])), expected[[3, 0]])
+    assert labels.tolist() == [4, 2, 2, 4]
+    with pytest.raises(ValueError, match="only single-frame"):
+        speech.without_frame_axis()
+    vectors = ScaledFeatures(mapped[:, :1], rows, np.ones(4, int), scaler)
+    flat = vectors.without_frame_axis()
+    assert flat.shape == (4, 3)
+    np.testing.assert_array_equal(flat.take(np.arange(4)), np.asarray(vectors)[:, 0])
 
 
 def test_rows_of_selects_by_role():

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.fitting import _dataset, fit
+from emotion_aware_loss.cross_validation import ScaledFeatures
+from emotion_aware_loss.fitting import _dataset, fit, predict
 from emotion_aware_loss.losses import CrossEntropy
 
 
@@ -101,6 +102,45 @@ def test_batches_are_those_of_shuffling_the_utterances_themselves():
             np.testing.assert_array_equal(y, y_ref)
             for name in inputs:
                 np.testing.assert_array_equal(x[name], x_ref[name])
+
+
+def _on_disk(tmp_path, array: np.ndarray) -> ScaledFeatures:
+    """``array`` as features read from a memory-mapped file (scaler: identity)."""
+    np.save(tmp_path / "speech.npy", array.astype(np.float32))
+    mapped = np.load(tmp_path / "speech.npy", mmap_mode="r")
+    scaler = {"mean": [0.0] * array.shape[2], "std": [1.0] * array.shape[2]}
+    frames = np.full(len(array), array.shape[1])
+    return ScaledFeatures(mapped, np.arange(len(array)), frames, scaler)
+
+
+def test_features_read_from_disk_give_the_same_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    speech = rng.normal(size=(37, 3, 2)).astype(np.float32)
+    text = np.arange(37 * 4).reshape(37, 4)
+    labels = rng.integers(0, 5, size=37)
+    weights = rng.uniform(size=37)
+    in_memory = _dataset({"speech": speech, "text": text}, labels, 8, 5, weights)
+    on_disk = _dataset(
+        {"speech": _on_disk(tmp_path, speech), "text": text}, labels, 8, 5, weights
+    )
+    for _ in range(2):  # two epochs: reshuffled alike
+        pairs = list(zip(in_memory, on_disk, strict=True))
+        assert len(pairs) == 5
+        for (x, y, w), (x_disk, y_disk, w_disk) in pairs:
+            np.testing.assert_array_equal(y, y_disk)
+            np.testing.assert_array_equal(w, w_disk)  # weights gathered alike
+            for name in ("speech", "text"):
+                np.testing.assert_array_equal(x[name], x_disk[name])
+
+
+def test_prediction_from_disk_equals_keras_predict_on_arrays(tmp_path):
+    rng = np.random.default_rng(1)
+    speech = rng.normal(size=(70, 1, 6)).astype(np.float32)
+    model, _, _ = _toy_problem()  # speech input without time axis
+    expected = model.predict(speech[:, 0, :], verbose=0)
+    got = predict(model, {"speech": _on_disk(tmp_path, speech)})
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(predict(model, {"speech": speech}), expected)
 
 
 def test_several_steps_per_execution_train_the_same_weights():

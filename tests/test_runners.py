@@ -110,20 +110,33 @@ def _outputs(project: Path) -> dict[str, bytes]:
 DATA_PREPARATION = ("02_intermediate/", "03_primary/", "04_feature/", "05_model_input/")
 
 
+@pytest.fixture(scope="module")
+def sequential_and_dask_runs(cluster, tmp_path_factory) -> tuple[Path, Path]:
+    """The tiny project run sequentially and on the cluster, with MLflow tracking."""
+    tracking = "--params=tracking.enabled=true"
+    with pytest.MonkeyPatch.context() as patch:
+        # Dask starts its worker processes with one OpenMP/MKL thread; the reference
+        # run gets the same, so both usually sum floating-point numbers in the same
+        # order.
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            patch.setenv(name, "1")
+        sequential = _tiny_project(tmp_path_factory.mktemp("sequential"))
+        kedro(sequential, "run", tracking)
+        distributed = _tiny_project(tmp_path_factory.mktemp("dask"))
+        # The scheduler address comes from Dask's configuration (environment).
+        patch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        kedro(
+            distributed,
+            "run",
+            "--runner=emotion_aware_loss.runners.DaskRunner",
+            tracking,
+        )
+    return sequential, distributed
+
+
 @pytest.mark.slow
-def test_kedro_run_on_a_cluster_matches_the_sequential_run(
-    cluster, tmp_path, monkeypatch
-):
-    # Dask starts its worker processes with one OpenMP/MKL thread; the reference run
-    # gets the same, so both usually sum floating-point numbers in the same order.
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        monkeypatch.setenv(name, "1")
-    sequential = _tiny_project(tmp_path / "sequential")
-    kedro(sequential, "run")
-    distributed = _tiny_project(tmp_path / "dask")
-    # The scheduler address comes from Dask's configuration (environment).
-    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
-    kedro(distributed, "run", "--runner=emotion_aware_loss.runners.DaskRunner")
+def test_kedro_run_on_a_cluster_matches_the_sequential_run(sequential_and_dask_runs):
+    sequential, distributed = sequential_and_dask_runs
     expected, got = _outputs(sequential), _outputs(distributed)
     assert "cross_entropy/fold_1/metrics.json" in "\n".join(expected)
     # every node ran and saved its outputs
@@ -141,3 +154,55 @@ def test_kedro_run_on_a_cluster_matches_the_sequential_run(
             a = pd.read_csv(io.BytesIO(expected[name]))[columns]
             b = pd.read_csv(io.BytesIO(got[name]))[columns]
             pd.testing.assert_frame_equal(a, b)
+
+
+def _artifact_paths(client, run_id: str, folder: str | None = None) -> set[str]:
+    paths = set()
+    for item in client.list_artifacts(run_id, folder):
+        if item.is_dir:
+            paths |= _artifact_paths(client, run_id, item.path)
+        else:
+            paths.add(item.path)
+    return paths
+
+
+def _logged(project: Path) -> dict:
+    """Metric keys with their steps, parameters and artifact paths of the run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("emotion_aware_loss")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    run_id = run.info.run_id
+    return {
+        "metrics": {
+            key: sorted(m.step for m in client.get_metric_history(run_id, key))
+            for key in run.data.metrics
+        },
+        "params": run.data.params,
+        "artifacts": _artifact_paths(client, run_id),
+    }
+
+
+@pytest.mark.slow
+def test_tracking_on_a_cluster_logs_what_a_sequential_run_logs(
+    sequential_and_dask_runs,
+):
+    pytest.importorskip("mlflow")
+    sequential, distributed = (_logged(p) for p in sequential_and_dask_runs)
+    # per-fold metrics (one step per fold) and the cross-validated summaries
+    assert sequential["metrics"]["emotion_aware.argmax.accuracy"] == [0, 1]
+    assert "cv.cross_entropy.argmax.uar_mean" in sequential["metrics"]
+    assert distributed["metrics"] == sequential["metrics"]
+    # every parameter a node read, with the same values
+    assert sequential["params"]["training.epochs"] == "2"
+    assert distributed["params"] == sequential["params"]
+    # report, tables, figures and models
+    assert {
+        "report/report.md",
+        "report/figures/confusion_matrices.png",
+        "models/emotion_aware/fold_1/model.keras",
+        "models/final_model/recognizer.json",
+    } <= sequential["artifacts"]
+    assert distributed["artifacts"] == sequential["artifacts"]

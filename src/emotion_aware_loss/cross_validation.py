@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from emotion_aware_loss.feature_store import iter_row_chunks, read_rows
 from emotion_aware_loss.text import encode_texts, fit_vocabulary
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 REPEAT_SEED_STEP = 7919  # a prime: repeat shuffles stay apart from the per-fold seeds
+CHUNK_ROWS = 64  # utterances read at a time when a whole part is scanned
 logger = logging.getLogger(__name__)
 
 
@@ -137,14 +142,45 @@ def assign_folds(
 
 
 def fit_scaler(
-    features: np.ndarray, n_frames: np.ndarray, rows: np.ndarray
+    features: np.ndarray,
+    n_frames: np.ndarray,
+    rows: np.ndarray,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, list[float]]:
-    """Per-feature mean and standard deviation over the valid frames of ``rows``."""
-    valid = np.arange(features.shape[1])[None, :] < n_frames[rows, None]
-    frames = features[rows][valid]
-    if not len(frames):  # a text-only corpus: nothing to standardise
-        return {"mean": [0.0] * features.shape[2], "std": [1.0] * features.shape[2]}
-    std = frames.std(axis=0)
+    """Per-feature mean and standard deviation over the valid frames of ``rows``.
+
+    ``features`` may be memory-mapped: it is read ``chunk_rows`` utterances at a
+    time, in two passes (mean, then squared deviations), with the running sums
+    carried from chunk to chunk in the order ``numpy.mean`` and ``numpy.std`` add
+    the frames up, so the result is that of those functions over all valid
+    frames at once (bit for bit with two or more features).
+    """
+    n_features = features.shape[2]
+    valid_frames = np.minimum(n_frames[rows], features.shape[1])
+    count = int(valid_frames.sum())
+    if not count:  # a text-only corpus: nothing to standardise
+        return {"mean": [0.0] * n_features, "std": [1.0] * n_features}
+
+    def frames() -> Iterator[np.ndarray]:
+        positions = np.arange(features.shape[1])[None, :]
+        for start, chunk in zip(
+            range(0, len(rows), chunk_rows),
+            iter_row_chunks(features, rows, chunk_rows),
+            strict=True,
+        ):
+            lengths = n_frames[rows[start : start + chunk_rows], None]
+            yield chunk[positions < lengths]
+
+    def running_sum(parts: Iterator[np.ndarray]) -> np.ndarray:
+        total = None
+        for part in parts:
+            stacked = part if total is None else np.concatenate([total[None], part])
+            total = np.add.reduce(stacked, axis=0)
+        return total
+
+    mean = running_sum(frames()) / np.float32(count)
+    squares = ((part - mean[None]) ** 2 for part in frames())
+    std = np.sqrt(running_sum(squares) / np.float32(count))
     constant = np.flatnonzero(std <= 1e-8)
     if len(constant):
         logger.warning(
@@ -153,7 +189,7 @@ def fit_scaler(
             constant.tolist(),
         )
     return {
-        "mean": frames.mean(axis=0).astype(float).tolist(),
+        "mean": mean.astype(float).tolist(),
         # A constant feature is left unscaled rather than divided by zero.
         "std": np.where(std > 1e-8, std, 1.0).astype(float).tolist(),
     }
@@ -193,6 +229,79 @@ def fit_fold_transforms(
     return scaler, vocabulary
 
 
+@dataclass(frozen=True, eq=False)
+class ScaledFeatures:
+    """Standardised acoustic features of some utterances, read a batch at a time.
+
+    Stands for ``apply_scaler(features[rows], n_frames[rows], scaler)`` without
+    computing it: :meth:`take` reads and standardises only the rows asked for
+    (from a memory-mapped ``features`` with file reads, see
+    :mod:`emotion_aware_loss.feature_store`), so training and prediction hold one
+    batch of speech at a time. ``numpy.asarray`` gives the whole array.
+
+    Attributes:
+        features: Unscaled features of every utterance, ``(N, frames, features)``.
+        rows: Positions in ``features`` of these utterances, in order.
+        n_frames: Valid frames of each of these utterances.
+        scaler: ``mean`` and ``std`` per feature.
+        frame_axis: False: utterance-level vectors without the time axis
+            (``(n, features)``), for a model whose speech input has none.
+    """
+
+    features: np.ndarray
+    rows: np.ndarray
+    n_frames: np.ndarray
+    scaler: dict[str, list[float]]
+    frame_axis: bool = True
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        _, frames, n_features = self.features.shape
+        if self.frame_axis:
+            return (len(self.rows), frames, n_features)
+        return (len(self.rows), n_features)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """The standardised features of utterances ``index`` (positions in ``rows``)."""
+        index = np.asarray(index, dtype=np.int64)
+        batch = apply_scaler(
+            read_rows(self.features, self.rows[index]),
+            self.n_frames[index],
+            self.scaler,
+        )
+        return batch if self.frame_axis else batch[:, 0, :]
+
+    def without_frame_axis(self) -> ScaledFeatures:
+        """The same utterances as vectors (their features have one frame each).
+
+        Raises:
+            ValueError: If the features have more than one frame.
+        """
+        if self.features.shape[1] != 1:
+            raise ValueError(
+                f"features have {self.features.shape[1]} frames; only single-frame "
+                "(utterance-level) features can drop the time axis"
+            )
+        return replace(self, frame_axis=False)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        parts = [
+            self.take(np.arange(start, min(start + CHUNK_ROWS, len(self))))
+            for start in range(0, len(self), CHUNK_ROWS)
+        ]
+        whole = np.concatenate(parts) if parts else np.empty(self.shape, np.float32)
+        return whole if dtype is None else whole.astype(dtype)
+
+
 def model_inputs(
     utterances: pd.DataFrame,
     features: np.ndarray,
@@ -201,14 +310,14 @@ def model_inputs(
     vocabulary: list[str],
     max_tokens: int,
     text_features: np.ndarray | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Standardised speech, the text input and labels of ``rows``.
+) -> tuple[dict[str, ScaledFeatures | np.ndarray], np.ndarray]:
+    """Standardised speech (read on demand), the text input and labels of ``rows``.
 
     The text input is token ids, or with non-empty ``text_features`` (a frozen
     text encoder's embeddings, one row per utterance) those rows.
     """
     n_frames = utterances["n_frames"].to_numpy(dtype=np.int64)[rows]
-    speech = apply_scaler(features[rows], n_frames, scaler)
+    speech = ScaledFeatures(features, np.asarray(rows), n_frames, scaler)
     if text_features is not None and text_features.size:
         text = text_features[rows]
     else:
@@ -227,7 +336,7 @@ def split_inputs(
     vocabulary: list[str],
     max_tokens: int,
     text_features: np.ndarray | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+) -> tuple[dict[str, ScaledFeatures | np.ndarray], np.ndarray, np.ndarray]:
     """Model inputs, labels and row positions of the utterances with ``role``."""
     rows = rows_of(utterances, split, role)
     inputs, labels = model_inputs(

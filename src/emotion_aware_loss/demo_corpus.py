@@ -25,6 +25,7 @@ Neither modality alone separates the five classes; their fusion does better.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,7 +220,29 @@ def generate_demo_corpus(
     sample_rate: int = 16000,
     label_noise: float = 0.1,
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
-    """Generate the demo corpus in memory.
+    """Generate the demo corpus in memory (see :func:`iter_demo_corpus`).
+
+    Returns:
+        The manifest (``utterance_id, speaker, gender, transcript, label,
+        expressed_emotion, intensity``) and the waveforms in the same order.
+    """
+    rows, waves = [], []
+    for row, wave in iter_demo_corpus(
+        n_utterances, n_speakers, seed, sample_rate, label_noise
+    ):
+        rows.append(row)
+        waves.append(wave)
+    return pd.DataFrame(rows), waves
+
+
+def iter_demo_corpus(
+    n_utterances: int,
+    n_speakers: int = 10,
+    seed: int = 0,
+    sample_rate: int = 16000,
+    label_noise: float = 0.1,
+) -> Iterator[tuple[dict[str, object], np.ndarray]]:
+    """Generate the demo corpus one utterance at a time.
 
     Args:
         n_utterances: Number of utterances.
@@ -229,9 +252,10 @@ def generate_demo_corpus(
         label_noise: Fraction of utterances whose annotated label differs from the
             expressed emotion.
 
-    Returns:
-        The manifest (``utterance_id, speaker, gender, transcript, label,
-        expressed_emotion, intensity``) and the waveforms in the same order.
+    Yields:
+        Each utterance's manifest row (``utterance_id, speaker, gender,
+        transcript, label, expressed_emotion, intensity``) and waveform, so a
+        large corpus can be written to disk without being held in memory.
 
     Raises:
         ValueError: If the corpus would be too small for every class to appear.
@@ -247,7 +271,6 @@ def generate_demo_corpus(
     speakers = _speakers(n_speakers, rng)
     labels = rng.permutation(np.repeat(np.arange(len(EMOTIONS)), counts))
     confusion = _confusion_weights()
-    rows, waves = [], []
     for i, label in enumerate(labels):
         expressed = label
         if rng.random() < label_noise:
@@ -259,20 +282,16 @@ def generate_demo_corpus(
         n_syllables = int(
             np.clip(round(1.5 * len(text.split()) + rng.normal(0, 1)), 3, 14)
         )
-        waves.append(
-            synthesise_utterance(
-                emotion, speaker, n_syllables, intensity, sample_rate, rng
-            )
+        wave = synthesise_utterance(
+            emotion, speaker, n_syllables, intensity, sample_rate, rng
         )
-        rows.append(
-            {
-                "utterance_id": f"{speaker['speaker']}_{i:05d}",
-                "speaker": speaker["speaker"],
-                "gender": speaker["gender"],
-                "transcript": text,
-                "label": EMOTIONS[label],
-                "expressed_emotion": emotion,
-                "intensity": round(intensity, 3),
-            }
-        )
-    return pd.DataFrame(rows), waves
+        row = {
+            "utterance_id": f"{speaker['speaker']}_{i:05d}",
+            "speaker": speaker["speaker"],
+            "gender": speaker["gender"],
+            "transcript": text,
+            "label": EMOTIONS[label],
+            "expressed_emotion": emotion,
+            "intensity": round(intensity, 3),
+        }
+        yield row, wave

@@ -14,7 +14,7 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import librosa
@@ -258,6 +258,28 @@ def feature_dimension(config: AcousticConfig) -> int:
     return base * (3 if config.deltas else 1)
 
 
+def padded_rows(
+    sequences: Iterable[np.ndarray],
+    max_frames: int,
+    n_features: int,
+    crop: str = "head",
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Each frame sequence zero-padded or cropped to ``(max_frames, n_features)``.
+
+    Sequences longer than ``max_frames`` keep their first ``max_frames`` frames
+    (``crop="head"``) or their middle ones (``crop="center"``).
+
+    Yields:
+        The float32 row and its number of valid frames, one sequence at a time.
+    """
+    for seq in sequences:
+        length = min(len(seq), max_frames)
+        start = (len(seq) - length) // 2 if crop == "center" else 0
+        row = np.zeros((max_frames, n_features), dtype=np.float32)
+        row[:length] = seq[start : start + length]
+        yield row, length
+
+
 def pad_sequences(
     sequences: Iterable[np.ndarray],
     max_frames: int,
@@ -267,10 +289,9 @@ def pad_sequences(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length frame sequences into a zero-padded array.
 
-    Sequences longer than ``max_frames`` keep their first ``max_frames`` frames
-    (``crop="head"``) or their middle ones (``crop="center"``).
-    With ``n`` (the number of sequences) given, the output is allocated once and
-    filled as the sequences arrive, so a stream is never held in memory twice.
+    Rows are those of :func:`padded_rows`. With ``n`` (the number of sequences)
+    given, the output is allocated once and filled as the sequences arrive, so a
+    stream is never held in memory twice.
 
     Returns:
         ``(n, max_frames, n_features)`` float32 array and the number of valid
@@ -282,10 +303,10 @@ def pad_sequences(
     out = np.zeros((n, max_frames, n_features), dtype=np.float32)
     lengths = np.zeros(n, dtype=np.int32)
     count = 0
-    for i, seq in enumerate(sequences):
-        length = min(len(seq), max_frames)
-        start = (len(seq) - length) // 2 if crop == "center" else 0
-        out[i, :length] = seq[start : start + length]
+    for i, (row, length) in enumerate(
+        padded_rows(sequences, max_frames, n_features, crop)
+    ):
+        out[i] = row
         lengths[i] = length
         count += 1
     if count != n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import keras
 import numpy as np
@@ -18,38 +19,67 @@ logger = logging.getLogger(__name__)
 
 
 def _dataset(
-    inputs: dict[str, np.ndarray],
-    labels: np.ndarray,
+    inputs: dict[str, Any],
+    labels: np.ndarray | None,
     batch_size: int,
     shuffle_seed: int | None = None,
     sample_weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches gathered from in-memory tensors by shuffled index batches.
+    """Batches gathered by shuffled index batches.
 
     Only the indices are shuffled (with the same seed and buffer as shuffling the
-    utterances themselves, so the batches are the same), and each batch is one
-    vectorised ``tf.gather`` instead of one slice per utterance. The arrays are
-    converted to tensors once, which is the cache: no epoch copies them again.
-    With ``sample_weights``, batches are ``(inputs, labels, weights)`` and Keras
-    multiplies each utterance's loss by its weight, whatever the loss.
+    utterances themselves, so the batches are the same). In-memory arrays are
+    converted to tensors once, which is the cache: no epoch copies them again, and
+    each batch is one vectorised ``tf.gather`` instead of one slice per utterance.
+    Inputs read on demand (anything else with a ``take(indices)`` method, such as
+    :class:`~emotion_aware_loss.cross_validation.ScaledFeatures`) are read one
+    batch at a time, so they are never held whole.
+
+    Returns:
+        ``(inputs, labels)`` batches, ``(inputs, labels, sample_weights)`` with
+        weights, or the inputs alone without labels (for prediction). Keras
+        multiplies each utterance's loss by its weight, whatever the loss.
     """
-    arrays = (
-        (inputs, labels) if sample_weights is None else (inputs, labels, sample_weights)
-    )
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, arrays)
-    order = tf.data.Dataset.range(len(labels))
+    arrays = {name: v for name, v in inputs.items() if isinstance(v, np.ndarray)}
+    on_demand = {name: v for name, v in inputs.items() if name not in arrays}
+    targets = tuple(a for a in (labels, sample_weights) if a is not None)
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, (arrays, targets))
+    order = tf.data.Dataset.range(len(next(iter(inputs.values()))))
     if shuffle_seed is not None:
         order = order.shuffle(
             len(labels), seed=shuffle_seed, reshuffle_each_iteration=True
         )
 
-    def gather(rows: tf.Tensor) -> tuple:
-        return tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
+    def gather(rows: tf.Tensor) -> tuple | dict:
+        x, y = tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
+        x = dict(x)
+        for name, source in on_demand.items():
+            x[name] = tf.numpy_function(
+                source.take, [rows], tf.as_dtype(source.dtype), stateful=False
+            )
+            x[name].set_shape((None, *source.shape[1:]))
+        return (x, *y) if y else x
 
     return (
         order.batch(batch_size)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def predict(
+    model: keras.Model, inputs: dict[str, Any], batch_size: int = 32
+) -> np.ndarray:
+    """``model.predict(inputs, batch_size=batch_size)`` for on-demand inputs too.
+
+    The batches are those ``model.predict`` makes from arrays (consecutive
+    utterances, ``batch_size`` at a time; 32 is its default), so the predictions
+    are the same; inputs such as
+    :class:`~emotion_aware_loss.cross_validation.ScaledFeatures` are read one
+    batch at a time.
+    """
+    return model.predict(
+        _dataset(select_inputs(model, inputs), None, batch_size), verbose=0
     )
 
 
@@ -126,9 +156,7 @@ class DynamicSimilarity(keras.callbacks.Callback):
         self._encoder = embedding_model(self.model)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        embeddings = self._encoder.predict(
-            select_inputs(self._encoder, self.inputs), verbose=0, batch_size=256
-        )
+        embeddings = predict(self._encoder, self.inputs, batch_size=256)
         names = [str(k) for k in range(self.loss.similarity.shape[0])]
         observed = embedding_similarity(embeddings, self.labels, names).to_numpy()
         updated = self.momentum * self.loss.similarity + (1 - self.momentum) * observed
@@ -146,9 +174,7 @@ def _per_sample(
     return np.asarray(class_weights, dtype=np.float32)[labels]
 
 
-def select_inputs(
-    model: keras.Model, inputs: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+def select_inputs(model: keras.Model, inputs: dict[str, Any]) -> dict[str, Any]:
     """Keep only the inputs the model has (a speech-only model takes no text).
 
     Utterance-level speech vectors are stored as one-frame sequences; a model
@@ -159,7 +185,10 @@ def select_inputs(
         name = tensor.name.split(":")[0]
         value = inputs[name]
         if len(tensor.shape) == 2 and value.ndim == 3 and value.shape[1] == 1:
-            value = value[:, 0, :]
+            if isinstance(value, np.ndarray):
+                value = value[:, 0, :]
+            else:  # read on demand (ScaledFeatures)
+                value = value.without_frame_axis()
         selected[name] = value
     return selected
 

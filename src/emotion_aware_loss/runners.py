@@ -22,6 +22,11 @@ system or object storage for several machines, see ``docs/distributed.md``).
 In-memory datasets (``MemoryDataset``, Kedro's default for names the catalog does
 not declare) are passed between tasks as Dask results instead, so they must be
 picklable.
+
+MLflow tracking (``tracking.enabled: true``): workers hold no MLflow run, so each
+returns what its node's outputs log, and this process logs it, with the node's
+parameters, into the run it holds (see :mod:`emotion_aware_loss.tracking`). Only
+this process needs to reach the tracking store.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import logging
 import os
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -42,6 +48,8 @@ from kedro.framework.hooks.manager import (
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import AbstractRunner
 from kedro.runner.task import Task
+
+from emotion_aware_loss.tracking import Logged, OutputRecorder, TrackingHooks
 
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
@@ -86,6 +94,19 @@ def _worker_hook_manager(package_name: str | None) -> PluginManager:
     return manager
 
 
+@dataclass
+class NodeResult:
+    """What a worker hands back for one node.
+
+    Attributes:
+        outputs: The node's in-memory outputs by name.
+        logged: What its saved outputs log to MLflow, when tracking is on.
+    """
+
+    outputs: dict[str, Any]
+    logged: list[Logged] = field(default_factory=list)
+
+
 def run_node_task(  # noqa: PLR0913
     node: Node,
     catalog: DataCatalog,
@@ -93,8 +114,9 @@ def run_node_task(  # noqa: PLR0913
     package_name: str | None,
     run_id: str | None,
     is_async: bool,
-    *upstream: dict[str, Any],
-) -> dict[str, Any]:
+    log_models: bool | None,
+    *upstream: NodeResult,
+) -> NodeResult:
     """Run one node on a Dask worker.
 
     Args:
@@ -104,27 +126,52 @@ def run_node_task(  # noqa: PLR0913
         package_name: The Kedro project's package, to load its hooks.
         run_id: The Kedro run id (passed to hooks).
         is_async: Load and save the node's datasets with threads.
-        *upstream: Results of the tasks this node depends on: their in-memory
-            outputs by name.
+        log_models: None without MLflow tracking; with it, whether models are
+            logged: what the node's saved outputs log is then returned.
+        *upstream: Results of the tasks this node depends on.
 
     Returns:
-        This node's in-memory outputs by name (empty when it persists them all).
+        The node's in-memory outputs (none when it persists them all) and, with
+        tracking, what its outputs log.
     """
-    available = {name: data for result in upstream for name, data in result.items()}
+    available = {
+        name: data for result in upstream for name, data in result.outputs.items()
+    }
     for name in node.inputs:
         if name in in_memory:
             catalog[name] = MemoryDataset(available[name])
     for name in node.outputs:
         if name in in_memory:
             catalog[name] = MemoryDataset()
+    hook_manager = _worker_hook_manager(package_name)
+    recorder = None
+    if log_models is not None:
+        recorder = OutputRecorder(log_models)
+        hook_manager.register(recorder)
     Task(
         node=node,
         catalog=catalog,
         is_async=is_async,
-        hook_manager=_worker_hook_manager(package_name),
+        hook_manager=hook_manager,
         run_id=run_id,
     ).execute()
-    return {name: catalog.load(name) for name in node.outputs if name in in_memory}
+    return NodeResult(
+        {name: catalog.load(name) for name in node.outputs if name in in_memory},
+        recorder.logged if recorder is not None else [],
+    )
+
+
+def _active_tracking(hook_manager: PluginManager | None) -> TrackingHooks | None:
+    """The project's tracking hook, if it has an MLflow run open."""
+    plugins = hook_manager.get_plugins() if hook_manager is not None else None
+    return next(
+        (
+            plugin
+            for plugin in plugins or ()  # Kedro's null manager has no plugins
+            if isinstance(plugin, TrackingHooks) and plugin.active
+        ),
+        None,
+    )
 
 
 class DaskRunner(AbstractRunner):
@@ -193,6 +240,10 @@ class DaskRunner(AbstractRunner):
             for name in pipeline.all_outputs()
             if isinstance(catalog.get(name), MemoryDataset)
         }
+        # Workers hold no MLflow run: they return what their outputs log, and
+        # this process logs it with each node's parameters.
+        tracking = _active_tracking(hook_manager)
+        log_models = tracking.log_models if tracking is not None else None
         dependencies = pipeline.node_dependencies
         dependents = Counter(dep for deps in dependencies.values() for dep in deps)
         client, cluster = self._client()
@@ -207,6 +258,7 @@ class DaskRunner(AbstractRunner):
                     PACKAGE_NAME,
                     run_id,
                     self._is_async,
+                    log_models,
                     *(futures[dep] for dep in dependencies[node]),
                     key=f"{node.name}-{uuid.uuid4().hex}",
                     pure=False,
@@ -216,13 +268,20 @@ class DaskRunner(AbstractRunner):
             for future in as_completed(list(futures.values())):
                 node = by_key[future.key]
                 try:
-                    outputs = future.result()
+                    result = future.result()
                 except Exception:
                     client.cancel(list(futures.values()))
                     self._suggest_resume_scenario(pipeline, done, catalog)
                     raise
-                for name in pipeline.outputs() & outputs.keys():
-                    catalog.save(name, outputs[name])  # returned by run()
+                for name in pipeline.outputs() & result.outputs.keys():
+                    catalog.save(name, result.outputs[name])  # returned by run()
+                if tracking is not None:
+                    parameters = {
+                        name: catalog.load(name)
+                        for name in node.inputs
+                        if name.startswith("params:")
+                    }
+                    tracking.log_node_run_elsewhere(node, parameters, result.logged)
                 done.add(node)
                 # An upstream result is no longer needed once all its dependents ran.
                 for dep in dependencies[node]:

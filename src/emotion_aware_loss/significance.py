@@ -22,6 +22,8 @@ step-down method (within each decision rule and metric).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -39,6 +41,7 @@ BOOTSTRAP_METRICS = (
     "mistake_severity",
     "semantic_cost",
 )
+RESAMPLE_CHUNK = 100  # bootstrap resamples scored at a time
 EPSILON = 1e-15  # probabilities are clipped as scikit-learn's log_loss does
 
 
@@ -260,13 +263,8 @@ def bootstrap_comparisons(
     base, _ = _aligned(oof, baseline, classes)
     n_repeats = base["repeat"].nunique()
     n = len(base) // n_repeats
-    rng = np.random.default_rng(seed)
-    indices = np.concatenate(
-        [np.arange(n)[None, :], rng.integers(0, n, (n_resamples, n))]
-    )
-
     shape = (n_repeats, n)
-    cache = {}
+    inputs = {}
     for variant in variants:  # each variant's predictions are aligned once
         part, p_true = _aligned(oof, variant, classes)
         if not part["utterance_id"].equals(base["utterance_id"]):
@@ -278,9 +276,24 @@ def bootstrap_comparisons(
         log_p_true = np.log(p_true).reshape(shape)
         for decision in decisions:
             predicted = part[f"predicted_{decision}"].map(index).to_numpy()
-            cache[variant, decision] = _bootstrap_metrics(
-                labels, predicted.reshape(shape), log_p_true, indices, cost
-            )
+            inputs[variant, decision] = (labels, predicted.reshape(shape), log_p_true)
+    # Resamples are drawn and scored RESAMPLE_CHUNK at a time, so memory does not
+    # grow with n_resamples x utterances; the draws are those of a single call.
+    rng = np.random.default_rng(seed)
+
+    def resamples() -> Iterator[np.ndarray]:
+        yield np.arange(n)[None, :]  # row 0: the predictions as they are
+        for start in range(0, n_resamples, RESAMPLE_CHUNK):
+            yield rng.integers(0, n, (min(RESAMPLE_CHUNK, n_resamples - start), n))
+
+    parts: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {k: [] for k in inputs}
+    for indices in resamples():
+        for key, arrays in inputs.items():
+            parts[key].append(_bootstrap_metrics(*arrays, indices, cost))
+    cache = {
+        key: {m: np.concatenate([p[m] for p in chunk]) for m in chunk[0]}
+        for key, chunk in parts.items()
+    }
     alpha = (1.0 - confidence) / 2
     rows = []
     for variant in variants:

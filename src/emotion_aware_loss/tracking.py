@@ -14,13 +14,23 @@ this hook adds what our pipelines produce, as they are saved:
 
 kedro-mlflow's automatic registration is disabled in ``settings.py``, so
 installing the extra changes nothing until tracking is enabled.
+
+Under :class:`~emotion_aware_loss.runners.DaskRunner` the nodes run in worker
+processes that hold no MLflow run (and may be on machines that cannot reach the
+tracking store). Each worker keeps what its node's outputs log
+(:class:`OutputRecorder`), and the process that started ``kedro run`` logs it,
+with the node's parameters, into the run (:meth:`TrackingHooks.log_node_run_elsewhere`):
+the same metrics, parameters and artifacts as a sequential run.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import math
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +132,26 @@ class TrackingHooks:
         if self.active:
             log_output(dataset_name, data, self._config.log_models)
 
+    @property
+    def log_models(self) -> bool:
+        return self._config.log_models
+
+    def log_node_run_elsewhere(
+        self, node: Any, parameters: dict[str, Any], logged: list[Logged]
+    ) -> None:
+        """Log a node that ran in another process (a Dask worker) as if here.
+
+        Args:
+            node: The node.
+            parameters: Its ``params:`` inputs by name.
+            logged: What its saved outputs log (from an :class:`OutputRecorder`).
+        """
+        if not self.active:
+            return
+        self.before_node_run(node=node, catalog=None, inputs=parameters, is_async=False)
+        for item in logged:
+            log(item)
+
     @hook_impl
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Any, catalog: Any
@@ -155,6 +185,98 @@ def _fold_metrics(metrics: dict) -> tuple[dict[str, float], int]:
     return values, int(metrics["fold"])
 
 
+@dataclass(frozen=True)
+class Logged:
+    """What one saved output adds to the MLflow run.
+
+    Plain data, no MLflow call: a Dask worker, which has no MLflow run, makes it
+    and hands it to the process that holds the run (see :class:`OutputRecorder`).
+
+    Attributes:
+        metrics: Metric values by key.
+        step: The metrics' step (the fold), or None.
+        files: Artifact contents by artifact path (``report/report.md``, ...).
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    step: int | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def to_log(dataset_name: str, data: Any, log_models: bool) -> Logged | None:
+    """What the pipelines log for one saved output, or None if nothing.
+
+    Args:
+        dataset_name: Catalog name of the output.
+        data: The saved object.
+        log_models: Whether Keras models are logged (as ``.keras`` artifacts).
+    """
+    *namespace, leaf = dataset_name.split(".")
+    if leaf == "metrics" and namespace:
+        values, fold = _fold_metrics(data)
+        variant = namespace[0]
+        return Logged({f"{variant}.{k}": v for k, v in values.items()}, step=fold)
+    if dataset_name == "cv_summary":
+        return Logged(
+            {
+                f"cv.{variant}.{rule}.{name}": value
+                for variant, rules in data["variants"].items()
+                for rule, values in rules.items()
+                for name, value in values.items()
+                if isinstance(value, int | float)
+            }
+        )
+    files = _artifacts(dataset_name, data, log_models)
+    return Logged(files=files) if files else None
+
+
+def _artifacts(dataset_name: str, data: Any, log_models: bool) -> dict[str, bytes]:
+    """Artifact files of one saved output, by artifact path (none: empty)."""
+    *namespace, leaf = dataset_name.split(".")
+    files: dict[str, bytes] = {}
+    if dataset_name == "report":
+        files["report/report.md"] = data.encode("utf-8")
+    elif dataset_name == "report_setup":
+        files["report/report_setup.json"] = json.dumps(data, indent=2).encode()
+    elif dataset_name in TABLES and isinstance(data, pd.DataFrame):
+        files[f"report/{dataset_name}.csv"] = data.to_csv(index=False).encode()
+    elif isinstance(data, Figure):
+        buffer = io.BytesIO()
+        data.savefig(buffer, format="png")
+        name = dataset_name.removesuffix("_plot")
+        files[f"report/figures/{name}.png"] = buffer.getvalue()
+    elif log_models and (
+        (leaf == "model" and hasattr(data, "save")) or dataset_name == "final_model"
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            if dataset_name == "final_model":
+                folder = "models/final_model"
+                data.save(Path(tmp))  # model.keras + recognizer.json
+            else:
+                folder = "/".join(["models", *namespace])
+                data.save(Path(tmp) / "model.keras")
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    relative = path.relative_to(tmp).as_posix()
+                    files[f"{folder}/{relative}"] = path.read_bytes()
+    return files
+
+
+def log(logged: Logged) -> None:
+    """Log ``logged`` to the active MLflow run."""
+    import mlflow  # noqa: PLC0415  (the tracking extra)
+
+    if logged.metrics:
+        mlflow.log_metrics(logged.metrics, step=logged.step)
+    if logged.files:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in logged.files.items():
+                path = Path(tmp, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+            mlflow.log_artifacts(tmp)
+
+
 def log_output(dataset_name: str, data: Any, log_models: bool) -> None:
     """Log one saved output of the pipelines to the active MLflow run.
 
@@ -167,41 +289,29 @@ def log_output(dataset_name: str, data: Any, log_models: bool) -> None:
 
     if mlflow.active_run() is None:
         return
-    *namespace, leaf = dataset_name.split(".")
-    if leaf == "metrics" and namespace:
-        values, fold = _fold_metrics(data)
-        variant = namespace[0]
-        mlflow.log_metrics({f"{variant}.{k}": v for k, v in values.items()}, step=fold)
-    elif dataset_name == "cv_summary":
-        mlflow.log_metrics(
-            {
-                f"cv.{variant}.{rule}.{name}": value
-                for variant, rules in data["variants"].items()
-                for rule, values in rules.items()
-                for name, value in values.items()
-                if isinstance(value, int | float)
-            }
-        )
-    elif dataset_name == "report":
-        mlflow.log_text(data, "report/report.md")
-    elif dataset_name == "report_setup":
-        mlflow.log_dict(data, "report/report_setup.json")
-    elif dataset_name in TABLES and isinstance(data, pd.DataFrame):
-        mlflow.log_text(data.to_csv(index=False), f"report/{dataset_name}.csv")
-    elif isinstance(data, Figure):
-        name = dataset_name.removesuffix("_plot")
-        mlflow.log_figure(data, f"report/figures/{name}.png")
-    elif log_models and leaf == "model" and hasattr(data, "save"):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.keras"
-            data.save(path)
-            mlflow.log_artifact(
-                str(path), artifact_path=f"models/{'/'.join(namespace)}"
-            )
-    elif log_models and dataset_name == "final_model":
-        with tempfile.TemporaryDirectory() as tmp:
-            data.save(Path(tmp))  # model.keras + recognizer.json
-            mlflow.log_artifacts(tmp, artifact_path="models/final_model")
-    else:
-        return
-    logger.debug("Logged %s to MLflow", dataset_name)
+    logged = to_log(dataset_name, data, log_models)
+    if logged is not None:
+        log(logged)
+        logger.debug("Logged %s to MLflow", dataset_name)
+
+
+class OutputRecorder:
+    """Hook for a process without the MLflow run (a Dask worker).
+
+    Keeps what :class:`TrackingHooks` would log for each output saved here, so
+    the process that holds the run can log it with
+    :meth:`TrackingHooks.log_node_run_elsewhere`.
+
+    Args:
+        log_models: Whether Keras models are kept (``tracking.log_models``).
+    """
+
+    def __init__(self, log_models: bool) -> None:
+        self.log_models = log_models
+        self.logged: list[Logged] = []
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        logged = to_log(dataset_name, data, self.log_models)
+        if logged is not None:
+            self.logged.append(logged)

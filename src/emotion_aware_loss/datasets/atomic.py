@@ -1,9 +1,12 @@
 """Atomic-save versions of the kedro-datasets classes the catalog uses.
 
-Each class writes its file as ``<name>.partial`` next to the target and renames it
-into place, so a run killed mid-save never leaves a truncated report, table or
-figure that a later ``catalog.load`` (or ``kedro run --only-missing-outputs``) would
-accept as finished. Loading, versioning and arguments are those of the parent class.
+On a local file system each class writes its file as ``<name>.partial`` next to the
+target and renames it into place, so a run killed mid-save never leaves a truncated
+report, table or figure that a later ``catalog.load`` (or ``kedro run
+--only-missing-outputs``) would accept as finished. On an object store (``s3://``,
+``gs://``, ``abfs://``, ...) an upload already becomes visible only once complete,
+and a "rename" would be a second copy, so the parent class writes the target
+directly. Loading, versioning and arguments are those of the parent class.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ class _AtomicSave:
     _parent: type
 
     def save(self, data: Any) -> None:
+        if self._protocol != "file":  # an object store: one upload is atomic
+            parent_save = getattr(self._parent.save, "__wrapped__", self._parent.save)
+            parent_save(self, data)
+            return
         target = self._get_save_path()
         partial = PurePosixPath(f"{target}.partial")
         parent_save = getattr(self._parent.save, "__wrapped__", self._parent.save)

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Literal, TypeVar
 
+import fsspec
 import numpy as np
 import pandas as pd
 import soundfile as sf
 from joblib import Parallel, delayed
 from kedro.io import AbstractDataset, DatasetError
+
+from emotion_aware_loss.datasets._fs import Location, location
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,11 +50,14 @@ class AudioCorpus:
         source: The manifest file the table came from (for error messages).
         skipped: ``utterance_id, label, reason`` of rows left out at load (bad
             audio, when the dataset is told to skip it).
+        storage_options: Credentials and file-system arguments for audio paths
+            that are fsspec URLs (``s3://...``).
     """
 
     manifest: pd.DataFrame
     source: str
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED))
+    storage_options: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -75,6 +82,7 @@ class AudioCorpus:
             self.source,
             sample_rate,
             trim_top_db,
+            self.storage_options,
         )
 
     def select(self, utterance_ids: Sequence[str]) -> AudioCorpus:
@@ -94,7 +102,10 @@ class AudioCorpus:
             )
         rows = position.loc[list(utterance_ids)].to_numpy()
         return AudioCorpus(
-            self.manifest.iloc[rows].reset_index(drop=True), self.source, self.skipped
+            self.manifest.iloc[rows].reset_index(drop=True),
+            self.source,
+            self.skipped,
+            self.storage_options,
         )
 
     def map_audio(
@@ -119,6 +130,7 @@ class AudioCorpus:
             source=self.source,
             sample_rate=sample_rate,
             trim_top_db=trim_top_db,
+            storage_options=self.storage_options,
         )
         if n_jobs == 1:
             yield from (task(path, utt) for path, utt in rows)
@@ -130,18 +142,20 @@ class AudioCorpus:
                 yield from results
 
 
-def read_waveform(
+def read_waveform(  # noqa: PLR0913
     path: str,
     utterance_id: str,
     source: str,
     sample_rate: int,
     trim_top_db: float | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Read one audio file as mono float32 at ``sample_rate``.
 
     Multi-channel audio is averaged to mono; another sample rate is resampled; with
     ``trim_top_db``, leading and trailing audio quieter than that many dB below the
-    peak is cut.
+    peak is cut. ``path`` may be an fsspec URL (``s3://...``), opened with
+    ``storage_options``.
 
     Raises:
         CorpusError: If the file is unreadable or holds no samples (the message
@@ -150,7 +164,11 @@ def read_waveform(
     import librosa  # noqa: PLC0415  (heavy; only needed when audio is read)
 
     try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        if _is_url(path):
+            with fsspec.open(path, "rb", **(storage_options or {})) as handle:
+                audio, rate = sf.read(handle, dtype="float32", always_2d=True)
+        else:
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise CorpusError(
             f"{source}: cannot read audio of utterance {utterance_id!r} at {path}: {exc}"
@@ -187,16 +205,25 @@ def _read_and_apply(
     source: str,
     sample_rate: int,
     trim_top_db: float | None,
+    storage_options: dict[str, Any] | None = None,
 ) -> T:
-    return func(read_waveform(path, utterance_id, source, sample_rate, trim_top_db))
+    waveform = read_waveform(
+        path, utterance_id, source, sample_rate, trim_top_db, storage_options
+    )
+    return func(waveform)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    sep = "\t" if suffix in {".tsv", ".tab"} else ","
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _read_table(path: Location) -> pd.DataFrame:
+    suffix = PurePosixPath(path.path).suffix.lower()
+    with path.open("rb") as handle:
+        if suffix == ".parquet":
+            return pd.read_parquet(handle)
+        sep = "\t" if suffix in {".tsv", ".tab"} else ","
+        return pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False)
 
 
 def _check_table(
@@ -245,7 +272,7 @@ def _check_table(
 def check_manifest(
     table: pd.DataFrame,
     source: str,
-    audio_root: Path,
+    audio_root: Path | Location,
     on_bad_audio: Literal["error", "skip"] = "error",
     require_sample_rate: int | None = None,
     require_mono: bool = False,
@@ -259,7 +286,8 @@ def check_manifest(
     than one channel, raise, or with ``on_bad_audio="skip"`` are left out and
     returned as skipped rows. Without those requirements, files that will be
     resampled or down-mixed are counted in the log. Audio paths may not leave
-    ``audio_root`` unless ``allow_outside_root``.
+    ``audio_root`` unless ``allow_outside_root``. An ``audio_root`` on another
+    file system (an fsspec URL) gives audio paths that are URLs.
 
     Returns:
         The checked table and the skipped rows (``utterance_id, label, reason``).
@@ -278,17 +306,17 @@ def check_manifest(
     skipped = pd.DataFrame(columns=SKIPPED)
     if text_only:
         return table.reset_index(drop=True), skipped
-    root = audio_root.resolve()
+    root, resolve, probe = _audio_access(audio_root)
     resolved, problems, rates, channels = [], {}, Counter(), Counter()
     for utt, rel in zip(table["utterance_id"], table["audio_path"], strict=True):
-        path = (root / rel).resolve()
-        if not allow_outside_root and not path.is_relative_to(root):
+        path, inside = resolve(rel)
+        if not allow_outside_root and not inside:
             raise CorpusError(
                 f"{source}: audio path {rel!r} of utterance {utt!r} escapes the "
                 f"corpus root {root} (allow_outside_root: true permits it)"
             )
-        resolved.append(str(path))
-        problem, info = _audio_problem(path)
+        resolved.append(path)
+        problem, info = probe(path)
         if info is not None:
             rates[info.samplerate] += 1
             channels[info.channels] += 1
@@ -338,12 +366,49 @@ def check_manifest(
     return table.reset_index(drop=True), skipped
 
 
-def _audio_problem(path: Path) -> tuple[str | None, Any]:
-    """Why an audio file cannot be used (from its header), and the header."""
-    if not path.is_file():
-        return "does not exist", None
+def _audio_access(
+    audio_root: Path | Location,
+) -> tuple[str, Callable[[str], tuple[str, bool]], Callable[[str], tuple]]:
+    """The root as text, how to resolve an audio path, and how to check a file.
+
+    The resolver returns the absolute path (or URL) and whether it stays inside
+    the root; the check returns :func:`_audio_problem`'s answer.
+    """
+    if isinstance(audio_root, Location) and not audio_root.local:
+        fs, base = audio_root.fs, posixpath.normpath(audio_root.path)
+        protocol = audio_root.protocol
+
+        def resolve_remote(rel: str) -> tuple[str, bool]:
+            full = posixpath.normpath(f"{base}/{rel}")
+            return f"{protocol}://{full}", full.startswith(f"{base}/")
+
+        def probe_remote(url: str) -> tuple:
+            path = url.split("://", 1)[1]
+            if not fs.isfile(path):
+                return "does not exist", None
+            with fs.open(path, "rb") as handle:
+                return _audio_problem(handle)
+
+        return audio_root.url, resolve_remote, probe_remote
+    local = Path(audio_root.path if isinstance(audio_root, Location) else audio_root)
+    root = local.resolve()
+
+    def resolve_local(rel: str) -> tuple[str, bool]:
+        path = (root / rel).resolve()
+        return str(path), path.is_relative_to(root)
+
+    def probe_local(path: str) -> tuple:
+        if not Path(path).is_file():
+            return "does not exist", None
+        return _audio_problem(path)
+
+    return str(root), resolve_local, probe_local
+
+
+def _audio_problem(file: str | IO[bytes]) -> tuple[str | None, Any]:
+    """Why an existing audio file cannot be used (from its header), and the header."""
     try:
-        info = sf.info(str(path))
+        info = sf.info(file)
     except (sf.LibsndfileError, RuntimeError, OSError):
         return "is not readable audio", None
     if info.frames == 0:
@@ -384,10 +449,14 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
             (refused by default).
         labelled: ``false`` for new utterances to classify (the ``inference``
             pipeline): ``label``, ``speaker`` and ``transcript`` become optional.
+        credentials: Passed to the fsspec file system of ``filepath`` and
+            ``audio_root``, which may be URLs (``s3://bucket/corpus/manifest.csv``):
+            the audio is then read from there, one file at a time.
+        fs_args: Extra arguments of that file system.
         metadata: Free-form metadata for plugins (e.g. Kedro-Viz).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         filepath: str,
         audio_root: str | None = None,
@@ -397,14 +466,18 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
         require_mono: bool = False,
         allow_outside_root: bool = False,
         labelled: bool = True,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if on_bad_audio not in {"error", "skip"}:
             raise DatasetError(
                 f"on_bad_audio must be 'error' or 'skip', got {on_bad_audio!r}"
             )
-        self._filepath = Path(filepath)
-        self._audio_root = Path(audio_root) if audio_root else self._filepath.parent
+        self._filepath = location(filepath, credentials, fs_args)
+        # by default the manifest's folder
+        audio_root = audio_root or posixpath.dirname(str(filepath)) or "."
+        self._audio_root = location(audio_root, credentials, fs_args)
         self._columns = dict(columns or {})
         self._on_bad_audio = on_bad_audio
         self._requirements = {
@@ -433,7 +506,9 @@ class AudioManifestDataset(AbstractDataset[Any, AudioCorpus]):
             **self._requirements,
         )
         logger.info("Loaded %d utterances from %s", len(manifest), self._filepath)
-        return AudioCorpus(manifest, str(self._filepath), skipped)
+        return AudioCorpus(
+            manifest, str(self._filepath), skipped, self._filepath.storage_options
+        )
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")
@@ -449,23 +524,27 @@ class DemoCorpusDataset(AudioManifestDataset):
     """The built-in synthetic corpus, written to ``path`` on first load.
 
     Loading generates ``path/wav/*.wav`` and ``path/manifest.csv`` with
-    :func:`emotion_aware_loss.demo_corpus.generate_demo_corpus` when they are
+    :func:`emotion_aware_loss.demo_corpus.iter_demo_corpus` when they are
     missing or were made with other settings (recorded in ``path/demo_corpus.json``),
     then reads them like any :class:`AudioManifestDataset`. The same settings
     always give the same files. Generation writes to a temporary folder first, so an
-    interrupted run never leaves a half-written corpus that looks complete.
+    interrupted run never leaves a half-written corpus that looks complete; on an
+    object store (``path`` an fsspec URL) that folder is uploaded with
+    ``demo_corpus.json`` last.
 
     Args:
-        path: Folder of the corpus.
+        path: Folder of the corpus (a local path or an fsspec URL).
         n_utterances: Corpus size.
         n_speakers: Number of synthetic speakers.
         seed: Generator seed (the data's identity, separate from the run seed).
         sample_rate: Audio sample rate in Hz.
         label_noise: Fraction of labels that differ from the expressed emotion.
+        credentials: Passed to the fsspec file system of ``path``.
+        fs_args: Extra arguments of that file system.
         metadata: Free-form metadata for plugins.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         path: str,
         n_utterances: int = 1000,
@@ -473,10 +552,17 @@ class DemoCorpusDataset(AudioManifestDataset):
         seed: int = 2026,
         sample_rate: int = 16000,
         label_noise: float = 0.1,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._root = Path(path)
-        super().__init__(str(self._root / "manifest.csv"), metadata=metadata)
+        self._root = location(str(path).rstrip("/"), credentials, fs_args)
+        super().__init__(
+            self._root.join("manifest.csv").url,
+            credentials=credentials,
+            fs_args=fs_args,
+            metadata=metadata,
+        )
         self._settings = {
             "n_utterances": int(n_utterances),
             "n_speakers": int(n_speakers),
@@ -486,40 +572,61 @@ class DemoCorpusDataset(AudioManifestDataset):
         }
 
     def _is_current(self) -> bool:
-        stamp = self._root / "demo_corpus.json"
+        stamp = self._root.join("demo_corpus.json")
         if not (stamp.is_file() and self._filepath.is_file()):
             return False
-        return json.loads(stamp.read_text(encoding="utf-8")) == self._settings
+        with stamp.open("rb") as handle:
+            return json.loads(handle.read().decode("utf-8")) == self._settings
+
+    def _write(self, folder: Path) -> None:
+        """Generate the corpus into ``folder`` (which exists)."""
+        from emotion_aware_loss.demo_corpus import iter_demo_corpus  # noqa: PLC0415
+
+        (folder / "wav").mkdir()
+        rows = []
+        # one utterance at a time: the audio of a large corpus is never in memory
+        for row, wave in iter_demo_corpus(**self._settings):
+            rel = f"wav/{row['utterance_id']}.wav"
+            sf.write(
+                folder / rel, wave, self._settings["sample_rate"], subtype="PCM_16"
+            )
+            rows.append({**row, "audio_path": rel})
+        pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
+        (folder / "demo_corpus.json").write_text(
+            json.dumps(self._settings, indent=2), encoding="utf-8"
+        )
 
     def _generate(self) -> None:
-        from emotion_aware_loss.demo_corpus import generate_demo_corpus  # noqa: PLC0415
-
         logger.info(
             "Generating the demo corpus in %s with %s", self._root, self._settings
         )
-        manifest, waves = generate_demo_corpus(**self._settings)
-        self._root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self._root.parent, prefix=".demo-"))
+        if not self._root.local:
+            self._upload()
+            return
+        root = Path(self._root.path)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=".demo-"))
         try:
-            (staging / "wav").mkdir()
-            paths = []
-            for utt, wave in zip(manifest["utterance_id"], waves, strict=True):
-                rel = f"wav/{utt}.wav"
-                sf.write(
-                    staging / rel, wave, self._settings["sample_rate"], subtype="PCM_16"
-                )
-                paths.append(rel)
-            manifest = manifest.assign(audio_path=paths)
-            manifest.to_csv(staging / "manifest.csv", index=False)
-            (staging / "demo_corpus.json").write_text(
-                json.dumps(self._settings, indent=2), encoding="utf-8"
-            )
-            if self._root.exists():
-                shutil.rmtree(self._root)
-            staging.rename(self._root)
+            self._write(staging)
+            if root.exists():
+                shutil.rmtree(root)
+            staging.rename(root)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+    def _upload(self) -> None:
+        """Generate locally, then upload; the stamp last marks a complete corpus."""
+        fs, root = self._root.fs, self._root.path
+        with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
+            staging = Path(tmp)
+            self._write(staging)
+            if fs.exists(root):
+                fs.rm(root, recursive=True)
+            fs.put(str(staging / "wav"), f"{root}/wav", recursive=True)
+            fs.put(str(staging / "manifest.csv"), f"{root}/manifest.csv")
+            fs.put(str(staging / "demo_corpus.json"), f"{root}/demo_corpus.json")
+        fs.invalidate_cache(root)
 
     def load(self) -> AudioCorpus:
         if not self._is_current():

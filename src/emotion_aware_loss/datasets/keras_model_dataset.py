@@ -20,9 +20,10 @@ class KerasModelDataset(TensorFlowModelDataset):
     ``catalog.load("emotion_aware.fold_0.model")`` works in any session, even one
     that ran only the evaluation pipeline. Keras' ``safe_mode`` stays on.
 
-    Saving is atomic: the file is written next to its target as ``*.partial`` and
-    renamed, so a run killed mid-save never leaves a truncated model that a later
-    load (or ``--only-missing-outputs``) would take for a finished one.
+    Saving is atomic: a local file is written next to its target as ``*.partial``
+    and renamed, so a run killed mid-save never leaves a truncated model that a
+    later load (or ``--only-missing-outputs``) would take for a finished one; on an
+    object store (``s3://``, ...) the single upload is atomic already.
     """
 
     def load(self) -> keras.Model:
@@ -36,9 +37,11 @@ class KerasModelDataset(TensorFlowModelDataset):
             super().save(data)
             return
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
-        partial = f"{save_path}.partial"
+        # On an object store one upload is atomic, and a rename would be a copy.
+        target = f"{save_path}.partial" if self._protocol == "file" else save_path
         with tempfile.TemporaryDirectory(prefix=self._tmp_prefix) as tempdir:
             path = str(PurePath(tempdir) / "model.keras")
             keras.models.save_model(data, path, **self._save_args)
-            self._fs.put(path, partial)
-        self._fs.mv(partial, save_path)
+            self._fs.put(path, target)
+        if target != save_path:
+            self._fs.mv(target, save_path)

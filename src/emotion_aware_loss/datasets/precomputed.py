@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from emotion_aware_loss.datasets._fs import Location, load_npy, location
 from emotion_aware_loss.datasets.audio_corpus import CorpusError
 from emotion_aware_loss.datasets.word_vectors import WordVectors
 
@@ -60,19 +61,21 @@ class PrecomputedCorpus:
         )
 
 
-def _load_array(path: Path) -> np.ndarray:
+def _load_array(path: Location) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        return load_npy(path)
     except (OSError, ValueError) as exc:
         raise CorpusError(f"cannot read array {path}: {exc}") from exc
 
 
-def _load_table(path: Path) -> pd.DataFrame:
+def _load_table(path: Location) -> pd.DataFrame:
+    suffix = PurePosixPath(path.path).suffix.lower()
     try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
-        return pd.read_csv(path, sep=sep, keep_default_na=False)
+        with path.open("rb") as handle:
+            if suffix == ".parquet":
+                return pd.read_parquet(handle)
+            sep = "\t" if suffix in {".tsv", ".tab"} else ","
+            return pd.read_csv(handle, sep=sep, keep_default_na=False)
     except (OSError, ValueError) as exc:
         raise CorpusError(f"cannot read table {path}: {exc}") from exc
 
@@ -108,6 +111,9 @@ class PrecomputedCorpusDataset(AbstractDataset[Any, PrecomputedCorpus]):
             columns starting with the prefix are the utterance-level features.
             Next to ``.npy`` files it supplies ids, speakers and transcripts.
         feature_prefix: Prefix of the table's feature columns.
+        credentials: Passed to the fsspec file system of the files (any of them
+            may be a URL such as ``s3://bucket/features.npy``).
+        fs_args: Extra arguments of that file system.
         metadata: Free-form metadata for plugins.
     """
 
@@ -120,6 +126,8 @@ class PrecomputedCorpusDataset(AbstractDataset[Any, PrecomputedCorpus]):
         lengths: str | None = None,
         table: str | None = None,
         feature_prefix: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if features is None and not (table and feature_prefix):
@@ -138,13 +146,14 @@ class PrecomputedCorpusDataset(AbstractDataset[Any, PrecomputedCorpus]):
         }
         self._label_names = list(label_names or [])
         self._prefix = feature_prefix
+        self._storage = {"credentials": credentials, "fs_args": fs_args}
         self.metadata = metadata
 
-    def _path(self, key: str) -> Path | None:
+    def _path(self, key: str) -> Location | None:
         value = self._paths[key]
         if value is None:
             return None
-        path = Path(value)
+        path = location(value, **self._storage)
         if not path.is_file():
             raise CorpusError(f"precomputed corpus: {key} file {path} does not exist")
         return path
@@ -172,7 +181,7 @@ class PrecomputedCorpusDataset(AbstractDataset[Any, PrecomputedCorpus]):
         return PrecomputedCorpus(manifest, features, n_frames, vector, source)
 
     def _features(
-        self, table: pd.DataFrame | None, table_path: Path | None
+        self, table: pd.DataFrame | None, table_path: Location | None
     ) -> tuple[np.ndarray, str]:
         """The feature array (checked numeric and finite) and where it came from."""
         features_path = self._path("features")
@@ -221,7 +230,11 @@ class PrecomputedCorpusDataset(AbstractDataset[Any, PrecomputedCorpus]):
         return [self._label_names[int(i)] for i in ids]
 
     def _manifest(
-        self, n: int, table: pd.DataFrame | None, table_path: Path | None, source: str
+        self,
+        n: int,
+        table: pd.DataFrame | None,
+        table_path: Location | None,
+        source: str,
     ) -> pd.DataFrame:
         """``utterance_id, speaker, transcript, label`` from the table and arrays."""
         manifest = pd.DataFrame(index=range(n))
@@ -263,7 +276,9 @@ class PrecomputedCorpusDataset(AbstractDataset[Any, PrecomputedCorpus]):
         raise DatasetError(f"{type(self).__name__} is read-only")
 
     def _exists(self) -> bool:
-        return all(Path(p).is_file() for p in self._paths.values() if p)
+        return all(
+            location(p, **self._storage).is_file() for p in self._paths.values() if p
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {k: v for k, v in self._paths.items() if v}
@@ -275,10 +290,22 @@ class EmbeddingMatrixDataset(AbstractDataset[Any, WordVectors]):
     Row ``k`` is the vector of token id ``k``, i.e. of the word ``id<k>`` that
     :class:`PrecomputedCorpusDataset` writes for token-id transcripts. Use it as the
     ``word_vectors`` catalog entry.
+
+    Args:
+        filepath: The ``.npy`` matrix (a local path or an fsspec URL).
+        credentials: Passed to its fsspec file system.
+        fs_args: Extra arguments of that file system.
+        metadata: Free-form metadata for plugins.
     """
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
+    def __init__(
+        self,
+        filepath: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = location(filepath, credentials, fs_args)
         self.metadata = metadata
 
     def load(self) -> WordVectors:
@@ -289,7 +316,7 @@ class EmbeddingMatrixDataset(AbstractDataset[Any, WordVectors]):
             raise CorpusError(
                 f"embedding matrix {self._filepath} must be 2-D, got {matrix.shape}"
             )
-        return MatrixVectors(self._filepath, matrix=matrix)
+        return MatrixVectors(self._filepath.url, matrix=matrix)
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")

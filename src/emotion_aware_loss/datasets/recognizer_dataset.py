@@ -16,7 +16,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from emotion_aware_loss.recognizer import EmotionRecognizer
+from emotion_aware_loss.recognizer import STATE_FILE, EmotionRecognizer
 
 
 class EmotionRecognizerDataset(
@@ -24,9 +24,12 @@ class EmotionRecognizerDataset(
 ):
     """An :class:`~emotion_aware_loss.recognizer.EmotionRecognizer` saved as a folder.
 
-    The folder holds ``model.keras`` and ``recognizer.json``. Saving is atomic: the
-    folder is written as ``<name>.partial`` and renamed into place, so a run killed
-    mid-save never leaves a half-written bundle that a later load would accept.
+    The folder holds ``model.keras`` and ``recognizer.json``. Saving is atomic: a
+    local folder is written as ``<name>.partial`` and renamed into place, so a run
+    killed mid-save never leaves a half-written bundle that a later load would
+    accept; on an object store (``s3://``, ...), which has no folders to rename,
+    ``recognizer.json`` is uploaded last and the bundle exists only once it is
+    there.
 
     Example (``conf/base/catalog.yml``)::
 
@@ -82,14 +85,24 @@ class EmotionRecognizerDataset(
                 f"{type(data).__name__}"
             )
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
-        partial = f"{save_path}.partial"
-        if self._fs.exists(partial):  # left by an earlier, interrupted save
-            self._fs.rm(partial, recursive=True)
         with tempfile.TemporaryDirectory(prefix="recognizer-") as tempdir:
             local = Path(tempdir) / "bundle"
             data.save(local)
-            self._fs.put(str(local), partial, recursive=True)
-        self._fs.mv(partial, save_path, recursive=True)
+            if self._protocol == "file":
+                partial = f"{save_path}.partial"
+                if self._fs.exists(partial):  # left by an earlier, interrupted save
+                    self._fs.rm(partial, recursive=True)
+                self._fs.put(str(local), partial, recursive=True)
+                self._fs.mv(partial, save_path, recursive=True)
+            else:
+                # An object store has no folders to rename: each file is one
+                # atomic upload, and the marker file goes last, so a bundle without
+                # it is an interrupted save (see _exists).
+                files = sorted(p for p in local.rglob("*") if p.is_file())
+                files.sort(key=lambda p: p.name == STATE_FILE)
+                for path in files:
+                    relative = path.relative_to(local).as_posix()
+                    self._fs.put(str(path), f"{save_path}/{relative}")
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
 
     def _exists(self) -> bool:
@@ -97,7 +110,7 @@ class EmotionRecognizerDataset(
             load_path = get_filepath_str(self._get_load_path(), self._protocol)
         except DatasetError:
             return False
-        return self._fs.exists(load_path)
+        return self._fs.exists(f"{load_path}/{STATE_FILE}")
 
     def _describe(self) -> dict[str, Any]:
         return {

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+import fsspec
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
+from emotion_aware_loss.datasets._fs import location
 from emotion_aware_loss.text import normalise_text
 
 logger = logging.getLogger(__name__)
@@ -30,13 +31,15 @@ class WordVectors:
     """Lazy access to a word-vector file (``path`` None: no pre-trained vectors).
 
     Attributes:
-        path: The ``.vec`` / GloVe text file.
+        path: The ``.vec`` / GloVe text file (a local path or an fsspec URL).
         lowercase: Normalise the file's words like the transcripts (see
             :func:`emotion_aware_loss.text.normalise_text`) before matching.
+        storage_options: Credentials and arguments of the file's file system.
     """
 
-    path: Path | None
+    path: str | None
     lowercase: bool = True
+    storage_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -58,7 +61,13 @@ class WordVectors:
         found: dict[str, np.ndarray] = {}
         dim = None
         try:
-            with self.path.open(encoding="utf-8", errors="replace") as lines:
+            with fsspec.open(
+                self.path,
+                "rt",
+                encoding="utf-8",
+                errors="replace",
+                **self.storage_options,
+            ) as lines:
                 for number, line in enumerate(lines, start=1):
                     parts = line.rstrip().split(" ")
                     if number == 1 and len(parts) == 2 and parts[1].isdigit():
@@ -102,25 +111,34 @@ class WordVectorsDataset(AbstractDataset[Any, WordVectors]):
     random and are trained. Nothing is downloaded: the file must be on disk.
 
     Args:
-        filepath: The vector file, or None for no pre-trained vectors.
+        filepath: The vector file (a local path or an fsspec URL such as
+            ``s3://bucket/cc.fa.300.vec``), or None for no pre-trained vectors.
         lowercase: Case-fold the file's words before matching the vocabulary.
+        credentials: Passed to the file's fsspec file system.
+        fs_args: Extra arguments of that file system.
         metadata: Free-form metadata for plugins.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         filepath: str | None = None,
         lowercase: bool = True,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._filepath = Path(filepath) if filepath else None
+        self._filepath = location(filepath, credentials, fs_args) if filepath else None
         self._lowercase = lowercase
         self.metadata = metadata
 
     def load(self) -> WordVectors:
-        if self._filepath is not None and not self._filepath.is_file():
+        if self._filepath is None:
+            return WordVectors(None, self._lowercase)
+        if not self._filepath.is_file():
             raise WordVectorsError(f"word-vector file {self._filepath} does not exist")
-        return WordVectors(self._filepath, self._lowercase)
+        return WordVectors(
+            self._filepath.url, self._lowercase, self._filepath.storage_options
+        )
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")

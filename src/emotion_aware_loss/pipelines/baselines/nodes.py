@@ -18,10 +18,33 @@ from emotion_aware_loss.baselines import (
     text_baseline,
 )
 from emotion_aware_loss.config import BaselinesConfig, EvaluationConfig, ModelConfig
-from emotion_aware_loss.cross_validation import TEST, TRAIN, VALIDATION, rows_of
+from emotion_aware_loss.cross_validation import (
+    CHUNK_ROWS,
+    TEST,
+    TRAIN,
+    VALIDATION,
+    rows_of,
+)
+from emotion_aware_loss.feature_store import iter_row_chunks
 from emotion_aware_loss.pipelines.evaluation.nodes import score_test_predictions
 
 logger = logging.getLogger(__name__)
+
+
+def _statistics(
+    features: np.ndarray, n_frames: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Utterance statistics of ``rows``, read a chunk of utterances at a time."""
+    chunks = [
+        acoustic_statistics(chunk, n_frames[rows[start : start + CHUNK_ROWS]])
+        for start, chunk in zip(
+            range(0, len(rows), CHUNK_ROWS),
+            iter_row_chunks(features, rows, CHUNK_ROWS),
+            strict=True,
+        )
+    ]
+    width = features.shape[2] * (1 if features.shape[1] == 1 else 2)
+    return np.concatenate(chunks) if chunks else np.empty((0, width))
 
 
 def fit_linear_baselines(
@@ -57,10 +80,7 @@ def fit_linear_baselines(
     if SPEECH in names:
         n_frames = model_input_table["n_frames"].to_numpy(dtype=np.int64)
         statistics = FoldData(
-            *(
-                acoustic_statistics(acoustic_features[rows], n_frames[rows])
-                for rows in roles
-            )
+            *(_statistics(acoustic_features, n_frames, rows) for rows in roles)
         )
         probabilities[SPEECH] = speech_baseline(
             statistics, labels, baselines, n_classes, seed

@@ -29,7 +29,7 @@ from emotion_aware_loss.figures import (
     reliability_figure,
     similarity_figure,
 )
-from emotion_aware_loss.fitting import select_inputs
+from emotion_aware_loss.fitting import predict
 from emotion_aware_loss.losses import make_loss, pair_costs
 from emotion_aware_loss.metrics import (
     DECISION_RULES,
@@ -96,7 +96,7 @@ def evaluate_model(
         int(input_spec["max_tokens"]),
         text_features,
     )
-    probabilities = model.predict(select_inputs(model, inputs), verbose=0)
+    probabilities = predict(model, inputs)
     return score_test_predictions(
         probabilities,
         labels,

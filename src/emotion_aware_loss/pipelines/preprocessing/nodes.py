@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from functools import partial
 
 import numpy as np
@@ -16,12 +17,13 @@ from emotion_aware_loss.encoders import (
     extractor_record,
     text_features_of,
 )
+from emotion_aware_loss.feature_store import NpyWriter
 from emotion_aware_loss.features import (
     OPENSMILE_FEATURES,
     feature_dimension,
     frame_features,
     opensmile_features,
-    pad_sequences,
+    padded_rows,
     utterance_functionals,
 )
 from emotion_aware_loss.progress import track
@@ -191,20 +193,16 @@ def extract_acoustic_features(
     )
     # Each utterance's mel filterbank is one small matrix product, which threaded
     # BLAS only slows down (ten times, measured, on a busy two-core machine); one
-    # thread computes the same values.
+    # thread computes the same values. Rows go to disk as they arrive.
     with threadpool_limits(1, user_api="blas"):
         if acoustic.utterance_level:
             # One vector per utterance, stored as a single "frame" so the per-fold
             # scaler treats both kinds alike; the model gets it without a time axis.
-            features, lengths = pad_sequences(sequences, 1, n_features, len(corpus))
-        else:
-            features, lengths = pad_sequences(
-                sequences, acoustic.max_frames, n_features, len(corpus), acoustic.crop
-            )
-    if acoustic.utterance_level:
-        _check_finite(features, corpus)
-        return features, utterances.assign(n_frames=lengths)
-    _check_finite(features, corpus)
+            features, lengths = _write_padded(sequences, corpus, 1, n_features, "head")
+            return features, utterances.assign(n_frames=lengths)
+        features, lengths = _write_padded(
+            sequences, corpus, acoustic.max_frames, n_features, acoustic.crop
+        )
     truncated = int((lengths >= acoustic.max_frames).sum())
     if truncated:
         logger.warning(
@@ -216,15 +214,43 @@ def extract_acoustic_features(
     return features, utterances.assign(n_frames=lengths)
 
 
-def _check_finite(features: np.ndarray, corpus: AudioCorpus) -> None:
-    """Refuse NaN/inf features (e.g. from float audio holding NaN), naming them."""
-    bad = np.flatnonzero(~np.isfinite(features).all(axis=(1, 2)))
-    if len(bad):
-        ids = corpus.manifest["utterance_id"].iloc[bad[:5]].tolist()
-        raise CorpusError(
-            f"{corpus.source}: acoustic features of {len(bad)} utterance(s) hold NaN "
-            f"or inf (first: {ids}); check their audio for NaN/inf samples"
-        )
+def _write_padded(
+    sequences: Iterable[np.ndarray],
+    corpus: AudioCorpus,
+    max_frames: int,
+    n_features: int,
+    crop: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pad each utterance's frames and write them to disk as they arrive.
+
+    The rows go to a temporary ``.npy`` file (:class:`NpyWriter`), so the feature
+    array of the corpus is never held in memory; the catalog's ``NumpyDataset``
+    copies the file when saving it.
+
+    Returns:
+        The features (memory-mapped) and the valid frames of each utterance.
+
+    Raises:
+        CorpusError: If features hold NaN or inf (e.g. from float audio holding
+            NaN), naming the first utterances.
+    """
+    n = len(corpus)
+    lengths = np.zeros(n, dtype=np.int32)
+    bad = []
+    with NpyWriter((n, max_frames, n_features)) as writer:
+        rows = padded_rows(sequences, max_frames, n_features, crop)
+        for i, (row, length) in enumerate(rows):
+            writer.append(row[None])
+            lengths[i] = length
+            if not np.isfinite(row).all():
+                bad.append(i)
+        if bad:
+            ids = corpus.manifest["utterance_id"].iloc[bad[:5]].tolist()
+            raise CorpusError(
+                f"{corpus.source}: acoustic features of {len(bad)} utterance(s) hold "
+                f"NaN or inf (first: {ids}); check their audio for NaN/inf samples"
+            )
+        return writer.finish(), lengths
 
 
 def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:

@@ -11,7 +11,7 @@ from sklearn.metrics import confusion_matrix
 
 from emotion_aware_loss.config import ValenceArousalConfig
 from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, split_inputs
-from emotion_aware_loss.fitting import embedding_model, select_inputs
+from emotion_aware_loss.fitting import embedding_model, predict
 from emotion_aware_loss.similarity import (
     average_similarities,
     confusion_similarity,
@@ -58,7 +58,7 @@ def class_similarity_of_fold(
         text_features,
     )
     encoder = embedding_model(model)
-    embeddings = encoder.predict(select_inputs(encoder, inputs), verbose=0)
+    embeddings = predict(encoder, inputs)
     return embedding_similarity(embeddings, labels, list(input_spec["classes"]))
 
 
@@ -89,7 +89,7 @@ def confusion_similarity_of_fold(
         text_features,
     )
     classes = list(input_spec["classes"])
-    probabilities = model.predict(select_inputs(model, inputs), verbose=0)
+    probabilities = predict(model, inputs)
     counts = confusion_matrix(
         labels, probabilities.argmax(axis=1), labels=range(len(classes))
     )

@@ -262,3 +262,18 @@ def test_paths_outside_the_root_only_when_allowed(tmp_path):
         AudioManifestDataset(str(root / "m.csv")).load()
     corpus = AudioManifestDataset(str(root / "m.csv"), allow_outside_root=True).load()
     assert corpus.manifest["audio_path"][0] == str((tmp_path / "outside.wav").resolve())
+
+
+def test_a_speech_only_manifest_needs_no_transcript_column(tmp_path):
+    _wav(tmp_path, "a.wav")
+    pd.DataFrame(
+        {
+            "utterance_id": ["u1"],
+            "speaker": ["s"],
+            "label": ["anger"],
+            "audio_path": ["a.wav"],
+        }
+    ).to_csv(tmp_path / "m.csv", index=False)
+    corpus = AudioManifestDataset(str(tmp_path / "m.csv")).load()
+    assert corpus.manifest["transcript"].tolist() == [""]
+    assert corpus.has_audio

@@ -99,15 +99,20 @@ def run_corpus(name: str, overrides: dict, variants: list[str] | None, work: Pat
     stages = "preprocessing,fold_generation,model_building,training,baselines"
     stages += ",similarity,evaluation"
     timed = kedro(project, "run", f"--pipelines={stages}")
-    return summary(project), timed, _per_class(project)
+    return summary(project), timed, _per_class(project), _against_linear(project)
+
+
+def _latest_table(project: Path, name: str):
+    """The latest version of the report table ``name`` (a CSV dataset)."""
+    import pandas as pd  # noqa: PLC0415  (only here)
+
+    folder = project / "data" / "08_reporting" / name
+    latest = sorted(p for p in folder.iterdir() if p.is_dir())[-1]
+    return pd.read_csv(latest / name)
 
 
 def _per_class(project: Path) -> dict:
-    folder = project / "data" / "08_reporting" / "per_class_recall.csv"
-    latest = sorted(p for p in folder.iterdir() if p.is_dir())[-1]
-    import pandas as pd  # noqa: PLC0415  (only here)
-
-    table = pd.read_csv(latest / "per_class_recall.csv")
+    table = _latest_table(project, "per_class_recall.csv")
     table = table[table["decision"] == "argmax"]
     return {
         variant: dict(zip(part["class"], part["recall_mean"], strict=True))
@@ -115,7 +120,31 @@ def _per_class(project: Path) -> dict:
     }
 
 
-def show(name: str, result: dict, timed, recall: dict) -> None:
+def _against_linear(project: Path) -> dict:
+    """Each variant's argmax UAR minus the linear baseline's, as the report tests it."""
+    table = _latest_table(project, "significance_tests.csv")
+    rows = table[
+        table["comparison"].str.startswith("linear_")
+        & (table["decision"] == "argmax")
+        & (table["metric"] == "uar")
+    ]
+    keep = [
+        "comparison",
+        "mean_difference",
+        "std_difference",
+        "wins",
+        "n_folds",
+        "p_corrected_t_test",
+        "ci_low",
+        "ci_high",
+        "significant",
+    ]
+    return {
+        row["variant"]: {k: row[k] for k in keep} for row in rows.to_dict("records")
+    }
+
+
+def show(name: str, result: dict, timed, recall: dict, against: dict) -> None:
     classes = result["classes"]
     print(f"\n## {name} ({timed.seconds:.0f} s, peak {timed.peak_mib:.0f} MiB)")
     print("variant | accuracy | UAR | " + " | ".join(classes))
@@ -126,6 +155,18 @@ def show(name: str, result: dict, timed, recall: dict) -> None:
             f"{variant} | {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} | "
             f"{row['uar_mean']:.4f} ± {row['uar_std']:.4f} | {recalls}"
         )
+    if against:
+        reference = next(iter(against.values()))["comparison"]
+        print(
+            f"\nUAR minus {reference}'s (argmax; over folds, wins, corrected "
+            "resampled t-test p, 95% bootstrap interval, significant after Holm)"
+        )
+        for variant, d in against.items():
+            print(
+                f"{variant} | {d['mean_difference']:+.4f} ± {d['std_difference']:.4f}"
+                f" | {d['wins']}/{d['n_folds']} | p {d['p_corrected_t_test']:.3f}"
+                f" | [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['significant']}"
+            )
 
 
 def main() -> int:
@@ -146,13 +187,14 @@ def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.corpora:
-            result, timed, recall = run_corpus(
+            result, timed, recall, against = run_corpus(
                 name, overrides, args.variants, Path(tmp)
             )
-            show(name, result, timed, recall)
+            show(name, result, timed, recall, against)
             results[name] = {
                 "summary": result,
                 "per_class_recall": recall,
+                "against_linear_baseline": against,
                 "seconds": timed.seconds,
                 "peak_mib": timed.peak_mib,
                 "overrides": overrides,

@@ -40,6 +40,10 @@ def _project(
     return copy_project(tmp_path, parameters, catalog)
 
 
+NETWORKS = {"cross_entropy", "emotion_aware"}
+BOTH = NETWORKS | {"linear_speech", "linear_text", "linear_fusion"}
+
+
 def _summary(project: Path) -> dict:
     folder = project / "data" / "08_reporting" / "cv_summary.json"
     (version,) = versions(folder)
@@ -61,7 +65,7 @@ corpus:
     )
     kedro(project, "run")
     summary = _summary(project)
-    assert set(summary["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert set(summary["variants"]) == BOTH
     (version,) = versions(project / "data/02_intermediate/skipped_utterances.csv")
     skipped = (version / "skipped_utterances.csv").read_text().splitlines()[1:]
     n_fear = sum(r["emotion"] == "fearful" for r in records.values())
@@ -72,7 +76,7 @@ corpus:
 def test_speech_only_model_runs(tmp_path):
     project = _project(tmp_path, modalities="[speech]")
     kedro(project, "run")
-    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert set(_summary(project)["variants"]) == NETWORKS | {"linear_speech"}
     assert _model_inputs(project) == ["speech"]
 
 
@@ -88,7 +92,7 @@ corpus:
 """
     project = _project(tmp_path / "project", catalog=catalog, modalities="[text]")
     kedro(project, "run")
-    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert set(_summary(project)["variants"]) == NETWORKS | {"linear_text"}
     assert _model_inputs(project) == ["text"]
     # the same corpus with a speech model fails before training, saying why
     result = kedro(project, "run", "--params=model.modalities=[speech]", check=False)
@@ -122,7 +126,7 @@ word_vectors:
     matrix = np.load(project / "data/05_model_input/folds/fold_0/embedding_matrix.npy")
     assert matrix.shape == (spec["vocab_size"], 8) and matrix[2:].any()
     kedro(project, "run")
-    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert set(_summary(project)["variants"]) == BOTH
 
 
 def _model_inputs(project: Path) -> list[str]:
@@ -155,7 +159,7 @@ word_vectors:
 """
     project = _project(tmp_path / "project", catalog=catalog)
     kedro(project, "run", "--pipelines=from_features")
-    assert set(_summary(project)["variants"]) == {"cross_entropy", "emotion_aware"}
+    assert set(_summary(project)["variants"]) == BOTH
     assert not (project / "data/01_raw/demo_corpus").exists()  # no audio involved
     spec = json.loads((project / "data/05_model_input/input_spec.json").read_text())
     assert spec["n_frames"] == 0 and spec["n_features"] == 52

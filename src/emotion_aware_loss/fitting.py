@@ -193,6 +193,24 @@ def select_inputs(model: keras.Model, inputs: dict[str, Any]) -> dict[str, Any]:
     return selected
 
 
+def _training_data(
+    model: keras.Model,
+    train: tuple[dict[str, np.ndarray], np.ndarray],
+    config: TrainingConfig,
+    seed: int,
+    class_weights: np.ndarray | None,
+) -> tf.data.Dataset:
+    """The shuffled training batches, with per-utterance class weights if given."""
+    x_train, y_train = train
+    return _dataset(
+        select_inputs(model, x_train),
+        y_train,
+        config.batch_size,
+        seed,
+        _per_sample(class_weights, y_train),
+    )
+
+
 def _compiled_copy(
     initial_model: keras.Model,
     loss: keras.losses.Loss,
@@ -266,13 +284,7 @@ def fit(
         )
         callbacks.append(dynamic)
     history = model.fit(
-        _dataset(
-            select_inputs(model, x_train),
-            y_train,
-            config.batch_size,
-            seed,
-            _per_sample(class_weights, y_train),
-        ),
+        _training_data(model, train, config, seed, class_weights),
         validation_data=_dataset(select_inputs(model, x_val), y_val, config.batch_size),
         epochs=config.epochs,
         callbacks=[*callbacks, *epoch_callbacks(config.epochs, config.monitor)],
@@ -327,13 +339,7 @@ def fit_epochs(
             )
         )
     history = model.fit(
-        _dataset(
-            select_inputs(model, x_train),
-            y_train,
-            config.batch_size,
-            seed,
-            _per_sample(class_weights, y_train),
-        ),
+        _training_data(model, train, config, seed, class_weights),
         epochs=epochs,
         callbacks=[*callbacks, *epoch_callbacks(epochs, "accuracy")],
         shuffle=False,  # the tf.data pipeline shuffles, with the seed

@@ -125,7 +125,13 @@ def network_predictions(
             model_config, n_frames, features.shape[2], 1, 12, len(CLASSES)
         )
         model, _ = fit(
-            initial, loss, (x_train, y_train), (x_val, y_val), training, seed + fold
+            initial,
+            loss,
+            (x_train, y_train),
+            (x_val, y_val),
+            training,
+            seed + fold,
+            class_weights=training.class_weights(y_train, CLASSES),
         )
         predicted = model.predict(select_inputs(model, x_test), verbose=0).argmax(1)
         rows.append(

@@ -40,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.preprocessing import StandardScaler
 
+from emotion_aware_loss.baselines import acoustic_statistics
 from emotion_aware_loss.config import (
     AcousticConfig,
     LabelConfig,
@@ -90,17 +91,6 @@ def base_config() -> tuple[ModelConfig, TrainingConfig]:
     )
 
 
-def vectors(features: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
-    """Utterance vectors for the logistic regression (frames: mean and std)."""
-    if features.shape[1] == 1:
-        return features[:, 0, :]
-    out = []
-    for seq, n in zip(features, n_frames, strict=True):
-        valid = seq[: max(int(n), 1)]
-        out.append(np.concatenate([valid.mean(axis=0), valid.std(axis=0)]))
-    return np.asarray(out)
-
-
 def network_predictions(
     table: pd.DataFrame,
     features: np.ndarray,
@@ -146,7 +136,7 @@ def logistic_predictions(
     table: pd.DataFrame, features: np.ndarray, folds: pd.DataFrame
 ) -> pd.DataFrame:
     """Out-of-fold predictions of class-balanced logistic regression."""
-    x = vectors(features, table["n_frames"].to_numpy())
+    x = acoustic_statistics(features, table["n_frames"].to_numpy())
     y = table["label_id"].to_numpy()
     index = {u: i for i, u in enumerate(table["utterance_id"])}
     rows = []

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from emotion_aware_loss.config import BaselinesConfig
@@ -91,21 +92,34 @@ def _uar(labels: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def _fit_best(
-    make: Callable[[float], Pipeline],
+    features: Callable[[], TransformerMixin],
     data: FoldData,
     labels: FoldData,
     config: BaselinesConfig,
     n_classes: int,
+    seed: int,
     name: str,
 ) -> np.ndarray:
-    """Fit one model per ``C``, keep the best on validation UAR, predict the test part.
+    """Fit ``features`` -> balanced logistic regression once per ``C``, keep the best
+    on validation UAR and predict the test part.
+
+    Args:
+        features: Makes a fresh (unfitted) feature step, fitted with each model.
 
     Returns:
         ``(n_test, n_classes)`` class probabilities.
     """
     best, best_uar = None, -1.0
     for c in config.c_grid:
-        model = make(c)
+        model = make_pipeline(
+            features(),
+            LogisticRegression(
+                C=c,
+                class_weight="balanced",
+                max_iter=config.max_iter,
+                random_state=seed,
+            ),
+        )
         try:
             model.fit(data.train, labels.train)
         except ValueError as exc:  # e.g. no n-gram left after min_df
@@ -124,18 +138,6 @@ def _fit_best(
     return probabilities
 
 
-def _logistic(config: BaselinesConfig, seed: int):
-    def make(c: float) -> LogisticRegression:
-        return LogisticRegression(
-            C=c,
-            class_weight="balanced",
-            max_iter=config.max_iter,
-            random_state=seed,
-        )
-
-    return make
-
-
 def speech_baseline(
     statistics: FoldData,
     labels: FoldData,
@@ -144,14 +146,8 @@ def speech_baseline(
     seed: int,
 ) -> np.ndarray:
     """Standardised acoustic statistics -> balanced logistic regression."""
-    logistic = _logistic(config, seed)
     return _fit_best(
-        lambda c: make_pipeline(StandardScaler(), logistic(c)),
-        statistics,
-        labels,
-        config,
-        n_classes,
-        SPEECH,
+        StandardScaler, statistics, labels, config, n_classes, seed, SPEECH
     )
 
 
@@ -163,22 +159,18 @@ def text_baseline(
     seed: int,
 ) -> np.ndarray:
     """TF-IDF of the transcripts (fitted on the training part) -> logistic regression."""
-    logistic = _logistic(config, seed)
     tfidf = config.text
 
-    def make(c: float) -> Pipeline:
-        return make_pipeline(
-            TfidfVectorizer(
-                analyzer=tfidf.analyzer,
-                ngram_range=tuple(tfidf.ngram_range),
-                min_df=tfidf.min_df,
-                max_features=tfidf.max_features,
-                sublinear_tf=tfidf.sublinear_tf,
-                # transcripts are already normalised (and case-folded if asked)
-                lowercase=False,
-                **({"token_pattern": r"\S+"} if tfidf.analyzer == "word" else {}),
-            ),
-            logistic(c),
+    def vectorizer() -> TfidfVectorizer:
+        return TfidfVectorizer(
+            analyzer=tfidf.analyzer,
+            ngram_range=tuple(tfidf.ngram_range),
+            min_df=tfidf.min_df,
+            max_features=tfidf.max_features,
+            sublinear_tf=tfidf.sublinear_tf,
+            # transcripts are already normalised (and case-folded if asked)
+            lowercase=False,
+            **({"token_pattern": r"\S+"} if tfidf.analyzer == "word" else {}),
         )
 
-    return _fit_best(make, texts, labels, config, n_classes, TEXT)
+    return _fit_best(vectorizer, texts, labels, config, n_classes, seed, TEXT)

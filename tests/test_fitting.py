@@ -40,6 +40,37 @@ def test_early_stopping_keeps_the_best_epoch_of_the_monitored_score(monitor):
     assert restored[monitor.removeprefix("val_")] == pytest.approx(max(scores))
 
 
+@pytest.mark.parametrize(
+    ("min_steps", "first_candidate"),
+    [(0, 0), (11, 3), (1000, 7)],  # 5 steps per epoch; the last epoch always counts
+)
+def test_min_steps_keeps_early_epochs_out_of_early_stopping(min_steps, first_candidate):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(110, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    inputs = keras.Input(shape=(3,), name="speech")
+    model = keras.Model(
+        inputs, keras.layers.Dense(2, activation="softmax", name="emotion")(inputs)
+    )
+    # patience 0: without min_steps, training ends at the first epoch that does
+    # not improve on the best so far
+    config = TrainingConfig(
+        epochs=8, batch_size=16, learning_rate=0.05, patience=0, min_steps=min_steps
+    )
+    _, history = fit(
+        model,
+        CrossEntropy(),
+        ({"speech": x[:80]}, y[:80]),  # 80 / 16 = 5 steps per epoch
+        ({"speech": x[80:]}, y[80:]),
+        config,
+        seed=3,
+    )
+    scores = history["val_accuracy"]
+    assert len(scores) > first_candidate
+    best = first_candidate + int(np.argmax(scores[first_candidate:]))
+    assert history["best_epoch"] == [best + 1]
+
+
 def test_pre_trained_embeddings_are_loaded_and_can_stay_frozen():
     rng = np.random.default_rng(1)
     tokens = rng.integers(0, 10, size=(40, 5)).astype("int32")

@@ -312,6 +312,13 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(64, gt=0)
     learning_rate: float = Field(1e-3, gt=0.0)
     patience: int = Field(10, ge=0)
+    min_steps: int = Field(
+        0,
+        ge=0,
+        description="optimiser steps before early stopping may end training or pick "
+        "the best epoch (a small corpus trains this long whatever its noisy "
+        "validation score says)",
+    )
     monitor: Literal["val_accuracy", "val_uar"] = Field(
         "val_accuracy", description="early-stopping criterion (validation part)"
     )

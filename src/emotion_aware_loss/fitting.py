@@ -261,18 +261,23 @@ def fit(
     the loss's similarity matrix after every epoch (the history then records the
     final matrix; early stopping restores weights, not the matrix).
     ``class_weights`` (one per class) multiply each training utterance's loss;
-    validation scores stay unweighted.
+    validation scores stay unweighted. Early stopping neither ends training nor
+    picks an epoch within the first ``config.min_steps`` optimiser steps (whole
+    epochs, rounded up; the last epoch always counts).
 
     Returns:
         The model with the weights of its best epoch (``config.monitor``), compiled
         with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based).
     """
     model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
+    steps_per_epoch = max(1, -(-len(train[1]) // config.batch_size))
+    warm_up = -(-config.min_steps // steps_per_epoch)  # epochs, rounded up
     stopper = keras.callbacks.EarlyStopping(
         monitor=config.monitor,
         mode="max",
         patience=config.patience,
         restore_best_weights=True,
+        start_from_epoch=min(warm_up, config.epochs - 1),  # the last epoch counts
     )
     x_train, y_train = train
     x_val, y_val = validation
@@ -301,7 +306,7 @@ def fit(
         "Trained %d epoch(s); best %s %.4f at epoch %d",
         len(record["loss"]),
         config.monitor,
-        max(record[config.monitor]),
+        record[config.monitor][stopper.best_epoch],
         stopper.best_epoch + 1,
     )
     return model, record

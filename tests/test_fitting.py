@@ -12,27 +12,24 @@ from emotion_aware_loss.cross_validation import ScaledFeatures
 from emotion_aware_loss.fitting import _dataset, fit, predict
 from emotion_aware_loss.losses import CrossEntropy
 
+from .tiny_models import separable_data, softmax_regression
+
+
+def _fit_on_first_80(x: np.ndarray, y: np.ndarray, config: TrainingConfig, seed: int):
+    """A softmax regression fitted on 80 utterances, validated on the rest."""
+    model = softmax_regression(x.shape[1], int(y.max()) + 1)
+    train = ({"speech": x[:80]}, y[:80])  # 80 / 16 = 5 steps per epoch
+    return fit(model, CrossEntropy(), train, ({"speech": x[80:]}, y[80:]), config, seed)
+
 
 @pytest.mark.parametrize("monitor", ["val_accuracy", "val_uar"])
 def test_early_stopping_keeps_the_best_epoch_of_the_monitored_score(monitor):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(120, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 1).astype(int)  # imbalanced
-    inputs = keras.Input(shape=(4,), name="speech")
-    model = keras.Model(
-        inputs, keras.layers.Dense(4, activation="softmax", name="emotion")(inputs)
-    )
+    x, y = separable_data(120, 4, seed=0)
+    y = y + 2 * (x[:, 1] > 1).astype(int)  # imbalanced
     config = TrainingConfig(
         epochs=8, batch_size=16, learning_rate=0.05, patience=8, monitor=monitor
     )
-    trained, history = fit(
-        model,
-        CrossEntropy(),
-        ({"speech": x[:80]}, y[:80]),
-        ({"speech": x[80:]}, y[80:]),
-        config,
-        seed=1,
-    )
+    trained, history = _fit_on_first_80(x, y, config, seed=1)
     assert {"val_accuracy", "val_uar", "uar"} <= set(history)
     scores = history[monitor]
     assert history["best_epoch"] == [int(np.argmax(scores)) + 1]
@@ -45,26 +42,13 @@ def test_early_stopping_keeps_the_best_epoch_of_the_monitored_score(monitor):
     [(0, 0), (11, 3), (1000, 7)],  # 5 steps per epoch; the last epoch always counts
 )
 def test_min_steps_keeps_early_epochs_out_of_early_stopping(min_steps, first_candidate):
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(110, 3)).astype("float32")
-    y = (x[:, 0] > 0).astype(int)
-    inputs = keras.Input(shape=(3,), name="speech")
-    model = keras.Model(
-        inputs, keras.layers.Dense(2, activation="softmax", name="emotion")(inputs)
-    )
+    x, y = separable_data(110, 3, seed=2)
     # patience 0: without min_steps, training ends at the first epoch that does
     # not improve on the best so far
     config = TrainingConfig(
         epochs=8, batch_size=16, learning_rate=0.05, patience=0, min_steps=min_steps
     )
-    _, history = fit(
-        model,
-        CrossEntropy(),
-        ({"speech": x[:80]}, y[:80]),  # 80 / 16 = 5 steps per epoch
-        ({"speech": x[80:]}, y[80:]),
-        config,
-        seed=3,
-    )
+    _, history = _fit_on_first_80(x, y, config, seed=3)
     scores = history["val_accuracy"]
     assert len(scores) > first_candidate
     best = first_candidate + int(np.argmax(scores[first_candidate:]))

@@ -6,7 +6,6 @@ import io
 import logging
 import re
 
-import keras
 import numpy as np
 import pytest
 from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
@@ -27,6 +26,8 @@ from emotion_aware_loss.progress import (
     track,
     variant_and_fold,
 )
+
+from .tiny_models import separable_data, softmax_regression
 
 
 class FakeClock:
@@ -147,13 +148,8 @@ def test_outside_a_run_nothing_is_added():
 
 
 def test_the_display_follows_fit_without_changing_it():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(60, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype(int)
-    inputs = keras.Input(shape=(4,), name="speech")
-    model = keras.Model(
-        inputs, keras.layers.Dense(2, activation="softmax", name="emotion")(inputs)
-    )
+    x, y = separable_data(60, 4, seed=0)
+    model = softmax_regression(4, 2)
     data = ({"speech": x[:40]}, y[:40]), ({"speech": x[40:]}, y[40:])
     config = TrainingConfig(epochs=3, batch_size=16, patience=3)
     alone, alone_history = fit(model, CrossEntropy(), *data, config, seed=1)

@@ -220,7 +220,12 @@ def setup_section(setup: dict) -> list[str]:
         f"- **Training**: Adam (learning rate {training['learning_rate']:g}), batch "
         f"size {training['batch_size']}, at most {training['epochs']} epochs, early "
         f"stopping on {training['monitor']} with patience {training['patience']} "
-        "and the best epoch's weights restored; "
+        + (
+            f"counted after {training['min_steps']} optimiser steps "
+            if training.get("min_steps")
+            else ""
+        )
+        + "and the best epoch's weights restored; "
         + _class_weight_text(training.get("class_weight", "none"))
         + ".",
         f"- **Model**: {setup['model']}.",

@@ -90,6 +90,7 @@ def _setup(classes):
             "epochs": 40,
             "monitor": "val_accuracy",
             "patience": 8,
+            "min_steps": 600,
         },
         "model": "a model",
         "seed": 42,
@@ -132,6 +133,7 @@ def test_report_has_setup_results_tests_and_figures(classes):
         _setup(classes), folds, significance, recall, EvaluationConfig(decimals=3)
     )
     assert "2-fold stratified cross-validation" in report
+    assert "patience 8 counted after 600 optimiser steps and the best" in report
     assert "| emotion_aware | emotion_aware, alpha=2, S=hand_set |" in report
     assert "| cross_entropy | argmax | 0.600 ± 0.141 |" in report
     assert "| emotion_aware | min_expected_cost | 1 | 0.700 |" in report

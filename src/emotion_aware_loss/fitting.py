@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any
 
@@ -270,8 +271,10 @@ def fit(
         with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based).
     """
     model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
-    steps_per_epoch = max(1, -(-len(train[1]) // config.batch_size))
-    warm_up = -(-config.min_steps // steps_per_epoch)  # epochs, rounded up
+    x_train, y_train = train
+    x_val, y_val = validation
+    steps_per_epoch = max(1, math.ceil(len(y_train) / config.batch_size))
+    warm_up = math.ceil(config.min_steps / steps_per_epoch)  # whole epochs
     stopper = keras.callbacks.EarlyStopping(
         monitor=config.monitor,
         mode="max",
@@ -279,8 +282,6 @@ def fit(
         restore_best_weights=True,
         start_from_epoch=min(warm_up, config.epochs - 1),  # the last epoch counts
     )
-    x_train, y_train = train
-    x_val, y_val = validation
     callbacks: list[keras.callbacks.Callback] = [stopper]
     dynamic = None
     if dynamic_momentum is not None:

@@ -1,10 +1,15 @@
 import gc
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from emotion_aware_loss.feature_store import NpyWriter, npy_file, read_rows
+from emotion_aware_loss import feature_store
+from emotion_aware_loss.cross_validation import ScaledFeatures, apply_scaler
+from emotion_aware_loss.feature_store import NpyWriter, RowReader, npy_file, read_rows
+from emotion_aware_loss.fitting import _dataset
 
 
 @pytest.fixture
@@ -70,3 +75,60 @@ def test_the_writer_refuses_a_wrong_row_count_and_cleans_up():
     assert not folder.exists()
     with pytest.raises(ValueError, match="rows of shape"), NpyWriter((2, 2)) as bad:
         bad.append(np.zeros((1, 3)))
+
+
+@pytest.fixture
+def counted_headers(monkeypatch) -> list[int]:
+    """The thread of every ``.npy`` header the feature store parses."""
+    calls = []
+    counting = {}
+    for version, read_header in feature_store._HEADER_READERS.items():
+
+        def counted(handle, _read=read_header):
+            calls.append(threading.get_ident())
+            return _read(handle)
+
+        counting[version] = counted
+    monkeypatch.setattr(feature_store, "_HEADER_READERS", counting)
+    return calls
+
+
+def test_a_reader_parses_the_header_once_and_reads_from_many_threads(
+    mapped, counted_headers
+):
+    # Header parsing (ast.literal_eval) is not thread-safe on CPython 3.11
+    # (python/cpython#106905): it must happen when the reader is made, not per batch.
+    array, memmap = mapped
+    reader = RowReader(memmap)
+    assert len(counted_headers) == 1
+    batches = [np.random.default_rng(k).integers(-40, 40, 7) for k in range(400)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(reader, batches))
+    for rows, got in zip(batches, results, strict=True):
+        np.testing.assert_array_equal(got, array[rows])
+    assert len(counted_headers) == 1
+
+
+def test_the_training_input_pipeline_parses_no_header_in_its_threads(
+    tmp_path, counted_headers
+):
+    features = np.random.default_rng(1).normal(size=(300, 4, 3)).astype(np.float32)
+    np.save(tmp_path / "features.npy", features)
+    memmap = np.load(tmp_path / "features.npy", mmap_mode="r")
+    rows = np.random.default_rng(2).permutation(300)[:250]
+    n_frames = np.random.default_rng(3).integers(1, 5, 250)
+    scaler = {"mean": [0.5, -0.1, 0.2], "std": [2.0, 1.0, 0.5]}
+    speech = ScaledFeatures(memmap, rows, n_frames, scaler)
+    assert counted_headers == [threading.get_ident()]  # made here, once
+    expected = apply_scaler(features[rows], n_frames, scaler)
+    # Each utterance's "label" is its position, so every batch can be checked.
+    positions = np.arange(250)
+    # Shuffled batches of 4 through tf.data's parallel map, for several epochs.
+    batches = _dataset({"speech": speech}, positions, 4, shuffle_seed=0)
+    for _ in range(4):
+        seen = []
+        for x, y in batches:
+            np.testing.assert_array_equal(x["speech"].numpy(), expected[y.numpy()])
+            seen.extend(y.numpy().tolist())
+        assert sorted(seen) == positions.tolist()
+    assert len(counted_headers) == 1

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from emotion_aware_loss.feature_store import iter_row_chunks, read_rows
+from emotion_aware_loss.feature_store import RowReader, iter_row_chunks
 from emotion_aware_loss.text import encode_texts, fit_vocabulary
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
@@ -237,7 +237,9 @@ class ScaledFeatures:
     computing it: :meth:`take` reads and standardises only the rows asked for
     (from a memory-mapped ``features`` with file reads, see
     :mod:`emotion_aware_loss.feature_store`), so training and prediction hold one
-    batch of speech at a time. ``numpy.asarray`` gives the whole array.
+    batch of speech at a time. ``numpy.asarray`` gives the whole array. The file's
+    header is read when the object is made, so :meth:`take` is safe to call from
+    tf.data's worker threads.
 
     Attributes:
         features: Unscaled features of every utterance, ``(N, frames, features)``.
@@ -253,6 +255,10 @@ class ScaledFeatures:
     n_frames: np.ndarray
     scaler: dict[str, list[float]]
     frame_axis: bool = True
+    reader: RowReader = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reader", RowReader(self.features))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -274,7 +280,7 @@ class ScaledFeatures:
         """The standardised features of utterances ``index`` (positions in ``rows``)."""
         index = np.asarray(index, dtype=np.int64)
         batch = apply_scaler(
-            read_rows(self.features, self.rows[index]),
+            self.reader(self.rows[index]),
             self.n_frames[index],
             self.scaler,
         )

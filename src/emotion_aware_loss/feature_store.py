@@ -8,16 +8,21 @@ the catalog maps the file into memory (``load_args: {mmap_mode: r}`` on a
 rows of the current batch (:func:`read_rows`). Those rows are read with ordinary
 file reads, not through the mapping: pages touched through a mapping count towards
 the process's resident memory for as long as the mapping exists, so reading a whole
-epoch through it would make resident memory grow with the file again.
+epoch through it would make resident memory grow with the file again. The file's
+header is parsed once per array (:class:`RowReader`), never in the input pipeline's
+worker threads.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
+import os
 import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +34,35 @@ _HEADER_READERS = {
 }
 
 
-def npy_file(array: Any) -> str | None:
-    """The ``.npy`` file that ``array`` maps whole, or None.
+@dataclass(frozen=True)
+class NpyLayout:
+    """Where a whole-file ``.npy`` memory map keeps its rows.
+
+    Read from the file's header once (:func:`npy_layout`); reading rows then needs
+    only the file name and the data offset. Parsing a header calls
+    ``ast.literal_eval``, which CPython 3.11 does not make safe to run in several
+    threads at once (python/cpython#106905), so nothing that runs inside tf.data's
+    parallel ``map`` parses one.
+
+    Attributes:
+        path: The ``.npy`` file.
+        offset: Byte position of the first row.
+        shape: Shape of the whole array.
+        dtype: Its data type.
+    """
+
+    path: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def npy_layout(array: Any) -> NpyLayout | None:
+    """The layout of the ``.npy`` file that ``array`` maps whole, or None.
 
     None for an in-memory array, a view of a mapping (a slice), or a mapping that
-    is not exactly one C-ordered ``.npy`` array.
+    is not exactly one C-ordered ``.npy`` array. Opens the file and parses its
+    header: call it once per array, not per batch.
     """
     if not (
         isinstance(array, np.memmap)
@@ -57,58 +86,109 @@ def npy_file(array: Any) -> str | None:
         and not fortran_order
         and data_start == array.offset
     )
-    return array.filename if whole else None
+    if not whole:
+        return None
+    return NpyLayout(str(array.filename), int(data_start), tuple(shape), dtype)
+
+
+def npy_file(array: Any) -> str | None:
+    """The ``.npy`` file that ``array`` maps whole, or None (see :func:`npy_layout`)."""
+    layout = npy_layout(array)
+    return None if layout is None else layout.path
+
+
+class RowReader:
+    """``array[rows]`` as in-memory arrays, for one array and many batches.
+
+    From a whole-file memory map the rows are read with file reads, one per run of
+    consecutive rows, so the process's resident memory holds only the result; the
+    file's header is parsed once, here, and each read only opens, seeks and reads
+    (safe to call from several threads at once). Any other array is indexed as
+    usual.
+
+    Args:
+        array: The array to read rows of.
+    """
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.layout = npy_layout(array)
+        self._row_bytes = (
+            math.prod(self.layout.shape[1:]) * self.layout.dtype.itemsize
+            if self.layout
+            else 0
+        )
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        """``array[rows]``.
+
+        Raises:
+            IndexError: If a row is out of range.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        layout = self.layout
+        if layout is None:
+            return np.asarray(self.array[rows])
+        n = layout.shape[0]
+        if not len(rows):
+            return np.empty((0, *layout.shape[1:]), dtype=layout.dtype)
+        if rows.min() < -n or rows.max() >= n:
+            raise IndexError(f"row index out of range for {n} rows of {layout.path}")
+        rows = np.where(rows < 0, rows + n, rows)
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        block = np.empty((len(rows), *layout.shape[1:]), dtype=layout.dtype)
+        starts = np.flatnonzero(np.diff(ordered, prepend=-2) != 1)
+        ends = np.append(starts[1:], len(ordered))
+        flat = memoryview(block.reshape(-1).view(np.uint8))
+        row_bytes = self._row_bytes
+        with open(layout.path, "rb", buffering=0) as handle:
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                position = layout.offset + int(ordered[start]) * row_bytes
+                target = flat[start * row_bytes : end * row_bytes]
+                while target:
+                    count = _read_at(handle, target, position)
+                    if not count:
+                        raise OSError(
+                            f"{layout.path} ended early (truncated .npy file?)"
+                        )
+                    target = target[count:]
+                    position += count
+        if np.array_equal(order, np.arange(len(rows))):  # already in file order
+            return block
+        out = np.empty_like(block)
+        out[order] = block
+        return out
+
+
+def _read_at(handle: Any, target: memoryview, position: int) -> int:
+    """Read into ``target`` from byte ``position``; the number of bytes read."""
+    if hasattr(os, "preadv"):  # one system call, no shared file position
+        return os.preadv(handle.fileno(), [target], position)
+    handle.seek(position)
+    return handle.readinto(target)
 
 
 def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` as an in-memory array.
+    """``array[rows]`` as an in-memory array, once (see :class:`RowReader`).
 
-    From a whole-file memory map (:func:`npy_file`) the rows are read with file
-    reads, one per run of consecutive rows, so the process's resident memory holds
-    only the result; any other array is indexed as usual.
+    Parses a mapped file's header on every call: for batch after batch of the
+    same array, make one :class:`RowReader`.
 
     Raises:
         IndexError: If a row is out of range.
     """
-    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-    path = npy_file(array)
-    if path is None:
-        return np.asarray(array[rows])
-    n = array.shape[0]
-    if not len(rows):
-        return np.empty((0, *array.shape[1:]), dtype=array.dtype)
-    if rows.min() < -n or rows.max() >= n:
-        raise IndexError(f"row index out of range for {n} rows of {path}")
-    rows = np.where(rows < 0, rows + n, rows)
-    order = np.argsort(rows, kind="stable")
-    ordered = rows[order]
-    block = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-    row_bytes = block[:1].nbytes
-    starts = np.flatnonzero(np.diff(ordered, prepend=-2) != 1)
-    ends = np.append(starts[1:], len(ordered))
-    with open(path, "rb", buffering=0) as handle:
-        for start, end in zip(starts, ends, strict=True):
-            handle.seek(array.offset + int(ordered[start]) * row_bytes)
-            target = memoryview(block[start:end].reshape(-1).view(np.uint8))
-            while target:
-                count = handle.readinto(target)
-                if not count:
-                    raise OSError(f"{path} ended early (truncated .npy file?)")
-                target = target[count:]
-    if np.array_equal(order, np.arange(len(rows))):  # already in file order
-        return block
-    out = np.empty_like(block)
-    out[order] = block
-    return out
+    return RowReader(array)(rows)
 
 
 def iter_row_chunks(
     array: np.ndarray, rows: np.ndarray, chunk_rows: int = 64
 ) -> Iterator[np.ndarray]:
-    """``array[rows]`` in order, ``chunk_rows`` rows at a time (see :func:`read_rows`)."""
+    """``array[rows]`` in order, ``chunk_rows`` rows at a time (see :class:`RowReader`)."""
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    reader = RowReader(array)
     for start in range(0, len(rows), chunk_rows):
-        yield read_rows(array, rows[start : start + chunk_rows])
+        yield reader(rows[start : start + chunk_rows])
 
 
 class NpyWriter:

@@ -34,7 +34,9 @@ def _dataset(
     each batch is one vectorised ``tf.gather`` instead of one slice per utterance.
     Inputs read on demand (anything else with a ``take(indices)`` method, such as
     :class:`~emotion_aware_loss.cross_validation.ScaledFeatures`) are read one
-    batch at a time, so they are never held whole.
+    batch at a time, so they are never held whole. Their ``take`` runs in
+    tf.data's worker threads, several at once, so it must be thread-safe
+    (``ScaledFeatures`` parses its file's header when made, not per batch).
 
     Returns:
         ``(inputs, labels)`` batches, ``(inputs, labels, sample_weights)`` with

@@ -142,6 +142,7 @@ def stage_inputs(preprocessed, cv_config, text_config, model_config) -> dict:
         "model_input_table": preprocessed["model_input_table"],
         "acoustic_features": preprocessed["acoustic_features"],
         "text_features": preprocessed["text_features"],
+        "speaker_statistics": preprocessed["speaker_statistics"],
         "similarity_matrix": preprocessed["similarity_matrix"],
         "input_spec": preprocessed["input_spec"],
         "params:cross_validation": cv_config,

@@ -131,3 +131,74 @@ def test_wide_deep_model_round_trips_through_keras_files(tmp_path):
     np.testing.assert_allclose(
         loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("n_frames", [0, 20])
+def test_the_linear_architecture_is_a_softmax_regression_on_the_views(n_frames):
+    model = build_fusion_model(
+        _config(architecture="linear"),
+        n_frames=n_frames,
+        n_features=6,
+        max_tokens=5,
+        vocab_size=30,
+        n_classes=5,
+    )
+    dense = [layer for layer in model.layers if "Dense" in type(layer).__name__]
+    assert [layer.name for layer in dense] == ["emotion"]
+    # speech vector (6) or its mean and std (12), and the bag of words (30)
+    width = (12 if n_frames else 6) + 30
+    assert model.get_layer("emotion").input.shape[-1] == width
+    assert model.count_params() == (width + 1) * 5
+    speech_only = build_fusion_model(
+        _config(architecture="linear", modalities=["speech"]),
+        n_frames=0,
+        n_features=6,
+        max_tokens=5,
+        vocab_size=30,
+        n_classes=5,
+    )
+    assert [t.name.split(":")[0] for t in speech_only.inputs] == ["speech"]
+    assert speech_only.count_params() == 7 * 5
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "cross_entropy",
+        "emotion_aware",
+        "seed_weighted",
+        "soft_target",
+        "expected_cost",
+        "sim_loss",
+    ],
+)
+def test_the_linear_architecture_trains_with_every_loss(loss):
+    from emotion_aware_loss.config import TrainingConfig  # noqa: PLC0415
+    from emotion_aware_loss.fitting import fit  # noqa: PLC0415
+    from emotion_aware_loss.losses import make_loss  # noqa: PLC0415
+
+    rng = np.random.default_rng(2)
+    labels = np.arange(60) % 3
+    speech = rng.normal(size=(60, 6)).astype("float32") + 2.0 * labels[:, None]
+    text = rng.integers(2, 30, size=(60, 5)).astype("int32")
+    model = build_fusion_model(
+        _config(architecture="linear"),
+        n_frames=0,
+        n_features=6,
+        max_tokens=5,
+        vocab_size=30,
+        n_classes=3,
+    )
+    similarity = np.array([[1.0, 0.6, 0.1], [0.6, 1.0, 0.3], [0.1, 0.3, 1.0]])
+    inputs = {"speech": speech, "text": text}
+    trained, history = fit(
+        model,
+        make_loss(loss, similarity),
+        ({k: v[:45] for k, v in inputs.items()}, labels[:45]),
+        ({k: v[45:] for k, v in inputs.items()}, labels[45:]),
+        TrainingConfig(epochs=6, batch_size=8, learning_rate=0.05, patience=6),
+        seed=0,
+    )
+    assert len(history["loss"]) == 6 and np.isfinite(history["loss"]).all()
+    assert history["loss"][-1] < history["loss"][0]
+    assert max(history["val_accuracy"]) > 0.5  # three classes, chance 0.33

@@ -224,3 +224,65 @@ def test_a_speech_only_model_ignores_missing_transcripts(wavs):
 def test_features_of_another_shape_are_refused(recognizer):
     with pytest.raises(RecognizerError, match=r"shape \(40, 16\)"):
         recognizer.model_inputs(np.zeros((1, 40, 13)), np.array([40]), ["a"])
+
+
+def _speaker_normalised(corpus_mean: float) -> EmotionRecognizer:
+    from dataclasses import replace  # noqa: PLC0415
+
+    base = _recognizer(["speech"])
+    n = int(base.input_spec["n_features"])
+    acoustic = ACOUSTIC.model_copy(
+        update={"speaker_normalisation": True, "speaker_min_utterances": 2}
+    )
+    return replace(
+        base,
+        acoustic=acoustic,
+        speaker_statistics={
+            "min_utterances": 2,
+            "corpus": {"mean": [corpus_mean] * n, "std": [1.0] * n},
+        },
+    )
+
+
+def test_speaker_normalisation_at_prediction_follows_the_rule(wavs, tmp_path):
+    recognizer = _speaker_normalised(-50.0)
+    # Utterances 0 and 1 share a speaker (own statistics); 2 stands alone.
+    own = predict(wavs, model=recognizer, speakers=["s1", "s1", "s2"])
+    # A corpus mean far from the audio's moves only what it normalises.
+    other = predict(wavs, model=_speaker_normalised(0.0), speakers=["s1", "s1", "s2"])
+    probs = [f"prob_{c}" for c in CLASSES]
+    np.testing.assert_allclose(own[probs][:2], other[probs][:2], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(own[probs].iloc[2], other[probs].iloc[2])
+    # Without speakers every utterance uses the training corpus's statistics.
+    alone = predict(wavs, model=recognizer)
+    assert not np.allclose(alone[probs][:2], own[probs][:2])
+    recognizer.save(tmp_path / "bundle")
+    loaded = EmotionRecognizer.load(tmp_path / "bundle")
+    assert loaded.speaker_statistics == recognizer.speaker_statistics
+    with pytest.raises(CorpusError, match=r"3 utterance\(s\) but 2 speaker"):
+        predict(wavs, model=recognizer, speakers=["s1", "s2"])
+
+
+def test_a_bundle_without_speaker_statistics_loads_or_is_refused(recognizer, tmp_path):
+    import json  # noqa: PLC0415
+
+    recognizer.save(tmp_path / "old")
+    state_file = tmp_path / "old" / "recognizer.json"
+    state = json.loads(state_file.read_text())
+    # A bundle written before speaker normalisation and broad functionals existed.
+    del state["speaker_statistics"]
+    for key in ("speaker_normalisation", "speaker_min_utterances", "active_db"):
+        del state["acoustic"][key]
+    state_file.write_text(json.dumps(state))
+    old = EmotionRecognizer.load(tmp_path / "old")
+    assert old.speaker_statistics == {} and not old.acoustic.speaker_normalisation
+    state["acoustic"]["speaker_normalisation"] = True
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(RecognizerError, match="no corpus statistics"):
+        EmotionRecognizer.load(tmp_path / "old")
+
+
+def test_a_missing_file_is_named_with_what_predict_can_do(tmp_path, wavs):
+    with pytest.raises(CorpusError, match="leave it out of audio_paths") as error:
+        predict([wavs[0], str(tmp_path / "gone.wav")], model=tmp_path / "none")
+    assert "on_bad_audio" not in str(error.value)

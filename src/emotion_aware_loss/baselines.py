@@ -6,31 +6,34 @@ inputs. The references here are class-balanced logistic regressions (scikit-lear
 * ``linear_speech``: on utterance-level acoustic statistics (the mean and standard
   deviation over the valid frames of whatever frame features the run extracted, or
   the utterance vector itself for functionals and precomputed vectors);
-* ``linear_text``: on TF-IDF of the normalised transcripts (character n-grams
-  within word boundaries by default, which suit Persian and English alike);
+* ``linear_text``: on TF-IDF of the normalised transcripts (word 1–2-grams and
+  character 2–5-grams within word boundaries side by side by default: words carry
+  the meaning, character n-grams the morphology, in Persian and English alike);
 * ``linear_fusion``: the late fusion of the two, the mean of their probabilities.
 
-They see the fold's utterances in the same roles as the network: fitted on the
-training part, with the regularisation strength ``C`` chosen from a grid by UAR
-on the validation part (as early stopping chooses the network's epoch), and
-scored on the test part, which they never see before.
+They see the fold's utterances in the same roles as the network: the
+regularisation strength ``C`` is chosen from a grid by UAR over inner folds of
+the training and validation parts (the data the network trains and stops on;
+grouped by speaker when the folds are) and the model refitted on both, or (``selection:
+validation``) fitted on the training part with ``C`` chosen on the validation
+part; either way the test part is never seen before scoring.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import TransformerMixin
+from sklearn.base import TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
-from sklearn.pipeline import make_pipeline
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import make_union
 from sklearn.preprocessing import StandardScaler
 
-from emotion_aware_loss.config import BaselinesConfig
+from emotion_aware_loss.config import BaselinesConfig, TfidfConfig
 
 logger = logging.getLogger(__name__)
 
@@ -91,50 +94,115 @@ def _uar(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(recall_score(labels, predicted, average="macro", zero_division=0.0))
 
 
+def _logistic_regression(config: BaselinesConfig, seed: int) -> LogisticRegression:
+    # Warm starts: along the increasing C grid each fit starts from the last.
+    return LogisticRegression(
+        class_weight="balanced",
+        max_iter=config.max_iter,
+        random_state=seed,
+        warm_start=True,
+    )
+
+
+def _validation_uars(
+    features: TransformerMixin,
+    train: tuple[object, np.ndarray],
+    validation: tuple[object, np.ndarray],
+    config: BaselinesConfig,
+    seed: int,
+) -> np.ndarray:
+    """UAR on ``validation`` of a model fitted on ``train``, per C of the grid."""
+    x_train = features.fit_transform(train[0], train[1])
+    x_validation = features.transform(validation[0])
+    model = _logistic_regression(config, seed)
+    uars = np.zeros(len(config.c_grid))
+    for i in np.argsort(config.c_grid):
+        model.set_params(C=config.c_grid[i]).fit(x_train, train[1])
+        uars[i] = _uar(validation[1], model.predict(x_validation))
+    return uars
+
+
+def _inner_splits(
+    labels: np.ndarray, groups: np.ndarray | None, config: BaselinesConfig, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified (and, with ``groups``, grouped) inner folds; [] if none fit."""
+    counts = np.bincount(labels)
+    n_splits = min(config.inner_folds, int(counts[counts > 0].min()))
+    if groups is not None:
+        n_splits = min(n_splits, len(np.unique(groups)))
+    if n_splits < 2:
+        return []
+    if groups is None:
+        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(labels, labels, groups))
+
+
 def _fit_best(
-    features: Callable[[], TransformerMixin],
+    features: TransformerMixin,
     data: FoldData,
     labels: FoldData,
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
     name: str,
+    groups: FoldData | None = None,
 ) -> np.ndarray:
-    """Fit ``features`` -> balanced logistic regression once per ``C``, keep the best
-    on validation UAR and predict the test part.
+    """A balanced logistic regression on ``features`` with ``C`` chosen from the grid.
 
-    Args:
-        features: Makes a fresh (unfitted) feature step, fitted with each model.
+    ``config.selection``: ``validation`` fits on the training part and keeps the C
+    with the best UAR on the validation part; ``cross_validation`` scores each C
+    by its mean UAR over inner folds of the training and validation parts together
+    (grouped by ``groups``, the speakers, when given) and refits on both. The
+    feature step (scaler, TF-IDF) is fitted with each model, on its training data.
 
     Returns:
-        ``(n_test, n_classes)`` class probabilities.
+        ``(n_test, n_classes)`` class probabilities of the test part.
     """
-    best, best_uar = None, -1.0
-    for c in config.c_grid:
-        model = make_pipeline(
-            features(),
-            LogisticRegression(
-                C=c,
-                class_weight="balanced",
-                max_iter=config.max_iter,
-                random_state=seed,
-            ),
-        )
-        try:
-            model.fit(data.train, labels.train)
-        except ValueError as exc:  # e.g. no n-gram left after min_df
-            raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
-        # Without a validation part (or a one-class one) the first C stands.
-        uar = (
-            _uar(labels.validation, model.predict(data.validation))
-            if len(labels.validation)
-            else 0.0
-        )
-        if uar > best_uar:
-            best, best_uar = model, uar
-    logger.info("%s: C=%g (validation UAR %.4f)", name, best[-1].C, max(best_uar, 0.0))
+    try:
+        if config.selection == "validation" or not len(labels.validation):
+            pool, pool_labels = data.train, labels.train
+            splits = (
+                [(np.arange(len(labels.train)), None)] if len(labels.validation) else []
+            )
+        else:
+            pool = np.concatenate([np.asarray(data.train), np.asarray(data.validation)])
+            pool_labels = np.concatenate([labels.train, labels.validation])
+            pool_groups = (
+                np.concatenate([groups.train, groups.validation])
+                if groups is not None
+                else None
+            )
+            splits = _inner_splits(pool_labels, pool_groups, config, seed)
+        scores = []
+        for fit_rows, score_rows in splits:
+            if score_rows is None:  # the validation part scores
+                train = (data.train, labels.train)
+                held = (data.validation, labels.validation)
+            else:
+                train = (pool[fit_rows], pool_labels[fit_rows])
+                held = (pool[score_rows], pool_labels[score_rows])
+            scores.append(_validation_uars(clone(features), train, held, config, seed))
+        # Without scores (no validation part, a one-class one) the first C stands.
+        mean = np.mean(scores, axis=0) if scores else np.zeros(len(config.c_grid))
+        best = int(np.argmax(mean))
+        x_pool = features.fit_transform(pool, pool_labels)
+    except ValueError as exc:  # e.g. no n-gram left after min_df
+        raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
+    model = _logistic_regression(config, seed).set_params(C=config.c_grid[best])
+    model.fit(x_pool, pool_labels)
+    logger.info(
+        "%s: C=%g (%s UAR %.4f)",
+        name,
+        model.C,
+        "validation" if config.selection == "validation" else "inner-fold",
+        mean[best],
+    )
     probabilities = np.zeros((len(labels.test), n_classes))
-    probabilities[:, best[-1].classes_] = best.predict_proba(data.test)
+    probabilities[:, model.classes_] = model.predict_proba(
+        features.transform(data.test)
+    )
     return probabilities
 
 
@@ -144,11 +212,36 @@ def speech_baseline(
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
+    speakers: FoldData | None = None,
 ) -> np.ndarray:
-    """Standardised acoustic statistics -> balanced logistic regression."""
+    """Standardised acoustic statistics -> balanced logistic regression.
+
+    ``speakers`` (the folds are speaker-independent) group the inner folds that
+    choose ``C``.
+    """
     return _fit_best(
-        StandardScaler, statistics, labels, config, n_classes, seed, SPEECH
+        StandardScaler(), statistics, labels, config, n_classes, seed, SPEECH, speakers
     )
+
+
+def tfidf_features(blocks: list[TfidfConfig]) -> TransformerMixin:
+    """TF-IDF of each block (word, character n-grams) side by side, unfitted."""
+    vectorizers = [
+        TfidfVectorizer(
+            analyzer=block.analyzer,
+            ngram_range=tuple(block.ngram_range),
+            min_df=block.min_df,
+            max_features=block.max_features,
+            sublinear_tf=block.sublinear_tf,
+            # transcripts are already normalised (and case-folded if asked)
+            lowercase=False,
+            **({"token_pattern": r"\S+"} if block.analyzer == "word" else {}),
+        )
+        for block in blocks
+    ]
+    if len(vectorizers) == 1:
+        return vectorizers[0]
+    return make_union(*vectorizers)
 
 
 def text_baseline(
@@ -157,20 +250,20 @@ def text_baseline(
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
+    speakers: FoldData | None = None,
 ) -> np.ndarray:
-    """TF-IDF of the transcripts (fitted on the training part) -> logistic regression."""
-    tfidf = config.text
+    """TF-IDF of the transcripts (fitted on training data) -> logistic regression.
 
-    def vectorizer() -> TfidfVectorizer:
-        return TfidfVectorizer(
-            analyzer=tfidf.analyzer,
-            ngram_range=tuple(tfidf.ngram_range),
-            min_df=tfidf.min_df,
-            max_features=tfidf.max_features,
-            sublinear_tf=tfidf.sublinear_tf,
-            # transcripts are already normalised (and case-folded if asked)
-            lowercase=False,
-            **({"token_pattern": r"\S+"} if tfidf.analyzer == "word" else {}),
-        )
-
-    return _fit_best(vectorizer, texts, labels, config, n_classes, seed, TEXT)
+    ``speakers`` (the folds are speaker-independent) group the inner folds that
+    choose ``C``.
+    """
+    return _fit_best(
+        tfidf_features(config.text),
+        texts,
+        labels,
+        config,
+        n_classes,
+        seed,
+        TEXT,
+        speakers,
+    )

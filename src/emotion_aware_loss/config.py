@@ -88,8 +88,10 @@ class AcousticConfig(_Strict):
     """Acoustic features: librosa, openSMILE or a pre-trained ONNX encoder.
 
     ``logmel`` and ``mfcc`` give frame sequences for the convolutional speech
-    branch; ``functionals`` gives one fixed-length vector of statistics per
-    utterance, for which the speech branch is a stack of dense blocks.
+    branch; ``functionals`` (68 values) and ``broad_functionals`` (about 2,300:
+    many descriptors times many statistics, :mod:`emotion_aware_loss.descriptors`)
+    give one fixed-length vector of statistics per utterance, for which the speech
+    branch is a stack of dense blocks.
     ``egemaps`` (openSMILE's 88 eGeMAPSv02 functionals) and ``compare`` (its 6373
     ComParE 2016 functionals) are utterance vectors too, ``egemaps_lld`` the 25
     eGeMAPSv02 low-level descriptors every 10 ms. ``encoder`` runs the ONNX speech
@@ -101,6 +103,7 @@ class AcousticConfig(_Strict):
         "logmel",
         "mfcc",
         "functionals",
+        "broad_functionals",
         "egemaps",
         "egemaps_lld",
         "compare",
@@ -118,6 +121,21 @@ class AcousticConfig(_Strict):
     )
     trim_top_db: float | None = Field(
         None, gt=0.0, description="cut leading/trailing audio this far below the peak"
+    )
+    speaker_normalisation: bool = Field(
+        False,
+        description="standardise each speaker's features with that speaker's own "
+        "statistics (emotion_aware_loss.speakers: the rule in training and at "
+        "prediction time)",
+    )
+    speaker_min_utterances: int = Field(
+        10, ge=2, description="utterances a speaker needs for statistics of its own"
+    )
+    active_db: float = Field(
+        40.0,
+        gt=0.0,
+        description="broad_functionals: frames within this many dB of the loudest "
+        "are summarised (the rest is silence)",
     )
     n_jobs: int = Field(1, description="worker processes for extraction; -1 = all")
     batch_size: int = Field(64, gt=0, description="utterances per extraction batch")
@@ -144,7 +162,12 @@ class AcousticConfig(_Strict):
         """Whether the feature is one vector per utterance (no time axis)."""
         if self.feature == "encoder":
             return self.encoder.pooling != "frames"
-        return self.feature in {"functionals", "egemaps", "compare"}
+        return self.feature in {
+            "functionals",
+            "broad_functionals",
+            "egemaps",
+            "compare",
+        }
 
 
 class TextConfig(_Strict):
@@ -235,10 +258,12 @@ class ModelConfig(_Strict):
 
     ``architecture: seed`` is the seed project's network (convolutional branches,
     concatenation, dense layers); ``wide_deep`` adds linear views of the inputs
-    (utterance statistics, bag of words) beside the branches.
+    (utterance statistics, bag of words) beside the branches; ``linear`` is a
+    softmax regression on those views alone (the baselines' model family, trained
+    with the run's loss).
     """
 
-    architecture: Literal["wide_deep", "seed"] = "wide_deep"
+    architecture: Literal["wide_deep", "seed", "linear"] = "wide_deep"
     modalities: list[Literal["speech", "text"]] = Field(
         default_factory=lambda: ["speech", "text"], min_length=1
     )
@@ -335,6 +360,12 @@ class TrainingConfig(_Strict):
     )
     steps_per_execution: int = Field(
         1, gt=0, description="batches per compiled call (less Python overhead)"
+    )
+    ensemble: int = Field(
+        1,
+        ge=1,
+        description="networks trained per model, their probabilities averaged "
+        "(member k from weights and batches seeded seed + 1000 k; 1 = one network)",
     )
     intra_op_threads: int = Field(
         0, ge=0, description="threads per TensorFlow op; 0 = TensorFlow's default"
@@ -491,7 +522,7 @@ class EvaluationConfig(_Strict):
 
 
 class TfidfConfig(_Strict):
-    """TF-IDF features of the transcripts for the linear text baseline."""
+    """One block of TF-IDF features of the transcripts (word or character n-grams)."""
 
     analyzer: Literal["char_wb", "char", "word"] = Field(
         "char_wb", description="character n-grams inside word boundaries, or words"
@@ -512,21 +543,50 @@ class TfidfConfig(_Strict):
             )
         return value
 
+    def describe(self) -> str:
+        """``word 1–2-grams``, ``char_wb 2–5-grams``."""
+        return f"{self.analyzer} {self.ngram_range[0]}–{self.ngram_range[1]}-grams"
+
+
+def _default_tfidf_blocks() -> list[TfidfConfig]:
+    return [
+        TfidfConfig(analyzer="word", ngram_range=(1, 2)),
+        TfidfConfig(analyzer="char_wb", ngram_range=(2, 5)),
+    ]
+
 
 class BaselinesConfig(_Strict):
     """Class-balanced logistic regressions scored on the same folds as the network.
 
-    ``linear_speech`` (acoustic statistics), ``linear_text`` (TF-IDF) and their
-    late fusion ``linear_fusion``, for the modalities the model uses. ``C`` is
-    chosen from ``c_grid`` by UAR on each fold's validation part.
+    ``linear_speech`` (acoustic statistics), ``linear_text`` (TF-IDF: the blocks of
+    ``text`` side by side, word and character n-grams by default) and their late
+    fusion ``linear_fusion``, for the modalities the model uses. ``C`` is chosen
+    from ``c_grid`` by UAR: over ``inner_folds`` folds of each outer fold's
+    training and validation parts (``cross_validation``, the default: one
+    validation speaker is too few to choose by), or on its validation part alone.
     """
 
     enabled: bool = True
     c_grid: list[float] = Field(
-        default_factory=lambda: [0.01, 0.1, 1.0, 10.0], min_length=1
+        default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
+        min_length=1,
     )
+    selection: Literal["cross_validation", "validation"] = Field(
+        "cross_validation",
+        description="how C is chosen: by UAR over inner folds of the training and "
+        "validation parts (grouped by speaker when the folds are), then refitted on "
+        "both; or by UAR on the validation part alone",
+    )
+    inner_folds: int = Field(3, ge=2, description="folds of the cross_validation")
     max_iter: int = Field(2000, gt=0)
-    text: TfidfConfig = TfidfConfig()
+    text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _one_block(cls, value: Any) -> Any:
+        # A single block (the format before word and character n-grams were
+        # combined) is a list of one.
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("c_grid")
     @classmethod

@@ -141,12 +141,12 @@ def assign_folds(
     return pd.concat(frames, ignore_index=True)
 
 
-def fit_scaler(
+def frame_mean_std(
     features: np.ndarray,
     n_frames: np.ndarray,
     rows: np.ndarray,
     chunk_rows: int = CHUNK_ROWS,
-) -> dict[str, list[float]]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-feature mean and standard deviation over the valid frames of ``rows``.
 
     ``features`` may be memory-mapped: it is read ``chunk_rows`` utterances at a
@@ -154,12 +154,16 @@ def fit_scaler(
     carried from chunk to chunk in the order ``numpy.mean`` and ``numpy.std`` add
     the frames up, so the result is that of those functions over all valid
     frames at once (bit for bit with two or more features).
+
+    Returns:
+        The mean, the standard deviation (float32) and the number of frames; with
+        no frame, zeros and ones.
     """
     n_features = features.shape[2]
     valid_frames = np.minimum(n_frames[rows], features.shape[1])
     count = int(valid_frames.sum())
     if not count:  # a text-only corpus: nothing to standardise
-        return {"mean": [0.0] * n_features, "std": [1.0] * n_features}
+        return np.zeros(n_features, np.float32), np.ones(n_features, np.float32), 0
 
     def frames() -> Iterator[np.ndarray]:
         positions = np.arange(features.shape[1])[None, :]
@@ -181,6 +185,20 @@ def fit_scaler(
     mean = running_sum(frames()) / np.float32(count)
     squares = ((part - mean[None]) ** 2 for part in frames())
     std = np.sqrt(running_sum(squares) / np.float32(count))
+    return mean, std, count
+
+
+def fit_scaler(
+    features: np.ndarray,
+    n_frames: np.ndarray,
+    rows: np.ndarray,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, list[float]]:
+    """Per-feature mean and standard deviation over the valid frames of ``rows``
+    (:func:`frame_mean_std`); a constant feature gets standard deviation 1."""
+    mean, std, count = frame_mean_std(features, n_frames, rows, chunk_rows)
+    if not count:  # a text-only corpus: nothing to standardise
+        return {"mean": mean.astype(float).tolist(), "std": std.astype(float).tolist()}
     constant = np.flatnonzero(std <= 1e-8)
     if len(constant):
         logger.warning(

@@ -1,7 +1,8 @@
 """Acoustic features: librosa frames or functionals, openSMILE's standard sets.
 
 librosa gives log-mel/MFCC frame sequences and the project's own utterance
-functionals; openSMILE (the ``egemaps`` extra) gives the field's standard
+functionals (the 68 of :func:`utterance_functionals`, the broad set of
+:mod:`emotion_aware_loss.descriptors`); openSMILE (the ``egemaps`` extra) gives the field's standard
 parameter sets, eGeMAPSv02 (Eyben et al., 2016) and ComParE 2016.
 """
 
@@ -21,6 +22,7 @@ import librosa
 import numpy as np
 
 from emotion_aware_loss.config import AcousticConfig
+from emotion_aware_loss.descriptors import broad_functional_names
 
 _MIN_DELTA_FRAMES = 3
 _F0_MIN = 60.0  # Hz, lowest pitch tracked
@@ -248,6 +250,8 @@ def feature_dimension(config: AcousticConfig) -> int:
     """Number of features per frame (or per utterance, for functionals)."""
     if config.feature == "functionals":
         return len(functional_names(config))
+    if config.feature == "broad_functionals":
+        return len(broad_functional_names(config))
     if config.feature in OPENSMILE_FEATURES:
         return len(opensmile_names(config.feature))
     if config.feature == "encoder":

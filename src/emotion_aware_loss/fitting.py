@@ -12,6 +12,12 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
+from emotion_aware_loss.ensemble import (
+    average_of,
+    embedding_model,
+    member_initial_model,
+    member_seed,
+)
 from emotion_aware_loss.metrics import UnweightedAverageRecall
 from emotion_aware_loss.progress import epoch_callbacks
 from emotion_aware_loss.similarity import embedding_similarity
@@ -121,11 +127,6 @@ def configure_threads(config: TrainingConfig) -> None:
             )
 
 
-def embedding_model(model: keras.Model) -> keras.Model:
-    """The model up to its last hidden layer (the input of the softmax layer)."""
-    return keras.Model(model.inputs, model.get_layer("emotion").input, name="embedding")
-
-
 class DynamicSimilarity(keras.callbacks.Callback):
     """Update a loss's similarity matrix from the training embeddings every epoch.
 
@@ -231,6 +232,13 @@ def _compiled_copy(
     model.set_weights(initial_model.get_weights())
     if embedding_matrix is not None:  # pre-trained vectors of this fold's words
         model.get_layer("text_embedding").set_weights([embedding_matrix])
+    _compile(model, loss, config)
+    return model
+
+
+def _compile(
+    model: keras.Model, loss: keras.losses.Loss, config: TrainingConfig
+) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=loss,
@@ -241,10 +249,37 @@ def _compiled_copy(
         jit_compile=config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
-    return model
 
 
-def fit(
+def _fresh_loss(loss: keras.losses.Loss) -> keras.losses.Loss:
+    """An independent copy (a dynamic similarity is updated per network)."""
+    return type(loss).from_config(loss.get_config())
+
+
+def _ensemble(
+    members: list[keras.Model],
+    records: list[dict[str, list]],
+    loss: keras.losses.Loss,
+    config: TrainingConfig,
+) -> tuple[keras.Model, dict[str, list]]:
+    """Join trained members into one model; the history is member 0's plus the
+    others' (under ``members``) and every member's best epoch."""
+    if len(members) == 1:
+        return members[0], records[0]
+    model = average_of(members)
+    _compile(model, loss, config)
+    # Built now, so that the saved (untrained) optimiser state loads back whole.
+    model.optimizer.build(model.trainable_variables)
+    record = dict(records[0])
+    record["ensemble"] = [len(members)]
+    if "best_epoch" in record:
+        record["member_best_epochs"] = [r["best_epoch"][0] for r in records]
+    record["members"] = records[1:]
+    logger.info("Averaged an ensemble of %d networks", len(members))
+    return model, record
+
+
+def _fit_one(
     initial_model: keras.Model,
     loss: keras.losses.Loss,
     train: tuple[dict[str, np.ndarray], np.ndarray],
@@ -255,23 +290,7 @@ def fit(
     embedding_matrix: np.ndarray | None = None,
     class_weights: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
-    """Train a copy of ``initial_model``; the input model is left untouched.
-
-    Every variant of a fold starts from the same initial weights and sees the same
-    batches (same seed), so differences between variants are paired.
-
-    With ``dynamic_momentum`` set, a :class:`DynamicSimilarity` callback updates
-    the loss's similarity matrix after every epoch (the history then records the
-    final matrix; early stopping restores weights, not the matrix).
-    ``class_weights`` (one per class) multiply each training utterance's loss;
-    validation scores stay unweighted. Early stopping neither ends training nor
-    picks an epoch within the first ``config.min_steps`` optimiser steps (whole
-    epochs, rounded up; the last epoch always counts).
-
-    Returns:
-        The model with the weights of its best epoch (``config.monitor``), compiled
-        with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based).
-    """
+    """One network of :func:`fit`."""
     model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
     x_train, y_train = train
     x_val, y_val = validation
@@ -315,7 +334,60 @@ def fit(
     return model, record
 
 
-def fit_epochs(
+def fit(
+    initial_model: keras.Model,
+    loss: keras.losses.Loss,
+    train: tuple[dict[str, np.ndarray], np.ndarray],
+    validation: tuple[dict[str, np.ndarray], np.ndarray],
+    config: TrainingConfig,
+    seed: int,
+    dynamic_momentum: float | None = None,
+    embedding_matrix: np.ndarray | None = None,
+    class_weights: np.ndarray | None = None,
+) -> tuple[keras.Model, dict[str, list]]:
+    """Train a copy of ``initial_model``; the input model is left untouched.
+
+    Every variant of a fold starts from the same initial weights and sees the same
+    batches (same seed), so differences between variants are paired.
+
+    With ``dynamic_momentum`` set, a :class:`DynamicSimilarity` callback updates
+    the loss's similarity matrix after every epoch (the history then records the
+    final matrix; early stopping restores weights, not the matrix).
+    ``class_weights`` (one per class) multiply each training utterance's loss;
+    validation scores stay unweighted. Early stopping neither ends training nor
+    picks an epoch within the first ``config.min_steps`` optimiser steps (whole
+    epochs, rounded up; the last epoch always counts).
+
+    With ``config.ensemble`` K > 1, K networks are trained this way (member ``k``
+    from weights drawn with seed ``seed + 1000 k`` and on batches shuffled with
+    it; member 0 is the single network) and joined into one model that averages
+    their probabilities (:mod:`emotion_aware_loss.ensemble`).
+
+    Returns:
+        The model with the weights of its best epoch (``config.monitor``), compiled
+        with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based; for
+        an ensemble, member 0's history, ``member_best_epochs`` and the other
+        members' histories under ``members``).
+    """
+    members, records = [], []
+    for k in range(config.ensemble):
+        model, record = _fit_one(
+            member_initial_model(initial_model, seed, k),
+            loss if k == 0 else _fresh_loss(loss),
+            train,
+            validation,
+            config,
+            member_seed(seed, k),
+            dynamic_momentum,
+            embedding_matrix,
+            class_weights,
+        )
+        members.append(model)
+        records.append(record)
+    return _ensemble(members, records, loss, config)
+
+
+def _fit_epochs_one(
     initial_model: keras.Model,
     loss: keras.losses.Loss,
     train: tuple[dict[str, np.ndarray], np.ndarray],
@@ -326,17 +398,7 @@ def fit_epochs(
     embedding_matrix: np.ndarray | None = None,
     class_weights: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
-    """Train a copy of ``initial_model`` for exactly ``epochs`` epochs, no validation.
-
-    For the final model, trained on every utterance once cross-validation has
-    chosen how long to train. Optimiser, metrics, batching and the dynamic
-    similarity and the class weights are those of :func:`fit`; ``config.epochs``
-    and the early-stopping settings are not used.
-
-    Returns:
-        The model after its last epoch, compiled with ``loss``, and the per-epoch
-        training history.
-    """
+    """One network of :func:`fit_epochs`."""
     model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
     x_train, y_train = train
     callbacks: list[keras.callbacks.Callback] = []
@@ -365,3 +427,45 @@ def fit_epochs(
         record["accuracy"][-1],
     )
     return model, record
+
+
+def fit_epochs(
+    initial_model: keras.Model,
+    loss: keras.losses.Loss,
+    train: tuple[dict[str, np.ndarray], np.ndarray],
+    config: TrainingConfig,
+    epochs: int,
+    seed: int,
+    dynamic_momentum: float | None = None,
+    embedding_matrix: np.ndarray | None = None,
+    class_weights: np.ndarray | None = None,
+) -> tuple[keras.Model, dict[str, list]]:
+    """Train a copy of ``initial_model`` for exactly ``epochs`` epochs, no validation.
+
+    For the final model, trained on every utterance once cross-validation has
+    chosen how long to train. Optimiser, metrics, batching, the dynamic similarity,
+    the class weights and the ensemble (``config.ensemble`` members, seeded as in
+    :func:`fit`) are those of :func:`fit`; ``config.epochs`` and the
+    early-stopping settings are not used.
+
+    Returns:
+        The model after its last epoch, compiled with ``loss``, and the per-epoch
+        training history (for an ensemble, member 0's and the others' under
+        ``members``).
+    """
+    members, records = [], []
+    for k in range(config.ensemble):
+        model, record = _fit_epochs_one(
+            member_initial_model(initial_model, seed, k),
+            loss if k == 0 else _fresh_loss(loss),
+            train,
+            config,
+            epochs,
+            member_seed(seed, k),
+            dynamic_momentum,
+            embedding_matrix,
+            class_weights,
+        )
+        members.append(model)
+        records.append(record)
+    return _ensemble(members, records, loss, config)

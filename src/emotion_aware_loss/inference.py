@@ -88,6 +88,8 @@ def predict_corpus(recognizer: EmotionRecognizer, corpus: AudioCorpus) -> pd.Dat
         features, table = extract_acoustic_features(
             corpus, utterances, recognizer.acoustic
         )
+        table["speaker"] = manifest["speaker"].astype(str).to_numpy()
+        features = recognizer.normalise_speakers(features, table)
         n_frames = table["n_frames"].to_numpy(dtype=np.int64)
     text_features = None
     if "text" in modalities and recognizer.text_embeddings:
@@ -114,6 +116,7 @@ def corpus_of(
     audio_paths: Sequence[str | Path] | None,
     transcripts: Sequence[str] | None = None,
     source: str = "predict()",
+    speakers: Sequence[str] | None = None,
 ) -> AudioCorpus:
     """An unlabelled corpus of audio files and/or transcripts, checked up front.
 
@@ -130,6 +133,14 @@ def corpus_of(
         audio_paths = [audio_paths]
     if transcripts is not None and isinstance(transcripts, str):
         transcripts = [transcripts]
+    if speakers is not None and isinstance(speakers, str):
+        speakers = [speakers]
+    given = audio_paths if audio_paths is not None else transcripts
+    if speakers is not None and len(speakers) != len(given):
+        raise CorpusError(
+            f"{source}: {len(given)} utterance(s) but {len(speakers)} speaker(s); "
+            "give one speaker per utterance"
+        )
     if (
         audio_paths is not None
         and transcripts is not None
@@ -147,8 +158,16 @@ def corpus_of(
         table["transcript"] = [str(t) for t in transcripts]
         if audio_paths is None:
             table["utterance_id"] = [f"text_{i}" for i in range(len(transcripts))]
+    if speakers is not None:
+        table["speaker"] = [str(s) for s in speakers]
     manifest, _ = check_manifest(
-        table, source, Path.cwd(), allow_outside_root=True, labelled=False
+        table,
+        source,
+        Path.cwd(),
+        allow_outside_root=True,
+        labelled=False,
+        remedy="fix that file or leave it out of audio_paths, with its transcript, "
+        "and call again",
     )
     return AudioCorpus(manifest, source)
 
@@ -198,6 +217,7 @@ def predict(
     audio_paths: Sequence[str | Path] | str | Path | None = None,
     transcripts: Sequence[str] | str | None = None,
     model: str | Path | EmotionRecognizer | None = None,
+    speakers: Sequence[str] | str | None = None,
 ) -> pd.DataFrame:
     """Predict the emotions of audio files and/or transcripts.
 
@@ -209,6 +229,11 @@ def predict(
             ``data/06_models/final_model`` (its latest version is used), or a
             loaded :class:`EmotionRecognizer`; by default the project's latest
             final model.
+        speakers: The speaker of each utterance, for a model trained with
+            ``speaker_normalisation``: a speaker with at least
+            ``speaker_min_utterances`` utterances in the call is normalised with
+            their own statistics, any other utterance with the training corpus's
+            (:mod:`emotion_aware_loss.speakers`). Ignored otherwise.
 
     Returns:
         ``utterance_id`` (the audio path), ``prob_<class>...``,
@@ -219,5 +244,6 @@ def predict(
         CorpusError: On missing/unreadable audio or inputs the model cannot use.
         RecognizerError: If no saved model is found.
     """
-    corpus = corpus_of(audio_paths, transcripts)  # checked before the model loads
+    # checked before the model loads
+    corpus = corpus_of(audio_paths, transcripts, speakers=speakers)
     return predict_corpus(load_recognizer(model), corpus)

@@ -133,6 +133,40 @@ def _text_vector_branch(config: ModelConfig, text_frames: int, text_features: in
     return inputs, x
 
 
+def _linear_model(
+    config: ModelConfig,
+    n_frames: int,
+    n_features: int,
+    max_tokens: int,
+    vocab_size: int,
+    n_classes: int,
+    text_features: int,
+    text_frames: int,
+) -> keras.Model:
+    """Softmax regression on the linear views of the inputs (``architecture: linear``).
+
+    The speech vector (or the mean and standard deviation of each frame feature),
+    the bag of words (or the text encoder's embeddings), with dropout
+    ``wide.dropout`` on them, straight into the softmax: the model family of the
+    linear baselines, trained with the run's loss, optimiser and early stopping,
+    so the loss family can be compared on it.
+    """
+    named = {}
+    if "speech" in config.modalities:
+        shape = (n_frames, n_features) if n_frames else (n_features,)
+        named["speech"] = keras.Input(shape=shape, name="speech")
+    if "text" in config.modalities:
+        if text_features:
+            shape = (text_frames, text_features) if text_frames else (text_features,)
+            named["text"] = keras.Input(shape=shape, name="text")
+        else:
+            named["text"] = keras.Input(shape=(max_tokens,), dtype="int32", name="text")
+    views = _wide_inputs(config, named, vocab_size)
+    x = layers.Concatenate(name="linear_inputs")(views) if len(views) > 1 else views[0]
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(list(named.values()), outputs, name="emotion_linear")
+
+
 def build_fusion_model(
     config: ModelConfig,
     n_frames: int,
@@ -172,9 +206,23 @@ def build_fusion_model(
         text_frames: Tokens per text input for embedding sequences; 0 for one
             pooled embedding per utterance.
 
+    ``architecture: linear`` is a softmax regression on the linear views alone
+    (:func:`_linear_model`).
+
     Returns:
         A Keras model with inputs named ``speech`` and/or ``text``.
     """
+    if config.architecture == "linear":
+        return _linear_model(
+            config,
+            n_frames,
+            n_features,
+            max_tokens,
+            vocab_size,
+            n_classes,
+            text_features,
+            text_frames,
+        )
     inputs, sequences = [], []
     if "speech" in config.modalities:
         speech_in, speech_seq = _speech_branch(config, n_frames, n_features)

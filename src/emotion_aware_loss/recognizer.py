@@ -32,6 +32,7 @@ from emotion_aware_loss.cross_validation import apply_scaler
 from emotion_aware_loss.encoders import EncoderError, check_extractors
 from emotion_aware_loss.fitting import select_inputs
 from emotion_aware_loss.metrics import predicted_labels
+from emotion_aware_loss.speakers import normalise_speakers
 from emotion_aware_loss.text import encode_texts, normalise_text
 
 MODEL_FILE = "model.keras"
@@ -62,6 +63,9 @@ class EmotionRecognizer:
         variant: Name of the loss variant.
         loss: The variant's loss configuration.
         details: Free-form training facts (epochs, utterances), saved as they are.
+        speaker_statistics: With ``acoustic.speaker_normalisation``, its
+            ``min_utterances`` and the training corpus's ``corpus`` statistics (for
+            new speakers with fewer utterances; :mod:`emotion_aware_loss.speakers`).
     """
 
     model: keras.Model
@@ -75,6 +79,42 @@ class EmotionRecognizer:
     variant: str
     loss: LossConfig
     details: dict[str, Any] = field(default_factory=dict)
+    speaker_statistics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.acoustic.speaker_normalisation and not self.speaker_statistics.get(
+            "corpus"
+        ):
+            raise RecognizerError(
+                "the model was trained on speaker-normalised features "
+                "(preprocessing.acoustic.speaker_normalisation) but its bundle has "
+                "no corpus statistics to normalise new speakers with; retrain it "
+                "with this version (kedro run --pipelines=final_model)"
+            )
+
+    def normalise_speakers(
+        self, features: np.ndarray, table: pd.DataFrame
+    ) -> np.ndarray:
+        """Per-speaker normalisation of new utterances, as in training.
+
+        A speaker with at least ``min_utterances`` utterances in ``table`` is
+        standardised with their own statistics; the others (and utterances
+        without a speaker) with the training corpus's. Without
+        ``speaker_normalisation`` the features are returned as they are.
+
+        Args:
+            features: Unscaled acoustic features of ``table``'s utterances.
+            table: ``speaker`` and ``n_frames`` per utterance.
+        """
+        if not self.acoustic.speaker_normalisation:
+            return features
+        acoustic = self.acoustic.model_copy(
+            update={"speaker_min_utterances": self.speaker_statistics["min_utterances"]}
+        )
+        normalised, _ = normalise_speakers(
+            features, table, acoustic, self.speaker_statistics["corpus"]
+        )
+        return normalised
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -177,6 +217,7 @@ class EmotionRecognizer:
             "input_spec": self.input_spec,
             "similarity": np.asarray(self.similarity, dtype=float).tolist(),
             "details": self.details,
+            "speaker_statistics": self.speaker_statistics,
         }
 
     def save(self, path: str | Path) -> None:
@@ -254,6 +295,8 @@ class EmotionRecognizer:
             variant=state["variant"],
             loss=LossConfig.model_validate(state["loss"]),
             details=state.get("details", {}),
+            # bundles written before speaker normalisation existed have none
+            speaker_statistics=state.get("speaker_statistics", {}),
         )
 
 

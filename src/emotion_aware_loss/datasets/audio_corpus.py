@@ -269,6 +269,12 @@ def _check_table(
     return table, text_only
 
 
+# What the error for a bad audio file suggests, for a corpus in the catalog.
+BAD_AUDIO_REMEDY = (
+    "set on_bad_audio: skip on the corpus dataset to leave such utterances out"
+)
+
+
 def check_manifest(
     table: pd.DataFrame,
     source: str,
@@ -278,6 +284,7 @@ def check_manifest(
     require_mono: bool = False,
     allow_outside_root: bool = False,
     labelled: bool = True,
+    remedy: str = BAD_AUDIO_REMEDY,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a manifest table, resolve its audio paths and check each file's header.
 
@@ -294,7 +301,8 @@ def check_manifest(
 
     A manifest without an ``audio_path`` column is a text-only corpus. With
     ``labelled=False`` (utterances to classify) the ``label``, ``speaker`` and
-    ``transcript`` columns are optional.
+    ``transcript`` columns are optional. ``remedy`` is what the error for a bad
+    audio file tells the caller to do.
 
     Raises:
         CorpusError: On missing columns, empty or duplicate ids, empty labels,
@@ -331,9 +339,7 @@ def check_manifest(
             continue
         if on_bad_audio == "error":
             raise CorpusError(
-                f"{source}: audio file {path} of utterance {utt!r} {problem} "
-                "(set on_bad_audio: skip on the corpus dataset to leave such "
-                "utterances out)"
+                f"{source}: audio file {path} of utterance {utt!r} {problem} ({remedy})"
             )
         problems[utt] = problem
     table["audio_path"] = resolved

@@ -3,11 +3,20 @@ import pandas as pd
 import pytest
 
 from emotion_aware_loss.baselines import (
+    FoldData,
+    _inner_splits,
     acoustic_statistics,
     baseline_names,
     reference_baseline,
+    speech_baseline,
+    tfidf_features,
 )
-from emotion_aware_loss.config import BaselinesConfig, EvaluationConfig, ModelConfig
+from emotion_aware_loss.config import (
+    BaselinesConfig,
+    CrossValidationConfig,
+    EvaluationConfig,
+    ModelConfig,
+)
 from emotion_aware_loss.cross_validation import TEST, TRAIN, rows_of
 from emotion_aware_loss.pipelines.baselines import create_pipeline
 from emotion_aware_loss.pipelines.baselines.nodes import fit_linear_baselines
@@ -87,18 +96,22 @@ def test_one_prediction_per_test_utterance_of_each_fold(fold_inputs, classes):
             np.testing.assert_allclose(fusion[f"prob_{c}"], mean)
 
 
-def _run_fold(inputs, table, features):
+def _run_fold(inputs, table, features, selection="cross_validation"):
     return fit_linear_baselines(
         table,
         features,
         inputs["fold_0.split"],
         inputs["similarity_matrix"],
         inputs["input_spec"],
-        BaselinesConfig(text={"min_df": 1}),
+        BaselinesConfig(
+            text=[{"analyzer": "word", "min_df": 1}, {"min_df": 1}],
+            selection=selection,
+        ),
         ModelConfig.model_validate(
             {"speech": {"blocks": [{"filters": 4, "kernel_size": 3}]}}
         ),
         EvaluationConfig(),
+        CrossValidationConfig(n_folds=2, speaker_independent=True),
         1,
     )
 
@@ -108,14 +121,15 @@ def _probabilities(outputs, name):
     return table[[c for c in table if c.startswith("prob_")]].to_numpy()
 
 
-def test_never_fitted_on_test_utterances(fold_inputs):
+@pytest.mark.parametrize("selection", ["cross_validation", "validation"])
+def test_never_fitted_on_test_utterances(fold_inputs, selection):
     """The test part's labels, features and transcripts leave every other
     prediction unchanged: nothing of it reaches the fitted models."""
     table = fold_inputs["model_input_table"]
     features = fold_inputs["acoustic_features"]
     split = fold_inputs["fold_0.split"]
     test = rows_of(table, split, TEST)
-    before = _run_fold(fold_inputs, table, features)
+    before = _run_fold(fold_inputs, table, features, selection)
 
     changed = table.copy()
     n_classes = len(fold_inputs["input_spec"]["classes"])
@@ -123,7 +137,7 @@ def test_never_fitted_on_test_utterances(fold_inputs):
     changed.loc[test[0], "tokens"] = "completely unseen words here"
     altered = features.copy()
     altered[test[0]] += 100.0
-    after = _run_fold(fold_inputs, changed, altered)
+    after = _run_fold(fold_inputs, changed, altered, selection)
     for name in NAMES:
         a, b = _probabilities(before, name), _probabilities(after, name)
         # only the altered utterance's own prediction may change
@@ -134,7 +148,7 @@ def test_never_fitted_on_test_utterances(fold_inputs):
     train = rows_of(table, split, TRAIN)
     moved = features.copy()
     moved[train] += np.random.default_rng(0).normal(size=moved[train].shape)
-    refit = _run_fold(fold_inputs, table, moved)
+    refit = _run_fold(fold_inputs, table, moved, selection)
     assert not np.allclose(
         _probabilities(before, "linear_speech")[1:],
         _probabilities(refit, "linear_speech")[1:],
@@ -172,3 +186,52 @@ def test_table_stays_unmodified(fold_inputs):
     snapshot = table.copy()
     _run_fold(fold_inputs, table, fold_inputs["acoustic_features"])
     pd.testing.assert_frame_equal(table, snapshot)
+
+
+def test_inner_folds_keep_speakers_apart_and_every_class():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    speakers = rng.permutation(np.repeat(np.arange(6), 10))
+    config = BaselinesConfig(inner_folds=3)
+    splits = _inner_splits(labels, speakers, config, seed=0)
+    assert len(splits) == 3
+    for fit_rows, score_rows in splits:
+        assert not set(speakers[fit_rows]) & set(speakers[score_rows])
+        assert set(labels[fit_rows]) == {0, 1, 2}
+    assert sorted(np.concatenate([s for _, s in splits])) == list(range(60))
+    # A class with one member cannot be split: no inner folds, the first C stands.
+    assert _inner_splits(np.array([0, 0, 1]), None, config, seed=0) == []
+
+
+def test_c_is_chosen_by_inner_folds_and_refitted_on_training_and_validation():
+    rng = np.random.default_rng(1)
+    labels = FoldData(*(np.tile([0, 1], n) for n in (30, 10, 10)))
+    x = FoldData(
+        *(
+            rng.normal(size=(len(y), 5)) + 1.5 * y[:, None]
+            for y in (labels.train, labels.validation, labels.test)
+        )
+    )
+    config = BaselinesConfig(c_grid=[1e-4, 1.0])
+    chosen = speech_baseline(x, labels, config, 2, seed=0)
+    assert (chosen.argmax(axis=1) == labels.test).mean() >= 0.8
+    # The validation part joins the final fit: moving it moves the predictions.
+    moved = FoldData(x.train, x.validation + 3.0, x.test)
+    assert not np.allclose(chosen, speech_baseline(moved, labels, config, 2, seed=0))
+    # With selection: validation only the training part is fitted on.
+    alone = BaselinesConfig(c_grid=[1.0], selection="validation")
+    np.testing.assert_allclose(
+        speech_baseline(x, labels, alone, 2, seed=0),
+        speech_baseline(moved, labels, alone, 2, seed=0),
+    )
+
+
+def test_text_features_are_word_and_character_ngrams_side_by_side():
+    features = tfidf_features(BaselinesConfig().text)
+    matrix = features.fit_transform(["we are so happy today", "so so sad ?", "?"] * 2)
+    words, characters = (part[1] for part in features.transformer_list)
+    assert "so happy" in words.vocabulary_ and "?" in words.vocabulary_
+    assert " ha" in characters.vocabulary_
+    assert matrix.shape[1] == len(words.vocabulary_) + len(characters.vocabulary_)
+    single = BaselinesConfig(text={"analyzer": "char_wb", "min_df": 1})
+    assert len(single.text) == 1 and single.text[0].analyzer == "char_wb"

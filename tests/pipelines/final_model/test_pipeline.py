@@ -51,6 +51,14 @@ def test_epochs_follow_the_rule(rule, best, epochs):
     assert final_epochs(rule, histories) == epochs
 
 
+def test_median_best_counts_every_member_of_an_ensemble():
+    histories = {
+        "fold_0": {"best_epoch": [2], "member_best_epochs": [2, 9, 10]},
+        "fold_1": {"best_epoch": [3], "member_best_epochs": [3, 8, 11]},
+    }
+    assert final_epochs("median_best", histories) == 9  # median of 2 3 8 9 10 11
+
+
 def test_median_best_needs_histories():
     with pytest.raises(ValueError, match="best_epoch"):
         final_epochs("median_best", {})

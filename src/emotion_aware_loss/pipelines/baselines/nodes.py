@@ -17,7 +17,12 @@ from emotion_aware_loss.baselines import (
     speech_baseline,
     text_baseline,
 )
-from emotion_aware_loss.config import BaselinesConfig, EvaluationConfig, ModelConfig
+from emotion_aware_loss.config import (
+    BaselinesConfig,
+    CrossValidationConfig,
+    EvaluationConfig,
+    ModelConfig,
+)
 from emotion_aware_loss.cross_validation import (
     CHUNK_ROWS,
     TEST,
@@ -56,13 +61,17 @@ def fit_linear_baselines(
     baselines: BaselinesConfig,
     model: ModelConfig,
     evaluation: EvaluationConfig,
+    cross_validation: CrossValidationConfig,
     seed: int,
 ) -> dict[str, object]:
     """Fit and score the linear references of one fold.
 
-    Each is fitted on the fold's training part with ``C`` chosen on its
-    validation part, and scored on its test part exactly like a network
-    (both decision rules, the same metrics and prediction table).
+    Each is fitted on the fold's training and validation parts with ``C`` chosen
+    by inner folds of them (grouped by speaker when the folds are
+    speaker-independent), or on the training part with ``C`` chosen on the
+    validation part (``baselines.selection``), and scored on its test part
+    exactly like a network (both decision rules, the same metrics and prediction
+    table).
 
     Returns:
         ``<baseline>_metrics`` and ``<baseline>_predictions`` for every baseline of
@@ -75,6 +84,10 @@ def fit_linear_baselines(
     ]
     label_ids = model_input_table["label_id"].to_numpy(dtype=np.int64)
     labels = FoldData(*(label_ids[rows] for rows in roles))
+    speakers = None
+    if cross_validation.speaker_independent:
+        speaker_ids = model_input_table["speaker"].astype(str).to_numpy()
+        speakers = FoldData(*(speaker_ids[rows] for rows in roles))
     probabilities: dict[str, np.ndarray] = {}
     names = baseline_names(model.modalities)
     if SPEECH in names:
@@ -83,12 +96,14 @@ def fit_linear_baselines(
             *(_statistics(acoustic_features, n_frames, rows) for rows in roles)
         )
         probabilities[SPEECH] = speech_baseline(
-            statistics, labels, baselines, n_classes, seed
+            statistics, labels, baselines, n_classes, seed, speakers
         )
     if TEXT in names:
         tokens = model_input_table["tokens"].astype(str).to_numpy()
         texts = FoldData(*(tokens[rows] for rows in roles))
-        probabilities[TEXT] = text_baseline(texts, labels, baselines, n_classes, seed)
+        probabilities[TEXT] = text_baseline(
+            texts, labels, baselines, n_classes, seed, speakers
+        )
     if FUSION in names:
         probabilities[FUSION] = (probabilities[SPEECH] + probabilities[TEXT]) / 2.0
     outputs: dict[str, object] = {}

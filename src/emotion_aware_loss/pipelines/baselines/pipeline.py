@@ -32,6 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                             "params:baselines",
                             "params:model",
                             "params:evaluation",
+                            "params:cross_validation",
                             "params:seed",
                         ],
                         outputs={

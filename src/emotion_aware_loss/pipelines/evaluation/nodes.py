@@ -377,7 +377,30 @@ def plot_reliability(
     return reliability_figure(oof_predictions, classes, evaluation.ece_bins)
 
 
+def _linear_views(model: ModelConfig, input_spec: dict) -> list[str]:
+    views = []
+    if "speech" in model.modalities:
+        views.append(
+            "speech feature mean and std over frames"
+            if input_spec["n_frames"]
+            else "the speech vector"
+        )
+    if "text" in model.modalities:
+        views.append(
+            "text embedding statistics"
+            if input_spec.get("text_features")
+            else "bag of words"
+        )
+    return views
+
+
 def _describe_model(model: ModelConfig, input_spec: dict) -> str:
+    if model.architecture == "linear":
+        views = ", ".join(_linear_views(model, input_spec))
+        return (
+            f"softmax regression on {views} (dropout {model.wide.dropout:g}), "
+            "trained with the variant's loss"
+        )
     parts = []
     if "speech" in model.modalities:
         blocks = ", ".join(
@@ -409,19 +432,7 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
         )
     fusion = "concatenation"
     if model.architecture == "wide_deep":
-        views = []
-        if "speech" in model.modalities:
-            views.append(
-                "speech feature mean and std over frames"
-                if input_spec["n_frames"]
-                else "the speech vector"
-            )
-        if "text" in model.modalities:
-            views.append(
-                "text embedding statistics"
-                if input_spec.get("text_features")
-                else "bag of words"
-            )
+        views = _linear_views(model, input_spec)
         fusion += (
             f" with linear views ({', '.join(views)}; dropout {model.wide.dropout:g})"
         )
@@ -442,8 +453,7 @@ def _describe_baselines(
         if not input_spec.get("n_frames")
         else "the mean and standard deviation of each acoustic feature over the frames"
     )
-    tfidf = baselines.text
-    grams = f"{tfidf.analyzer} {tfidf.ngram_range[0]}–{tfidf.ngram_range[1]}-grams"
+    grams = " and ".join(block.describe() for block in baselines.text)
     text = {
         "linear_speech": f"logistic regression on {statistics} (standardised)",
         "linear_text": f"logistic regression on TF-IDF of the transcripts ({grams})",

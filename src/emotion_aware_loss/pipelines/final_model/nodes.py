@@ -38,8 +38,9 @@ def final_epochs(rule: str | int, histories: dict[str, dict]) -> int:
     """How many epochs the final model trains for.
 
     Args:
-        rule: A count, or ``median_best``: the median over folds of the epoch
-            early stopping restored (``best_epoch``), rounded half up.
+        rule: A count, or ``median_best``: the median over folds (and over the
+            members of an ensemble) of the epoch early stopping restored
+            (``best_epoch``), rounded half up.
         histories: The variant's training history of each fold.
 
     Raises:
@@ -48,7 +49,12 @@ def final_epochs(rule: str | int, histories: dict[str, dict]) -> int:
     """
     if isinstance(rule, int):
         return rule
-    best = [int(h["best_epoch"][0]) for h in histories.values() if h.get("best_epoch")]
+    best = [
+        int(epoch)
+        for h in histories.values()
+        # an ensemble's history holds every member's best epoch
+        for epoch in h.get("member_best_epochs") or h.get("best_epoch") or []
+    ]
     if not best:
         raise ValueError(
             "final_model.epochs is median_best, but no fold history of the variant "
@@ -108,6 +114,7 @@ def train_final_model(
     model: ModelConfig,
     seed: int,
     text_features: np.ndarray | None = None,
+    speaker_statistics: dict | None = None,
     **histories: dict,
 ) -> tuple[EmotionRecognizer, dict]:
     """Train the chosen variant on every utterance and bundle its preprocessing.
@@ -135,6 +142,9 @@ def train_final_model(
         seed: The run seed.
         text_features: A frozen text encoder's embeddings of every utterance
             (empty: the model takes token ids).
+        speaker_statistics: The per-speaker normalisation's statistics (empty
+            when off); the corpus's go into the bundle, for new speakers with too
+            few utterances.
         **histories: The variant's history of each fold (``fold_<k>``).
 
     Returns:
@@ -212,5 +222,13 @@ def train_final_model(
         variant=final_model.variant,
         loss=loss,
         details=details,
+        speaker_statistics=(
+            {
+                "min_utterances": speaker_statistics["min_utterances"],
+                "corpus": speaker_statistics["corpus"],
+            }
+            if speaker_statistics
+            else {}
+        ),
     )
     return recognizer, {"variant": final_model.variant, **details, **history}

@@ -39,6 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model": "params:model",
                     "seed": "params:seed",
                     "text_features": "text_features",
+                    "speaker_statistics": "speaker_statistics",
                     **{fold: f"{variant}.{fold}.history" for fold in folds},
                 },
                 outputs=["final_model", "final_model_history"],

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss.config import LabelConfig, TextConfig
+from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets.precomputed import PrecomputedCorpus
 from emotion_aware_loss.encoders import text_record
 from emotion_aware_loss.pipelines.preprocessing.nodes import (
     input_spec,
     prepare_utterances,
 )
+from emotion_aware_loss.speakers import normalise_speakers
 
 
 def prepare_precomputed(
@@ -19,24 +20,25 @@ def prepare_precomputed(
     classes: list[str],
     text: TextConfig,
     labels: LabelConfig,
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
+    acoustic: AcousticConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame, dict]:
     """Labels, tokens and the given features of the kept utterances.
 
     Labels are mapped and dropped as for an audio corpus
-    (``preprocessing.labels``); no audio is read.
+    (``preprocessing.labels``); no audio is read. With
+    ``acoustic.speaker_normalisation`` the features are normalised per speaker
+    as extracted ones are.
 
     Returns:
-        ``utterances``, ``skipped_utterances``, ``acoustic_features`` and the
-        ``model_input_table`` (with ``n_frames``), as preprocessing writes them.
+        ``utterances``, ``skipped_utterances``, ``acoustic_features``, the
+        ``model_input_table`` (with ``n_frames``) and ``speaker_statistics``, as
+        preprocessing writes them.
     """
     utterances, skipped = prepare_utterances(corpus_features, classes, text, labels)
     kept = corpus_features.select(utterances["utterance_id"].tolist())
-    return (
-        utterances,
-        skipped,
-        kept.features,
-        utterances.assign(n_frames=kept.n_frames),
-    )
+    table = utterances.assign(n_frames=kept.n_frames)
+    features, statistics = normalise_speakers(kept.features, table, acoustic)
+    return utterances, skipped, features, table, statistics
 
 
 def describe_precomputed_inputs(

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
+from emotion_aware_loss.descriptors import broad_functionals
 from emotion_aware_loss.encoders import (
     encode_waveform,
     extractor_record,
@@ -28,6 +29,7 @@ from emotion_aware_loss.features import (
 )
 from emotion_aware_loss.progress import track
 from emotion_aware_loss.similarity import validate_similarity
+from emotion_aware_loss.speakers import normalise_speakers
 from emotion_aware_loss.text import RESERVED, normalise_text
 
 logger = logging.getLogger(__name__)
@@ -152,7 +154,8 @@ def extract_acoustic_features(
     """Acoustic features of every utterance: frames padded or cut, or one vector.
 
     Audio is read one utterance at a time through the corpus dataset. The kind
-    (``acoustic.feature``): librosa log-mel/MFCC frames or functionals, openSMILE
+    (``acoustic.feature``): librosa log-mel/MFCC frames, the project's functionals
+    (68 values) or broad functionals (:mod:`emotion_aware_loss.descriptors`), openSMILE
     eGeMAPS/ComParE functionals or eGeMAPS low-level descriptors, or a frozen ONNX
     speech encoder's hidden states (pooled or frames).
 
@@ -214,6 +217,25 @@ def extract_acoustic_features(
     return features, utterances.assign(n_frames=lengths)
 
 
+def extract_model_features(
+    corpus: AudioCorpus, utterances: pd.DataFrame, acoustic: AcousticConfig
+) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    """:func:`extract_acoustic_features`, then the per-speaker normalisation.
+
+    With ``acoustic.speaker_normalisation`` each speaker's features are
+    standardised with that speaker's own statistics (or, for a speaker with fewer
+    than ``speaker_min_utterances`` utterances, the corpus's;
+    :mod:`emotion_aware_loss.speakers`).
+
+    Returns:
+        The features, the model-input table and the statistics used
+        (``speaker_statistics``; empty without normalisation).
+    """
+    features, table = extract_acoustic_features(corpus, utterances, acoustic)
+    features, statistics = normalise_speakers(features, table, acoustic)
+    return features, table, statistics
+
+
 def _write_padded(
     sequences: Iterable[np.ndarray],
     corpus: AudioCorpus,
@@ -257,10 +279,16 @@ def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarra
     return utterance_functionals(waveform, config)[None, :]
 
 
+def _broad_functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    return broad_functionals(waveform, config)[None, :]
+
+
 def _extractor(feature: str):
     """The per-waveform function of a feature kind: ``(frames, features)`` out."""
     if feature == "functionals":
         return _functional_frame
+    if feature == "broad_functionals":
+        return _broad_functional_frame
     if feature in OPENSMILE_FEATURES:
         return opensmile_features
     if feature == "encoder":

@@ -5,7 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     describe_model_inputs,
     encode_transcripts,
-    extract_acoustic_features,
+    extract_model_features,
     prepare_utterances,
     validate_similarity_matrix,
 )
@@ -47,9 +47,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="prepare_utterances_node",
             ),
             Node(
-                extract_acoustic_features,
+                extract_model_features,
                 inputs=["corpus", "utterances", "params:preprocessing.acoustic"],
-                outputs=["acoustic_features", "model_input_table"],
+                outputs=[
+                    "acoustic_features",
+                    "model_input_table",
+                    "speaker_statistics",
+                ],
                 name="extract_acoustic_features_node",
             ),
             encode_transcripts_node(),

@@ -11,7 +11,8 @@ from sklearn.metrics import confusion_matrix
 
 from emotion_aware_loss.config import ValenceArousalConfig
 from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, split_inputs
-from emotion_aware_loss.fitting import embedding_model, predict
+from emotion_aware_loss.ensemble import embedding_model
+from emotion_aware_loss.fitting import predict
 from emotion_aware_loss.similarity import (
     average_similarities,
     confusion_similarity,

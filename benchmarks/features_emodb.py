@@ -1,7 +1,7 @@
 """Acoustic feature sets on real speech: EmoDB, speaker-independent (prints figures).
 
     python benchmarks/features_emodb.py [--corpus ../shared/corpora/emodb_dev]
-        [--features logmel mfcc functionals egemaps egemaps_lld compare]
+        [--features logmel mfcc functionals broad_functionals egemaps egemaps_lld compare]
         [--seeds 1 2 3]
 
 The 167 anger/happiness/sadness/neutral utterances of the EmoDB development copy
@@ -69,7 +69,15 @@ from emotion_aware_loss.pipelines.preprocessing.nodes import (
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["anger", "happiness", "sadness", "neutral"]
 DROPPED = ["boredom", "fear", "disgust"]
-FEATURES = ["logmel", "mfcc", "functionals", "egemaps", "egemaps_lld", "compare"]
+FEATURES = [
+    "logmel",
+    "mfcc",
+    "functionals",
+    "broad_functionals",
+    "egemaps",
+    "egemaps_lld",
+    "compare",
+]
 
 
 def load_corpus(folder: Path) -> AudioCorpus:

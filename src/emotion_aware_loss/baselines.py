@@ -25,13 +25,14 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.pipeline import make_union
+from sklearn.pipeline import make_pipeline, make_union
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from emotion_aware_loss.config import BaselinesConfig, TfidfConfig
 
@@ -94,6 +95,31 @@ def _uar(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(recall_score(labels, predicted, average="macro", zero_division=0.0))
 
 
+class RowSpace(BaseEstimator, TransformerMixin):
+    """Coordinates in the span of the training rows (fewer rows than features).
+
+    An L2-penalised linear model's weights lie in the span of its training rows: a
+    component orthogonal to all of them changes no training prediction and only
+    adds to the penalty. So logistic regression on these coordinates (``n``
+    values instead of ``d > n``) finds the same model, faster; with at least as
+    many rows as features the data pass through unchanged.
+    """
+
+    def fit(self, x: np.ndarray, y: object = None) -> RowSpace:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[0] >= x.shape[1]:
+            self.basis_ = None
+            return self
+        _, singular, rows = np.linalg.svd(x, full_matrices=False)
+        keep = singular > singular.max() * max(x.shape) * np.finfo(float).eps
+        self.basis_ = rows[keep].T
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.basis_ is None else x @ self.basis_
+
+
 def _logistic_regression(config: BaselinesConfig, seed: int) -> LogisticRegression:
     # Warm starts: along the increasing C grid each fit starts from the last.
     return LogisticRegression(
@@ -140,6 +166,25 @@ def _inner_splits(
 
 
 def _fit_best(
+    features: TransformerMixin,
+    data: FoldData,
+    labels: FoldData,
+    config: BaselinesConfig,
+    n_classes: int,
+    seed: int,
+    name: str,
+    groups: FoldData | None = None,
+) -> np.ndarray:
+    """:func:`_fit_best_threaded` with one BLAS/OpenMP thread: the matrices of a
+    corpus of a few hundred utterances are small, and on two cores the threads
+    made each fit about seven times slower (benchmarks/RESULTS.md, section 10)."""
+    with threadpool_limits(1):
+        return _fit_best_threaded(
+            features, data, labels, config, n_classes, seed, name, groups
+        )
+
+
+def _fit_best_threaded(
     features: TransformerMixin,
     data: FoldData,
     labels: FoldData,
@@ -220,7 +265,14 @@ def speech_baseline(
     choose ``C``.
     """
     return _fit_best(
-        StandardScaler(), statistics, labels, config, n_classes, seed, SPEECH, speakers
+        make_pipeline(StandardScaler(), RowSpace()),
+        statistics,
+        labels,
+        config,
+        n_classes,
+        seed,
+        SPEECH,
+        speakers,
     )
 
 

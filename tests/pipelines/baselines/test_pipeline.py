@@ -235,3 +235,27 @@ def test_text_features_are_word_and_character_ngrams_side_by_side():
     assert matrix.shape[1] == len(words.vocabulary_) + len(characters.vocabulary_)
     single = BaselinesConfig(text={"analyzer": "char_wb", "min_df": 1})
     assert len(single.text) == 1 and single.text[0].analyzer == "char_wb"
+
+
+def test_the_row_space_gives_the_same_regularised_model_with_fewer_values():
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
+    from emotion_aware_loss.baselines import RowSpace  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 80))
+    y = np.arange(30) % 3
+    test = rng.normal(size=(10, 80))
+    space = RowSpace().fit(x)
+    assert space.transform(x).shape == (30, 30)
+
+    def model():
+        return LogisticRegression(C=0.05, tol=1e-10, max_iter=10_000)
+
+    direct = model().fit(x, y).predict_proba(test)
+    projected = model().fit(space.transform(x), y)
+    np.testing.assert_allclose(
+        projected.predict_proba(space.transform(test)), direct, atol=1e-6
+    )
+    tall = rng.normal(size=(50, 4))
+    np.testing.assert_array_equal(RowSpace().fit(tall).transform(tall), tall)

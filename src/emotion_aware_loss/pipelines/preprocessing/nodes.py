@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 
@@ -345,7 +346,8 @@ def describe_model_inputs(
         ``speech`` (whether there is audio: false for a text-only corpus),
         ``n_frames`` (0 for utterance-level vectors, which have no time axis),
         ``n_features``, ``acoustic_feature`` (its kind), ``max_tokens``,
-        ``vocab_size`` (vocabulary plus the padding and out-of-vocabulary ids),
+        ``vocab_size`` (the largest vocabulary the corpus can give, at most
+        ``max_vocab_size``, plus the padding and out-of-vocabulary ids),
         ``classes``, the text input (``text_input``: ``tokens`` or
         ``embeddings``, with ``text_features`` values per token or utterance and
         ``text_frames``, 0 for pooled embeddings) and ``extractors`` (feature
@@ -364,6 +366,25 @@ def describe_model_inputs(
         text_features=text_features,
         extractors=extractors,
     )
+
+
+def corpus_vocabulary_size(table: pd.DataFrame, text: TextConfig) -> int:
+    """How many token ids a vocabulary of this corpus can need.
+
+    The distinct tokens seen at least ``min_count`` times in the whole corpus, at
+    most ``max_vocab_size``: every fold's vocabulary (fitted on a part of it) and
+    the final model's (on all of it) fit. A corpus with a small vocabulary (the
+    demo corpus has 76 words) then gets a small embedding and bag of words rather
+    than ``max_vocab_size`` ids that no utterance uses. Only which words occur is
+    read, never a label.
+    """
+    if "tokens" not in table:
+        return text.max_vocab_size
+    counts = Counter(
+        tok for tokens in table["tokens"].astype(str) for tok in tokens.split()
+    )
+    seen = sum(1 for count in counts.values() if count >= text.min_count)
+    return max(1, min(text.max_vocab_size, seen))
 
 
 def input_spec(
@@ -385,7 +406,7 @@ def input_spec(
         "n_features": int(n_features),
         "acoustic_feature": feature,
         "max_tokens": text.max_tokens,
-        "vocab_size": text.max_vocab_size + RESERVED,
+        "vocab_size": corpus_vocabulary_size(model_input_table, text) + RESERVED,
         "classes": list(classes),
         "text_input": "embeddings" if embedded else "tokens",
         "text_features": int(text_features.shape[-1]) if embedded else 0,

@@ -33,3 +33,17 @@ def test_emotion_changes_the_audio():
     rms = np.array([np.sqrt(np.mean(w**2)) for w in waves])
     labels = manifest["label"].to_numpy(dtype=str)
     assert rms[labels == "anger"].mean() > 1.5 * rms[labels == "sadness"].mean()
+
+
+def test_harmonics_in_threads_equal_one_piece():
+    from emotion_aware_loss.demo_corpus import _CHUNK, _harmonic_chunk, _harmonics
+
+    rng = np.random.default_rng(0)
+    n = 3 * _CHUNK + 123  # several chunks and a short last one
+    f0 = rng.uniform(80.0, 320.0, n)
+    phase = 2 * np.pi * np.cumsum(f0) / 16000
+    formants = rng.choice([300.0, 700.0, 2300.0], size=(n, 2))
+    threaded = _harmonics(f0, phase, formants, 1.2, 16000)
+    whole = _harmonic_chunk(f0, phase, formants, 1.2, 16000)
+    assert threaded.shape == (n,)
+    np.testing.assert_array_equal(threaded, whole)

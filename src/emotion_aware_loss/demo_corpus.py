@@ -25,7 +25,9 @@ Neither modality alone separates the five classes; their fusion does better.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,6 +148,61 @@ def _transcript(emotion: str, intensity: float, rng: np.random.Generator) -> str
     return " ".join(words)
 
 
+_N_HARMONICS = 30
+_CHUNK = 8192  # samples per thread task: 30 x 8192 values of each temporary
+
+
+def _harmonic_chunk(
+    f0: np.ndarray,
+    phase: np.ndarray,
+    formants: np.ndarray,
+    tilt: float,
+    sample_rate: int,
+) -> np.ndarray:
+    k = np.arange(1, _N_HARMONICS + 1)[:, None]
+    freqs = k * f0[None, :]
+    gain = k ** (-tilt)
+    gain = gain * (
+        1.0
+        + 4.0 * np.exp(-(((freqs - formants[None, :, 0]) / 150.0) ** 2))
+        + 2.5 * np.exp(-(((freqs - formants[None, :, 1]) / 220.0) ** 2))
+    )
+    gain = np.where(freqs < 0.45 * sample_rate, gain, 0.0)
+    return (gain * np.sin(k * phase[None, :])).sum(axis=0)
+
+
+def _harmonics(
+    f0: np.ndarray,
+    phase: np.ndarray,
+    formants: np.ndarray,
+    tilt: float,
+    sample_rate: int,
+) -> np.ndarray:
+    """Sum of 30 formant-weighted harmonics of ``f0``, sample by sample.
+
+    Every sample depends only on its own f0, phase and formants, so the work is
+    split over time into chunks computed by a thread each (NumPy releases the GIL
+    in its array functions): the same values as in one piece, in a fraction of the
+    time on several cores. Nearly all of the demo corpus's generation time is here.
+    """
+    starts = range(0, len(f0), _CHUNK)
+    workers = min(len(starts), os.cpu_count() or 1)
+    if workers <= 1:
+        return _harmonic_chunk(f0, phase, formants, tilt, sample_rate)
+    with ThreadPoolExecutor(workers) as pool:
+        parts = pool.map(
+            lambda a: _harmonic_chunk(
+                f0[a : a + _CHUNK],
+                phase[a : a + _CHUNK],
+                formants[a : a + _CHUNK],
+                tilt,
+                sample_rate,
+            ),
+            starts,
+        )
+        return np.concatenate(list(parts))
+
+
 def synthesise_utterance(
     emotion: str,
     speaker: pd.Series,
@@ -191,17 +248,7 @@ def synthesise_utterance(
     formants[envelope == 0] = _VOWEL_FORMANTS[0]
 
     tilt = speaker["tilt_offset"] + neutral.tilt + scale * (prof.tilt - neutral.tilt)
-    n_harmonics = 30
-    k = np.arange(1, n_harmonics + 1)[:, None]
-    freqs = k * f0[None, :]
-    gain = k ** (-max(tilt, 0.5))
-    gain = gain * (
-        1.0
-        + 4.0 * np.exp(-(((freqs - formants[None, :, 0]) / 150.0) ** 2))
-        + 2.5 * np.exp(-(((freqs - formants[None, :, 1]) / 220.0) ** 2))
-    )
-    gain = np.where(freqs < 0.45 * sample_rate, gain, 0.0)
-    voiced = (gain * np.sin(k * phase[None, :])).sum(axis=0)
+    voiced = _harmonics(f0, phase, formants, max(tilt, 0.5), sample_rate)
     voiced /= np.abs(voiced).max() + 1e-9
 
     breath = neutral.breathiness + scale * (prof.breathiness - neutral.breathiness)

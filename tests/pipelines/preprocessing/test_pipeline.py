@@ -25,14 +25,20 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
     row = int(np.argmin(table["n_frames"]))
     assert np.all(features[row, table["n_frames"][row] :] == 0)
     spec = dict(preprocessed["input_spec"])
+    # the corpus's own vocabulary (under max_vocab_size=200) plus padding and OOV
+    words = {w for text in tiny_corpus.manifest["transcript"] for w in text.split()}
+    assert 2 < len(words) < 200
+    # the corpus's longest transcript, under max_tokens=12
+    longest = tiny_corpus.manifest["transcript"].str.split().str.len().max()
+    assert longest < 12
     assert spec.pop("extractors")["speech"]["library"] == "librosa"
     assert spec == {
         "speech": True,
         "n_frames": 120,
         "n_features": 16,
         "acoustic_feature": "logmel",
-        "max_tokens": 12,
-        "vocab_size": 202,
+        "max_tokens": longest,
+        "vocab_size": len(words) + 2,
         "classes": classes,
         "text_input": "tokens",
         "text_features": 0,
@@ -154,3 +160,23 @@ def test_constant_features_are_reported(caplog):
         scaler = fit_scaler(features, np.array([3, 3, 3, 3]), np.arange(4))
     assert "feature(s) [1] are constant" in caplog.text
     assert scaler["std"][1] == 1.0
+
+
+def test_sequence_length_and_vocabulary_follow_the_corpus():
+    from emotion_aware_loss.config import TextConfig
+    from emotion_aware_loss.pipelines.preprocessing.nodes import (
+        corpus_sequence_length,
+        corpus_vocabulary_size,
+    )
+
+    table = pd.DataFrame({"tokens": ["a b c", "a ! d e f", "", "b"]})
+    assert corpus_sequence_length(table, TextConfig(max_tokens=48)) == 5
+    assert corpus_sequence_length(table, TextConfig(max_tokens=3)) == 3
+    assert corpus_vocabulary_size(table, TextConfig(max_vocab_size=5000)) == 7
+    assert corpus_vocabulary_size(table, TextConfig(max_vocab_size=4)) == 4
+    assert corpus_vocabulary_size(table, TextConfig(min_count=2)) == 2
+    # no transcripts at all: the configured limits
+    empty = pd.DataFrame({"tokens": ["", ""]})
+    assert corpus_sequence_length(empty, TextConfig(max_tokens=48)) == 1
+    speech_only = pd.DataFrame({"utterance_id": ["u1"]})
+    assert corpus_sequence_length(speech_only, TextConfig(max_tokens=48)) == 48

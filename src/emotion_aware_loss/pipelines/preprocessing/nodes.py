@@ -387,6 +387,22 @@ def corpus_vocabulary_size(table: pd.DataFrame, text: TextConfig) -> int:
     return max(1, min(text.max_vocab_size, seen))
 
 
+def corpus_sequence_length(table: pd.DataFrame, text: TextConfig) -> int:
+    """How many token ids a transcript of this corpus is encoded as.
+
+    The longest transcript of the whole corpus (in tokens), at most ``max_tokens``.
+    A corpus of short transcripts (the demo corpus has at most 10 tokens) then gets
+    short sequences rather than ``max_tokens`` positions of padding that the text
+    branch would convolve on every step (about a fifth of the demo run's training
+    time). A transcript longer than this at prediction time is cut to it, as one
+    longer than ``max_tokens`` always was. Reads no label.
+    """
+    if "tokens" not in table or table.empty:
+        return text.max_tokens
+    longest = int(table["tokens"].astype(str).str.split().str.len().max())
+    return max(1, min(text.max_tokens, longest))
+
+
 def input_spec(
     acoustic_features: np.ndarray,
     model_input_table: pd.DataFrame,
@@ -405,7 +421,7 @@ def input_spec(
         "n_frames": 0 if vector else int(n_frames),
         "n_features": int(n_features),
         "acoustic_feature": feature,
-        "max_tokens": text.max_tokens,
+        "max_tokens": corpus_sequence_length(model_input_table, text),
         "vocab_size": corpus_vocabulary_size(model_input_table, text) + RESERVED,
         "classes": list(classes),
         "text_input": "embeddings" if embedded else "tokens",

@@ -127,6 +127,7 @@ def test_default_run_writes_the_comparison_report(project):
     # results, per-class recall, and one per-fold row for each of the 2 folds
     assert report.count("| linear_fusion | argmax |") == 2 + 2
     assert "| linear_text | linear baseline: logistic regression on TF-IDF" in report
+    assert "by UAR over 3 inner folds of each fold's training and validation" in report
     assert "| emotion_aware_learned | emotion_aware, alpha=1, S=learned |" in report
     # every figure the report shows is the one this run saved
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)

@@ -499,6 +499,13 @@ class EvaluationConfig(_Strict):
         "figure alike",
     )
     pair_cost_confidence: float = Field(0.7, gt=0.2, lt=1.0)
+    rule_shift_warning: float = Field(
+        0.15,
+        gt=0.0,
+        le=1.0,
+        description="the report flags a variant whose decision rules' predicted "
+        "class distributions differ by at least this total-variation distance",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -10,12 +10,56 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from emotion_aware_loss.baselines import FUSION, SPEECH, TEXT
 from emotion_aware_loss.metrics import expected_calibration_error
 
 TRUE_LABEL = "True emotion"
 PREDICTED_LABEL = "Predicted emotion"
+
+
+BASELINE_NAMES = (SPEECH, TEXT, FUSION)
+BASELINE_HATCH = "//"
+
+
+def distinct_colours(n: int) -> list[str]:
+    """``n`` different colours, none of them grey (greys mark the baselines).
+
+    Matplotlib's 20 "tab20" colours without its two greys, strong shades first
+    (the ten "tab10" hues) then light ones; beyond 18, evenly spaced hues.
+    """
+    tab20 = [to_hex(c) for c in colormaps["tab20"].colors]
+    palette = [c for c in tab20[0::2] + tab20[1::2] if c not in ("#7f7f7f", "#c7c7c7")]
+    if n <= len(palette):
+        return palette[:n]
+    hues = colormaps["hsv"]
+    return [to_hex(hues(i / n)) for i in range(n)]
+
+
+def variant_styles(variants: list[str]) -> dict[str, dict[str, object]]:
+    """Bar style per variant: its own colour; the linear baselines grey and hatched.
+
+    Every network variant gets a colour no other variant of the figure has, and
+    each baseline a shade of grey with hatching, so a reader never confuses a
+    baseline with a loss variant, however many variants a run compares.
+    """
+    networks = [v for v in variants if v not in BASELINE_NAMES]
+    baselines = [v for v in variants if v in BASELINE_NAMES]
+    styles: dict[str, dict[str, object]] = {
+        name: {"color": colour, "edgecolor": "none"}
+        for name, colour in zip(networks, distinct_colours(len(networks)), strict=True)
+    }
+    greys = np.linspace(0.35, 0.75, max(len(baselines), 1))
+    for name, grey in zip(baselines, greys, strict=False):
+        styles[name] = {
+            "color": to_hex((grey, grey, grey)),
+            "edgecolor": "black",
+            "hatch": BASELINE_HATCH,
+        }
+    return styles
 
 
 def _grid(n_panels: int, max_columns: int = 4) -> tuple[int, int]:
@@ -100,6 +144,7 @@ def per_class_recall_figure(recall: pd.DataFrame, classes: list[str]) -> Figure:
     axes = fig.subplots(len(rules), 1, squeeze=False)[:, 0]
     width = 0.8 / len(variants)
     x = np.arange(len(classes))
+    styles = variant_styles(variants)
     for ax, rule in zip(axes, rules, strict=True):
         part = recall[recall["decision"] == rule].set_index(["variant", "class"])
         for i, variant in enumerate(variants):
@@ -111,6 +156,8 @@ def per_class_recall_figure(recall: pd.DataFrame, classes: list[str]) -> Figure:
                 yerr=rows["recall_std"].fillna(0.0),
                 capsize=2,
                 label=variant,
+                linewidth=0.5,
+                **styles[variant],
             )
         ax.set_xticks(x, classes)
         ax.set_ylim(0.0, 1.0)
@@ -186,10 +233,12 @@ def learning_curves_figure(
     """
     fig = Figure(figsize=(11.0, 2.8 * len(histories)), layout="constrained")
     axes = fig.subplots(len(histories), 2, squeeze=False)
+    n_folds = max((len(folds) for folds in histories.values()), default=0)
+    colours = distinct_colours(n_folds)
     for row, (variant, folds) in enumerate(histories.items()):
         loss_ax, score_ax = axes[row]
         for i, (fold, history) in enumerate(folds.items()):
-            colour = f"C{i % 10}"
+            colour = colours[i]
             epochs = np.arange(1, len(history["loss"]) + 1)
             best = int(history["best_epoch"][0])
             loss_ax.plot(epochs, history["loss"], color=colour, label=fold)

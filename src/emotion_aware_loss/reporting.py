@@ -245,9 +245,13 @@ def setup_section(setup: dict) -> list[str]:
     if setup.get("baselines"):
         lines[-1:-1] = [
             "",
-            "The linear baselines are fitted on each fold's training part, their "
-            "regularisation chosen by UAR on its validation part, and scored on "
-            "the same test part as the network.",
+            setup.get(
+                "baseline_selection",
+                # setups saved before the choice was recorded
+                "The linear baselines are fitted on each fold's training part, "
+                "their regularisation chosen by UAR on its validation part, and "
+                "scored on the same test part as the network.",
+            ),
         ]
     return lines
 
@@ -415,6 +419,93 @@ def recall_section(
     ]
 
 
+def decision_rule_shift(recall: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """How much each variant's predicted classes move between its decision rules.
+
+    Args:
+        recall: Per-class recall with ``predicted_share`` (``per_class_recall``).
+        classes: Configured class order.
+
+    Returns:
+        One row per variant scored under more than one rule: ``shift`` (the total
+        variation distance between the predicted class distributions of the first
+        rule and each other rule: the share of predictions that moved to another
+        class, net), the rule it is largest for, and each rule's most predicted
+        class with its share. Empty for older tables without ``predicted_share``.
+    """
+    if "predicted_share" not in recall:
+        return pd.DataFrame()
+    rows = []
+    for variant, part in recall.groupby("variant", sort=False):
+        shares = part.pivot(index="decision", columns="class", values="predicted_share")
+        shares = shares.reindex(columns=classes).fillna(0.0)
+        rules = list(dict.fromkeys(part["decision"]))
+        if len(rules) < 2:
+            continue
+        first = shares.loc[rules[0]]
+        moved = {
+            rule: 0.5 * float((shares.loc[rule] - first).abs().sum())
+            for rule in rules[1:]
+        }
+        worst = max(moved, key=moved.get)
+        rows.append(
+            {
+                "variant": variant,
+                "reference_rule": rules[0],
+                "rule": worst,
+                "shift": moved[worst],
+                "top_reference": f"{first.idxmax()} {first.max():.2f}",
+                "top_rule": f"{shares.loc[worst].idxmax()} "
+                f"{shares.loc[worst].max():.2f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def rule_shift_section(
+    recall: pd.DataFrame, classes: list[str], threshold: float
+) -> list[str]:
+    """The decision rules' effect on the predicted classes; large shifts flagged."""
+    shifts = decision_rule_shift(recall, classes)
+    if shifts.empty:
+        return []
+    flagged = shifts[shifts["shift"] >= threshold]
+    lines = [
+        "## Decision rules and the predicted classes",
+        "",
+        "Share of the test predictions that move to another class when the "
+        "decision rule changes (total variation distance between the predicted "
+        "class distributions, pooled over folds), and the most predicted class "
+        "under each rule.",
+        "",
+        *_table(
+            ["Variant", "Rules", "Predictions moved", "Most predicted", "Flag"],
+            [
+                [
+                    row["variant"],
+                    f"{row['reference_rule']} → {row['rule']}",
+                    f"{row['shift']:.3f}",
+                    f"{row['top_reference']} → {row['top_rule']}",
+                    "**large shift**" if row["shift"] >= threshold else "",
+                ]
+                for _, row in shifts.iterrows()
+            ],
+        ),
+        "",
+    ]
+    if not flagged.empty:
+        lines += [
+            f"**Warning**: for {', '.join(flagged['variant'])} the decision rule "
+            f"moves at least {threshold:.0%} of the predictions to other classes. "
+            "With nearly flat probabilities the minimum-expected-cost rule picks "
+            "the class closest to all others whatever the utterance; read these "
+            "variants' min_expected_cost rows with care (docs/losses.md, "
+            '"Decision rules").',
+            "",
+        ]
+    return lines
+
+
 def markdown_report(
     setup: dict,
     folds: pd.DataFrame,
@@ -462,6 +553,9 @@ def markdown_report(
             )
         ),
         *recall_section(recall, classes, decimals),
+        *rule_shift_section(
+            recall, classes, float(evaluation.get("rule_shift_warning", 0.15))
+        ),
         "## Figures",
         "",
     ]

@@ -369,7 +369,10 @@ def per_class_recall(fold_metrics: list[dict], classes: list[str]) -> pd.DataFra
     Returns:
         One row per (variant, decision, class): ``recall_mean``, ``recall_std``
         (over folds; folds without the class are left out) and ``recall_pooled``
-        (from the confusion matrix summed over folds), plus ``support`` (pooled).
+        (from the confusion matrix summed over folds), plus ``support`` (pooled)
+        and ``predicted_share``: the share of all test predictions that name the
+        class (pooled), so a decision rule that shifts predictions onto one class
+        shows.
     """
     rows = []
     groups: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -384,6 +387,7 @@ def per_class_recall(fold_metrics: list[dict], classes: list[str]) -> pd.DataFra
         with np.errstate(invalid="ignore", divide="ignore"):
             recall = np.diagonal(stack, axis1=1, axis2=2) / true
         pooled = stack.sum(axis=0)
+        predicted = pooled.sum(axis=0) / max(pooled.sum(), 1.0)
         for k, name in enumerate(classes):
             values = recall[:, k][true[:, k] > 0]
             support = pooled[k].sum()
@@ -400,6 +404,7 @@ def per_class_recall(fold_metrics: list[dict], classes: list[str]) -> pd.DataFra
                     if support
                     else np.nan,
                     "support": int(support),
+                    "predicted_share": float(predicted[k]),
                 }
             )
     return pd.DataFrame(rows)

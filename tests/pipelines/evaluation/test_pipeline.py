@@ -209,3 +209,78 @@ def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, cl
     assert "ECE (expected calibration error, 7 bins)" in report
     with pytest.raises(ValueError, match="reliability_bins is now evaluation.ece_bins"):
         EvaluationConfig(reliability_bins=10)
+
+
+def test_report_says_how_the_baselines_chose_their_regularisation():
+    from emotion_aware_loss.config import BaselinesConfig, CrossValidationConfig
+    from emotion_aware_loss.pipelines.evaluation.nodes import _baseline_selection
+
+    grouped = _baseline_selection(
+        BaselinesConfig(c_grid=[0.01, 1.0]),
+        CrossValidationConfig(speaker_independent=True),
+    )
+    assert "C in 0.01, 1" in grouped
+    assert "3 inner folds of each fold's training and validation parts" in grouped
+    assert "grouped by speaker" in grouped
+    stratified = _baseline_selection(
+        BaselinesConfig(inner_folds=4), CrossValidationConfig()
+    )
+    assert "4 inner folds" in stratified and "speaker" not in stratified
+    validation = _baseline_selection(
+        BaselinesConfig(selection="validation"), CrossValidationConfig()
+    )
+    assert "chosen by UAR on its validation part" in validation
+
+
+def test_report_flags_a_decision_rule_that_moves_predictions_onto_one_class(classes):
+    from emotion_aware_loss.reporting import decision_rule_shift
+    from emotion_aware_loss.significance import per_class_recall
+
+    k = len(classes)
+    identity = (np.eye(k) * 4).astype(int).tolist()
+    collapsed = np.zeros((k, k), dtype=int)
+    collapsed[:, classes.index("neutral")] = 4  # every utterance called neutral
+    fold_metrics = [
+        {
+            "variant": "flat",
+            "fold": fold,
+            "decisions": {
+                "argmax": {"confusion_matrix": identity},
+                "min_expected_cost": {"confusion_matrix": collapsed.tolist()},
+            },
+        }
+        for fold in (0, 1)
+    ] + [
+        {
+            "variant": "sharp",
+            "fold": fold,
+            "decisions": {
+                "argmax": {"confusion_matrix": identity},
+                "min_expected_cost": {"confusion_matrix": identity},
+            },
+        }
+        for fold in (0, 1)
+    ]
+    recall = per_class_recall(fold_metrics, classes)
+    shares = recall.set_index(["variant", "decision", "class"])["predicted_share"]
+    assert shares["flat", "min_expected_cost", "neutral"] == 1.0
+    assert np.isclose(shares["flat", "argmax", "neutral"], 1 / k)
+    shifts = decision_rule_shift(recall, classes).set_index("variant")
+    assert np.isclose(shifts.loc["flat", "shift"], 1 - 1 / k)
+    assert shifts.loc["sharp", "shift"] == 0.0
+    assert shifts.loc["flat", "top_rule"] == "neutral 1.00"
+    folds, _, _, _ = _summarise(classes, 0.6)
+    report = write_report(
+        _setup(classes),
+        folds,
+        _significance(),
+        recall,
+        EvaluationConfig(rule_shift_warning=0.5),
+    )
+    section = report.split("## Decision rules and the predicted classes", 1)[1]
+    section = section.split("## Figures", 1)[0]
+    assert "| flat | argmax → min_expected_cost | 0.800 |" in section
+    assert "**large shift**" in section
+    assert "**Warning**: for flat the decision rule moves at least 50%" in section
+    assert "| sharp | argmax → min_expected_cost | 0.000 |" in section
+    assert "for flat, sharp" not in section

@@ -462,6 +462,26 @@ def _describe_baselines(
     return {name: text[name] for name in baseline_names(model.modalities)}
 
 
+def _baseline_selection(
+    baselines: BaselinesConfig, cross_validation: CrossValidationConfig
+) -> str:
+    """How the linear baselines were fitted and their regularisation chosen."""
+    grid = ", ".join(f"{c:g}" for c in baselines.c_grid)
+    if baselines.selection == "validation":
+        return (
+            "The linear baselines are fitted on each fold's training part, their "
+            f"regularisation (C in {grid}) chosen by UAR on its validation part, and "
+            "scored on the same test part as the network."
+        )
+    grouped = ", grouped by speaker" if cross_validation.speaker_independent else ""
+    return (
+        "The linear baselines choose their regularisation (C in "
+        f"{grid}) by UAR over {baselines.inner_folds} inner folds of each fold's "
+        f"training and validation parts{grouped}, are refitted on both parts, and "
+        "are scored on the same test part as the network."
+    )
+
+
 def _extractor_note(speech: dict | None) -> str:
     """Which library (and encoder file) made the acoustic features."""
     if not speech:
@@ -547,6 +567,7 @@ def describe_setup(
         },
         "loss_parameters": to_jsonable_python(loss_variants),
         "baselines": _describe_baselines(baselines, model, input_spec),
+        "baseline_selection": _baseline_selection(baselines, cross_validation),
         "software": software_versions(),
         "hardware": compute_environment(),
     }

@@ -15,8 +15,12 @@ per-class recall (mean ± std over folds), so a change to the defaults can be
 judged on real data. With several ``--seeds`` (each a whole run: initial
 weights, batch order and, where speakers allow, the folds) it ends with each
 variant's UAR over the seeds, its lowest class recall and its difference to the
-best linear baseline of the same run. Skips with a message when the corpora are
-absent.
+best linear baseline of the same run. With several runs (corpora × seeds) it
+ranks the variants and the best linear baseline in every run and prints the
+Friedman test, the average ranks and each method against ``cross_entropy`` and
+against the best linear baseline, Holm-adjusted (``emotion_aware_loss.study``;
+the critical-difference diagram goes next to ``--out``). Skips with a message
+when the corpora are absent.
 
     python benchmarks/real_corpora.py [--corpora emodb ravdess meld]
         [--variants cross_entropy] [--seeds 42 1 2]
@@ -228,9 +232,73 @@ def main() -> int:
                 }
             if len(args.seeds or []) > 1:
                 over_seeds(name, [r for r in results.values() if r["corpus"] == name])
+    if len(results) > 1:
+        over_blocks(results, args.out)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def over_blocks(results: dict, out: Path | None) -> None:
+    """Rank-based comparison over every run (corpus × seed) as a block.
+
+    Each run's UAR (argmax, mean over folds) per variant, and ``linear (best)``:
+    the best linear baseline of that run (``linear_speech`` on a speech corpus,
+    ``linear_text`` on a text one). Average ranks, the Friedman test, every
+    method against ``cross_entropy`` and against ``linear (best)`` (Holm), and
+    the critical-difference diagram next to ``--out``.
+    """
+    import pandas as pd  # noqa: PLC0415  (only here)
+
+    from emotion_aware_loss.study import (  # noqa: PLC0415
+        average_ranks,
+        compare_with_reference,
+        critical_difference_figure,
+        friedman,
+        nemenyi_critical_difference,
+    )
+
+    rows = {}
+    for label, run in results.items():
+        uar = {
+            v: rules["argmax"]["uar_mean"]
+            for v, rules in run["summary"]["variants"].items()
+        }
+        linear = [v for v in uar if v.startswith("linear_")]
+        row = {v: u for v, u in uar.items() if v not in linear}
+        if linear:
+            row["linear (best)"] = max(uar[v] for v in linear)
+        rows[label] = row
+    scores = pd.DataFrame(rows).T
+    print(f"\n## Over {len(scores)} blocks (corpus × seed), UAR")
+    ranks = average_ranks(scores)
+    print("method | average rank | mean UAR")
+    for method, rank in ranks.items():
+        print(f"{method} | {rank:.2f} | {scores[method].mean():.4f}")
+    if scores.shape[1] >= 3:
+        test = friedman(scores)
+        cd = nemenyi_critical_difference(scores.shape[1], len(scores))
+        print(
+            f"Friedman chi2 {test['chi2']:.2f} (p {test['p_chi2']:.3f}), "
+            f"Iman-Davenport F {test['iman_davenport_f']:.2f} "
+            f"(p {test['p_iman_davenport']:.3f}); Nemenyi CD {cd:.2f}"
+        )
+        if out:
+            figure = critical_difference_figure(
+                ranks, cd, f"UAR average ranks over {len(scores)} corpus × seed blocks"
+            )
+            figure.savefig(out.with_suffix(".cd.png"), dpi=120)
+    for reference in ("cross_entropy", "linear (best)"):
+        if reference not in scores or scores.shape[1] < 2:
+            continue
+        table = compare_with_reference(scores, reference)
+        print(f"against {reference}: mean difference, wins/losses, p (Holm)")
+        for _, row in table.iterrows():
+            print(
+                f"{row['method']} | {row['mean_difference']:+.4f} | "
+                f"{row['wins']}/{row['losses']} | rank z {row['p_rank_z_holm']:.3f} | "
+                f"Wilcoxon {row['p_wilcoxon_holm']:.3f}"
+            )
 
 
 def over_seeds(name: str, runs: list[dict]) -> None:

@@ -202,3 +202,38 @@ def test_the_linear_architecture_trains_with_every_loss(loss):
     assert len(history["loss"]) == 6 and np.isfinite(history["loss"]).all()
     assert history["loss"][-1] < history["loss"][0]
     assert max(history["val_accuracy"]) > 0.5  # three classes, chance 0.33
+
+
+@pytest.mark.parametrize("architecture", ["linear", "wide_deep"])
+def test_wide_l2_penalises_the_layer_reading_the_views(architecture, tmp_path):
+    import keras  # noqa: PLC0415
+
+    def build(l2):
+        keras.utils.set_random_seed(0)
+        return build_fusion_model(
+            _config(architecture=architecture, wide={"dropout": 0.0, "l2": l2}),
+            n_frames=0,
+            n_features=6,
+            max_tokens=5,
+            vocab_size=30,
+            n_classes=5,
+        )
+
+    plain, penalised = build(0.0), build(0.5)
+    layer = "emotion" if architecture == "linear" else "fusion_dense_0"
+    assert plain.get_layer(layer).kernel_regularizer is None
+    assert penalised.get_layer(layer).kernel_regularizer.l2 == pytest.approx(0.5)
+    kernel = penalised.get_layer(layer).kernel.numpy()
+    assert float(sum(penalised.losses)) == pytest.approx(
+        0.5 * float(np.sum(kernel**2)), rel=1e-5
+    )
+    # only that layer: the rest of the network is not penalised
+    assert len(penalised.losses) == 1
+    penalised.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer(layer).kernel_regularizer.l2 == pytest.approx(0.5)
+
+
+def test_a_negative_l2_is_refused():
+    with pytest.raises(ValueError, match="l2"):
+        _config(wide={"l2": -0.1})

@@ -248,9 +248,16 @@ class AttentionConfig(_Strict):
 
 
 class WideConfig(_Strict):
-    """The linear views of ``architecture: wide_deep``."""
+    """The linear views of ``architecture: wide_deep`` and ``linear``."""
 
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    l2: float = Field(
+        0.0,
+        ge=0.0,
+        description="L2 penalty (times the sum of squared weights, added to the "
+        "loss) on the layer that reads the linear views: the softmax layer of "
+        "architecture: linear, the first fusion layer of wide_deep",
+    )
 
 
 class ModelConfig(_Strict):

@@ -133,6 +133,10 @@ def _text_vector_branch(config: ModelConfig, text_frames: int, text_features: in
     return inputs, x
 
 
+def _l2(strength: float) -> keras.regularizers.Regularizer | None:
+    return keras.regularizers.L2(strength) if strength > 0 else None
+
+
 def _linear_model(
     config: ModelConfig,
     n_frames: int,
@@ -163,7 +167,12 @@ def _linear_model(
             named["text"] = keras.Input(shape=(max_tokens,), dtype="int32", name="text")
     views = _wide_inputs(config, named, vocab_size)
     x = layers.Concatenate(name="linear_inputs")(views) if len(views) > 1 else views[0]
-    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    outputs = layers.Dense(
+        n_classes,
+        activation="softmax",
+        kernel_regularizer=_l2(config.wide.l2),
+        name="emotion",
+    )(x)
     return keras.Model(list(named.values()), outputs, name="emotion_linear")
 
 
@@ -268,7 +277,13 @@ def build_fusion_model(
             [x, *_wide_inputs(config, named, vocab_size)]
         )
     for i, units in enumerate(config.fusion.dense_units):
-        x = layers.Dense(units, activation="relu", name=f"fusion_dense_{i}")(x)
+        reads_views = i == 0 and config.architecture == "wide_deep"
+        x = layers.Dense(
+            units,
+            activation="relu",
+            kernel_regularizer=_l2(config.wide.l2) if reads_views else None,
+            name=f"fusion_dense_{i}",
+        )(x)
         x = layers.Dropout(config.fusion.dropout, name=f"fusion_dropout_{i}")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
     return keras.Model(inputs, outputs, name="emotion_fusion")

@@ -239,3 +239,32 @@ def test_class_weight_settings():
         TrainingConfig(class_weight={"a": 1.0, "c": 2.0}).check_classes(classes)
     with pytest.raises(ValueError, match="positive weight"):
         TrainingConfig(class_weight={"a": 0.0})
+
+
+def test_refit_trains_again_on_training_and_validation_for_the_chosen_epochs():
+    from emotion_aware_loss.fitting import fit_epochs  # noqa: PLC0415
+
+    x, y = separable_data(120, 3, seed=4)
+    config = TrainingConfig(
+        epochs=6, batch_size=16, learning_rate=0.05, patience=6, refit=True
+    )
+    initial = softmax_regression(x.shape[1], int(y.max()) + 1)
+    train, validation = ({"speech": x[:80]}, y[:80]), ({"speech": x[80:]}, y[80:])
+    everything = ({"speech": x}, y)
+    stopped, plain = fit(initial, CrossEntropy(), train, validation, config, seed=5)
+    refitted, history = fit(
+        initial, CrossEntropy(), train, validation, config, seed=5, refit_on=everything
+    )
+    # the early-stopped training is the same; the refit trains for its best epoch
+    assert history["val_uar"] == plain["val_uar"]
+    epochs = history["best_epoch"][0]
+    assert history["refit_epochs"] == [epochs]
+    assert len(history["refit_loss"]) == epochs
+    # ... from the initial weights, with the same seed, on all 120 utterances
+    alone, _ = fit_epochs(initial, CrossEntropy(), everything, config, epochs, seed=5)
+    for a, b in zip(refitted.get_weights(), alone.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert not all(
+        np.allclose(a, b)
+        for a, b in zip(refitted.get_weights(), stopped.get_weights(), strict=True)
+    )

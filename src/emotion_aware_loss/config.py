@@ -374,6 +374,12 @@ class TrainingConfig(_Strict):
         description="networks trained per model, their probabilities averaged "
         "(member k from weights and batches seeded seed + 1000 k; 1 = one network)",
     )
+    refit: bool = Field(
+        False,
+        description="after early stopping, train each network again from its "
+        "initial weights on the training and validation parts together, for the "
+        "epochs early stopping chose (the model scored is the refitted one)",
+    )
     intra_op_threads: int = Field(
         0, ge=0, description="threads per TensorFlow op; 0 = TensorFlow's default"
     )

@@ -344,6 +344,7 @@ def fit(
     dynamic_momentum: float | None = None,
     embedding_matrix: np.ndarray | None = None,
     class_weights: np.ndarray | None = None,
+    refit_on: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
     """Train a copy of ``initial_model``; the input model is left untouched.
 
@@ -362,6 +363,14 @@ def fit(
     from weights drawn with seed ``seed + 1000 k`` and on batches shuffled with
     it; member 0 is the single network) and joined into one model that averages
     their probabilities (:mod:`emotion_aware_loss.ensemble`).
+
+    With ``refit_on`` (``config.refit``: the training and validation parts
+    together), each network is then trained again from its initial weights and
+    seed on those utterances for as many epochs as early stopping chose, without
+    validation, and that network is returned: model selection on the validation
+    part, the model fitted on all the fold's training utterances (as the linear
+    baselines are). Its history stays that of the early-stopped training, plus
+    ``refit_epochs`` and the refit's per-epoch ``refit_loss``.
 
     Returns:
         The model with the weights of its best epoch (``config.monitor``), compiled
@@ -382,6 +391,24 @@ def fit(
             embedding_matrix,
             class_weights,
         )
+        if refit_on is not None:
+            epochs = int(record["best_epoch"][0])
+            model, again = _fit_epochs_one(
+                member_initial_model(initial_model, seed, k),
+                _fresh_loss(loss),
+                refit_on,
+                config,
+                epochs,
+                member_seed(seed, k),
+                dynamic_momentum,
+                embedding_matrix,
+                class_weights,
+            )
+            record["refit_epochs"] = [epochs]
+            record["refit_loss"] = again["loss"]
+            logger.info(
+                "Refitted for %d epoch(s) on %d utterances", epochs, len(refit_on[1])
+            )
         members.append(model)
         records.append(record)
     return _ensemble(members, records, loss, config)

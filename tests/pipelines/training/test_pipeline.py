@@ -115,3 +115,34 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
         "reliability_diagrams_plot",
     ):
         assert out[figure].axes, figure
+
+
+def test_refit_node_trains_on_the_training_and_validation_parts(
+    training_inputs, training_config, caplog
+):
+    import logging  # noqa: PLC0415
+
+    from emotion_aware_loss.cross_validation import TRAIN, VALIDATION  # noqa: PLC0415
+
+    config = training_config.model_copy(update={"refit": True})
+    caplog.set_level(logging.INFO, logger="emotion_aware_loss.fitting")
+    out = run_pipeline(
+        training_pipeline(),
+        training_inputs
+        | {
+            "params:training": config,
+            "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
+            "params:loss_variants.emotion_aware": LossConfig(
+                loss="emotion_aware", alpha=1.0
+            ),
+        },
+    )
+    history = out["cross_entropy.fold_0.history"]
+    assert history["refit_epochs"] == history["best_epoch"]
+    assert len(history["refit_loss"]) == history["best_epoch"][0]
+    split = training_inputs["fold_0.split"]
+    n_val = int((split["split"] == VALIDATION).sum())
+    n_both = int(split["split"].isin([TRAIN, VALIDATION]).sum())
+    assert n_val > 0
+    assert f"on {n_both} utterances" in caplog.text
+    assert isinstance(out["cross_entropy.fold_0.model"], keras.Model)

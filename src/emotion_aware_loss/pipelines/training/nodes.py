@@ -50,6 +50,15 @@ def train_model(
     )
     x_train, y_train, _ = split_inputs(*data, TRAIN, *transforms)
     x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
+    refit_on = None
+    if training.refit:
+        # the validation part joins the training part (the scaler and vocabulary
+        # stay those fitted on the training part)
+        joined = split.assign(split=split["split"].replace({VALIDATION: TRAIN}))
+        x_all, y_all, _ = split_inputs(
+            model_input_table, acoustic_features, joined, TRAIN, *transforms
+        )
+        refit_on = (x_all, y_all)
     loss_fn = make_loss(
         loss.loss, loss_similarity.to_numpy(), **loss.hyper_parameters()
     )
@@ -64,6 +73,7 @@ def train_model(
         dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
         embedding_matrix=embedding_matrix if embedding_matrix.size else None,
         class_weights=training.class_weights(y_train, list(input_spec["classes"])),
+        refit_on=refit_on,
     )
     history["fold"] = [fold]
     return model, history

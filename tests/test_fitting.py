@@ -259,6 +259,12 @@ def test_refit_trains_again_on_training_and_validation_for_the_chosen_epochs():
     assert history["val_uar"] == plain["val_uar"]
     epochs = history["best_epoch"][0]
     assert history["refit_epochs"] == [epochs]
+    # the early-stopped network's confusions on the 40 validation utterances
+    confusion = np.asarray(history["validation_confusion"])
+    n_classes = int(y.max()) + 1
+    assert confusion.shape == (n_classes, n_classes) and confusion.sum() == 40
+    guessed = stopped.predict({"speech": x[80:]}, verbose=0).argmax(axis=1)
+    assert np.trace(confusion) == int((guessed == y[80:]).sum())
     assert len(history["refit_loss"]) == epochs
     # ... from the initial weights, with the same seed, on all 120 utterances
     alone, _ = fit_epochs(initial, CrossEntropy(), everything, config, epochs, seed=5)

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from sklearn.metrics import confusion_matrix
 
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.ensemble import (
@@ -392,6 +393,14 @@ def fit(
             class_weights,
         )
         if refit_on is not None:
+            # the early-stopped network's validation confusions, for the
+            # `confusions` similarity (the refitted one has seen these utterances)
+            x_val, y_val = validation
+            guessed = predict(model, x_val).argmax(axis=1)
+            n_classes = int(model.output_shape[-1])
+            record["validation_confusion"] = confusion_matrix(
+                y_val, guessed, labels=range(n_classes)
+            ).tolist()
             epochs = int(record["best_epoch"][0])
             model, again = _fit_epochs_one(
                 member_initial_model(initial_model, seed, k),

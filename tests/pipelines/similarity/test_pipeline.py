@@ -111,3 +111,30 @@ def test_valence_arousal_node_orders_by_classes(classes):
     assert list(matrix.columns) == classes[::-1]
     assert matrix.loc["happiness", "surprise"] > matrix.loc["happiness", "sadness"]
     assert isinstance(matrix, pd.DataFrame)
+
+
+def test_confusions_of_a_refitted_model_come_from_its_history(classes):
+    from emotion_aware_loss.pipelines.similarity.nodes import (  # noqa: PLC0415
+        confusion_similarity_of_fold,
+    )
+
+    k = len(classes)
+    counts = np.diag([5.0] * k)
+    counts[0, 1] = counts[1, 0] = 3.0  # anger and surprise confused most
+    counts[2, 3] = 1.0
+    spec = {"classes": classes, "max_tokens": 4}
+    matrix = confusion_similarity_of_fold(
+        None,  # never asked: the recorded confusions are used
+        pd.DataFrame(),
+        np.empty((0, 1, 1)),
+        pd.DataFrame(),
+        {},
+        [],
+        spec,
+        None,
+        {"validation_confusion": counts.tolist()},
+    )
+    assert list(matrix.index) == classes
+    assert matrix.loc[classes[0], classes[1]] == pytest.approx(1.0)
+    assert matrix.loc[classes[2], classes[3]] < matrix.loc[classes[0], classes[1]]
+    validate_similarity(matrix, classes)

@@ -72,13 +72,21 @@ def confusion_similarity_of_fold(
     vocabulary: list[str],
     input_spec: dict,
     text_features: np.ndarray | None = None,
+    history: dict | None = None,
 ) -> pd.DataFrame:
     """Similarity from the model's confusions on the fold's *validation* part.
 
     The validation part is unseen by the weights and holds no test utterance, so a
     second training round of this fold may use the matrix without leakage. The
-    pooled out-of-fold matrix (``similarity_confusions``) is for reporting.
+    pooled out-of-fold matrix (``similarity_confusions``) is for reporting. With
+    ``training.refit`` the saved model has also trained on the validation part, so
+    the confusions recorded in its ``history`` (``validation_confusion``, those of
+    the early-stopped network before the refit) are used instead.
     """
+    classes = list(input_spec["classes"])
+    if history and "validation_confusion" in history:
+        counts = np.asarray(history["validation_confusion"], dtype=float)
+        return confusion_similarity(counts, classes)
     inputs, labels, _ = split_inputs(
         model_input_table,
         acoustic_features,
@@ -89,7 +97,6 @@ def confusion_similarity_of_fold(
         int(input_spec["max_tokens"]),
         text_features,
     )
-    classes = list(input_spec["classes"])
     probabilities = predict(model, inputs)
     counts = confusion_matrix(
         labels, probabilities.argmax(axis=1), labels=range(len(classes))

@@ -36,15 +36,22 @@ def create_pipeline(**kwargs) -> Pipeline:
                 f"{fold}.vocabulary",
                 "input_spec",
                 "text_features",
+                *extra,
             ],
             outputs=f"{source}.{fold}.{output}",
             name=f"{output}_of_fold_node",
             namespace=f"{source}.{fold}",
         )
         for fold in layout.folds
-        for func, output in (
-            (class_similarity_of_fold, "class_similarity"),
-            (confusion_similarity_of_fold, "confusion_similarity"),
+        for func, output, extra in (
+            (class_similarity_of_fold, "class_similarity", []),
+            # the history holds the early-stopped network's validation confusions
+            # when training.refit trained the saved model on the validation part
+            (
+                confusion_similarity_of_fold,
+                "confusion_similarity",
+                [f"{source}.{fold}.history"],
+            ),
         )
     ]
     learned = Node(

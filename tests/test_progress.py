@@ -125,6 +125,27 @@ def test_epochs_and_best_score_of_the_training_in_this_thread():
     assert "(3 epoch(s), best val_accuracy 0.8000)" in run.node_finished(node)
 
 
+def test_a_refit_keeps_the_early_stopping_summary():
+    clock = FakeClock()
+    node = _training("cross_entropy", 0)
+    run = RunProgress([node], clock=clock)
+    run.node_in_this_thread(node)
+    run.training_started(40, "val_uar")
+    for epoch, score in enumerate([0.5, 0.8, 0.7]):
+        run.epoch_ended(epoch, {"val_uar": score})
+    run.training_started(2, None, "refit")
+    run.epoch_ended(0, {"accuracy": 0.99})
+    console = Console(file=io.StringIO(), width=160, record=True)
+    console.print(run)
+    shown = console.export_text()
+    assert "refit epoch 2/2 (after 3 epoch(s), best val_uar 0.8000)" in shown
+    run.epoch_ended(1, {"accuracy": 0.99})
+    clock.now += 2
+    line = run.node_finished(node)
+    assert "(3 epoch(s), best val_uar 0.8000, then 2 refit epoch(s))" in line
+    assert "accuracy 0.99" not in line
+
+
 def test_items_are_counted_with_their_rate():
     clock = FakeClock()
     node = Node(len, "corpus", "features", name="extract_node")

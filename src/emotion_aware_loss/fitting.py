@@ -412,6 +412,7 @@ def fit(
                 dynamic_momentum,
                 embedding_matrix,
                 class_weights,
+                phase="refit",
             )
             record["refit_epochs"] = [epochs]
             record["refit_loss"] = again["loss"]
@@ -433,8 +434,9 @@ def _fit_epochs_one(
     dynamic_momentum: float | None = None,
     embedding_matrix: np.ndarray | None = None,
     class_weights: np.ndarray | None = None,
+    phase: str = "",
 ) -> tuple[keras.Model, dict[str, list]]:
-    """One network of :func:`fit_epochs`."""
+    """One network of :func:`fit_epochs` (``phase="refit"``: the refit of :func:`fit`)."""
     model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
     x_train, y_train = train
     callbacks: list[keras.callbacks.Callback] = []
@@ -447,7 +449,10 @@ def _fit_epochs_one(
     history = model.fit(
         _training_data(model, train, config, seed, class_weights),
         epochs=epochs,
-        callbacks=[*callbacks, *epoch_callbacks(epochs, "accuracy")],
+        callbacks=[
+            *callbacks,
+            *epoch_callbacks(epochs, None if phase else "accuracy", phase),
+        ],
         shuffle=False,  # the tf.data pipeline shuffles, with the seed
         verbose=0,
     )

@@ -112,11 +112,15 @@ class _Running:
     items_unit: str = ""
     items_started: float | None = None
     items_last: float | None = None
+    phase: str = ""  # e.g. "refit": a second training after early stopping
+    earlier: str = ""  # summary of the training before it
 
     def detail(self) -> str:
         """Epochs and best score (training) or items per second, else the status."""
         if self.epochs:  # the epoch under way
             text = f"epoch {min(self.epoch + 1, self.epochs)}/{self.epochs}"
+            if self.phase:
+                text = f"{self.phase} {text} (after {self.earlier})"
             if self.best is not None:
                 text += f", best {self.monitor} {self.best:.4f}"
             return text
@@ -136,6 +140,8 @@ class _Running:
             text = f"{self.epoch} epoch(s)"
             if self.best is not None:
                 text += f", best {self.monitor} {self.best:.4f}"
+            if self.phase:
+                text = f"{self.earlier}, then {self.epoch} {self.phase} epoch(s)"
             return text
         if self.items:
             return f"{self.items} {self.items_unit}, {self.rate()}"
@@ -225,10 +231,17 @@ class RunProgress:
             timing += f", about {clock(left)} left"
         return f"[{done}{total}] " + " | ".join(f for f in fields if f) + f" | {timing}"
 
-    def training_started(self, epochs: int, monitor: str | None) -> None:
+    def training_started(
+        self, epochs: int, monitor: str | None, phase: str = ""
+    ) -> None:
+        """A fit starts in this thread's node; a ``phase`` (e.g. ``refit``) follows
+        an earlier fit of the same node, whose summary stays in the display."""
         with self._lock:
             running = self._in_this_thread()
             if running is not None:
+                if phase:
+                    running.earlier = running.summary()
+                running.phase = phase
                 running.epochs, running.monitor = epochs, monitor
                 running.epoch, running.best = 0, None
 
@@ -350,7 +363,7 @@ class RunProgress:
 _current: RunProgress | None = None
 
 
-def epoch_callbacks(epochs: int, monitor: str | None) -> list:
+def epoch_callbacks(epochs: int, monitor: str | None, phase: str = "") -> list:
     """Keras callbacks that report a fit's epochs to the run's progress display.
 
     Empty outside a ``kedro run`` (tests, notebooks). The callback only reads the
@@ -360,6 +373,8 @@ def epoch_callbacks(epochs: int, monitor: str | None) -> list:
         epochs: The most epochs the fit may run.
         monitor: The logged value to follow (its best value is shown), e.g.
             ``val_accuracy``.
+        phase: Names a fit that follows an earlier one in the same node (``refit``);
+            the display and the node's log line keep the earlier fit's summary.
     """
     run = _current
     if run is None:
@@ -370,7 +385,7 @@ def epoch_callbacks(epochs: int, monitor: str | None) -> list:
 
     return [
         keras.callbacks.LambdaCallback(
-            on_train_begin=lambda logs: run.training_started(epochs, monitor),
+            on_train_begin=lambda logs: run.training_started(epochs, monitor, phase),
             on_epoch_end=run.epoch_ended,
         )
     ]

@@ -225,7 +225,13 @@ def setup_section(setup: dict) -> list[str]:
             if training.get("min_steps")
             else ""
         )
-        + "and the best epoch's weights restored; "
+        + (
+            "choosing the number of epochs, then each network trained again from "
+            "its initial weights on the training and validation parts for that many "
+            "epochs (refit); "
+            if training.get("refit")
+            else "and the best epoch's weights restored; "
+        )
         + _class_weight_text(training.get("class_weight", "none"))
         + ".",
         f"- **Model**: {setup['model']}.",

@@ -284,3 +284,14 @@ def test_report_flags_a_decision_rule_that_moves_predictions_onto_one_class(clas
     assert "**Warning**: for flat the decision rule moves at least 50%" in section
     assert "| sharp | argmax → min_expected_cost | 0.000 |" in section
     assert "for flat, sharp" not in section
+
+
+def test_report_says_whether_the_networks_were_refitted(classes):
+    folds, _, recall, _ = _summarise(classes, 0.6)
+    setup = _setup(classes)
+    plain = write_report(setup, folds, _significance(), recall, EvaluationConfig())
+    assert "the best epoch's weights restored" in plain and "(refit)" not in plain
+    refit = setup | {"training": setup["training"] | {"refit": True}}
+    report = write_report(refit, folds, _significance(), recall, EvaluationConfig())
+    assert "trained again from its initial weights on the training and" in report
+    assert "(refit)" in report

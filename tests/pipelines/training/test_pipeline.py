@@ -23,18 +23,22 @@ def training_inputs(stage_inputs, two_fold_layout):
     return base | folds | model
 
 
+def _two_variants(training_config) -> dict:
+    """The training parameters and the loss variants of the two-fold layout."""
+    return {
+        "params:training": training_config,
+        "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
+        "params:loss_variants.emotion_aware": LossConfig(
+            loss="emotion_aware", alpha=1.0
+        ),
+    }
+
+
 def test_one_model_per_variant_and_fold(training_inputs, training_config):
     initial = [w.copy() for w in training_inputs["initial_model"].get_weights()]
     out = run_pipeline(
         training_pipeline(),
-        training_inputs
-        | {
-            "params:training": training_config,
-            "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
-            "params:loss_variants.emotion_aware": LossConfig(
-                loss="emotion_aware", alpha=1.0
-            ),
-        },
+        training_inputs | _two_variants(training_config),
     )
     models = {k: v for k, v in out.items() if k.endswith(".model")}
     assert set(models) == {
@@ -128,14 +132,7 @@ def test_refit_node_trains_on_the_training_and_validation_parts(
     caplog.set_level(logging.INFO, logger="emotion_aware_loss.fitting")
     out = run_pipeline(
         training_pipeline(),
-        training_inputs
-        | {
-            "params:training": config,
-            "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
-            "params:loss_variants.emotion_aware": LossConfig(
-                loss="emotion_aware", alpha=1.0
-            ),
-        },
+        training_inputs | _two_variants(config),
     )
     history = out["cross_entropy.fold_0.history"]
     assert history["refit_epochs"] == history["best_epoch"]

@@ -21,6 +21,7 @@ part; either way the test part is never seen before scoring.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -165,26 +166,21 @@ def _inner_splits(
     return list(splitter.split(labels, labels, groups))
 
 
+def _one_blas_thread(func):
+    """Run ``func`` with one BLAS/OpenMP thread: the matrices of a corpus of a few
+    hundred utterances are small, and on two cores the threads made each fit
+    about seven times slower (benchmarks/RESULTS.md, section 10)."""
+
+    @functools.wraps(func)
+    def limited(*args, **kwargs):
+        with threadpool_limits(1):
+            return func(*args, **kwargs)
+
+    return limited
+
+
+@_one_blas_thread
 def _fit_best(
-    features: TransformerMixin,
-    data: FoldData,
-    labels: FoldData,
-    config: BaselinesConfig,
-    n_classes: int,
-    seed: int,
-    name: str,
-    groups: FoldData | None = None,
-) -> np.ndarray:
-    """:func:`_fit_best_threaded` with one BLAS/OpenMP thread: the matrices of a
-    corpus of a few hundred utterances are small, and on two cores the threads
-    made each fit about seven times slower (benchmarks/RESULTS.md, section 10)."""
-    with threadpool_limits(1):
-        return _fit_best_threaded(
-            features, data, labels, config, n_classes, seed, name, groups
-        )
-
-
-def _fit_best_threaded(
     features: TransformerMixin,
     data: FoldData,
     labels: FoldData,

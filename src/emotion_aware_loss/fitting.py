@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -280,6 +281,30 @@ def _ensemble(
     return model, record
 
 
+def _members(
+    train_one: Callable[
+        [keras.Model, keras.losses.Loss, int], tuple[keras.Model, dict[str, list]]
+    ],
+    initial_model: keras.Model,
+    loss: keras.losses.Loss,
+    config: TrainingConfig,
+    seed: int,
+) -> tuple[keras.Model, dict[str, list]]:
+    """``config.ensemble`` networks, each trained by ``train_one(start, loss,
+    seed)`` from its own initial weights and seed (member 0: ``initial_model``,
+    ``loss`` and ``seed`` themselves), joined by :func:`_ensemble`."""
+    members, records = [], []
+    for k in range(config.ensemble):
+        model, record = train_one(
+            member_initial_model(initial_model, seed, k),
+            loss if k == 0 else _fresh_loss(loss),
+            member_seed(seed, k),
+        )
+        members.append(model)
+        records.append(record)
+    return _ensemble(members, records, loss, config)
+
+
 def _fit_one(
     initial_model: keras.Model,
     loss: keras.losses.Loss,
@@ -379,49 +404,49 @@ def fit(
         an ensemble, member 0's history, ``member_best_epochs`` and the other
         members' histories under ``members``).
     """
-    members, records = [], []
-    for k in range(config.ensemble):
+
+    def one(start: keras.Model, member_loss: keras.losses.Loss, member: int):
         model, record = _fit_one(
-            member_initial_model(initial_model, seed, k),
-            loss if k == 0 else _fresh_loss(loss),
+            start,
+            member_loss,
             train,
             validation,
             config,
-            member_seed(seed, k),
+            member,
             dynamic_momentum,
             embedding_matrix,
             class_weights,
         )
-        if refit_on is not None:
-            # the early-stopped network's validation confusions, for the
-            # `confusions` similarity (the refitted one has seen these utterances)
-            x_val, y_val = validation
-            guessed = predict(model, x_val).argmax(axis=1)
-            n_classes = int(model.output_shape[-1])
-            record["validation_confusion"] = confusion_matrix(
-                y_val, guessed, labels=range(n_classes)
-            ).tolist()
-            epochs = int(record["best_epoch"][0])
-            model, again = _fit_epochs_one(
-                member_initial_model(initial_model, seed, k),
-                _fresh_loss(loss),
-                refit_on,
-                config,
-                epochs,
-                member_seed(seed, k),
-                dynamic_momentum,
-                embedding_matrix,
-                class_weights,
-                phase="refit",
-            )
-            record["refit_epochs"] = [epochs]
-            record["refit_loss"] = again["loss"]
-            logger.info(
-                "Refitted for %d epoch(s) on %d utterances", epochs, len(refit_on[1])
-            )
-        members.append(model)
-        records.append(record)
-    return _ensemble(members, records, loss, config)
+        if refit_on is None:
+            return model, record
+        # the early-stopped network's validation confusions, for the `confusions`
+        # similarity (the refitted one has seen these utterances)
+        x_val, y_val = validation
+        guessed = predict(model, x_val).argmax(axis=1)
+        record["validation_confusion"] = confusion_matrix(
+            y_val, guessed, labels=range(int(model.output_shape[-1]))
+        ).tolist()
+        epochs = int(record["best_epoch"][0])
+        model, again = _fit_epochs_one(
+            start,
+            _fresh_loss(loss),
+            refit_on,
+            config,
+            epochs,
+            member,
+            dynamic_momentum,
+            embedding_matrix,
+            class_weights,
+            phase="refit",
+        )
+        record["refit_epochs"] = [epochs]
+        record["refit_loss"] = again["loss"]
+        logger.info(
+            "Refitted for %d epoch(s) on %d utterances", epochs, len(refit_on[1])
+        )
+        return model, record
+
+    return _members(one, initial_model, loss, config, seed)
 
 
 def _fit_epochs_one(
@@ -494,19 +519,18 @@ def fit_epochs(
         training history (for an ensemble, member 0's and the others' under
         ``members``).
     """
-    members, records = [], []
-    for k in range(config.ensemble):
-        model, record = _fit_epochs_one(
-            member_initial_model(initial_model, seed, k),
-            loss if k == 0 else _fresh_loss(loss),
+
+    def one(start: keras.Model, member_loss: keras.losses.Loss, member: int):
+        return _fit_epochs_one(
+            start,
+            member_loss,
             train,
             config,
             epochs,
-            member_seed(seed, k),
+            member,
             dynamic_momentum,
             embedding_matrix,
             class_weights,
         )
-        members.append(model)
-        records.append(record)
-    return _ensemble(members, records, loss, config)
+
+    return _members(one, initial_model, loss, config, seed)

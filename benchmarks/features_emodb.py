@@ -30,6 +30,7 @@ import argparse
 import logging
 import os
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +70,11 @@ from emotion_aware_loss.pipelines.preprocessing.nodes import (
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["anger", "happiness", "sadness", "neutral"]
 DROPPED = ["boredom", "fear", "disgust"]
+# every feature AcousticConfig accepts except `encoder` (it needs a model file)
 FEATURES = [
-    "logmel",
-    "mfcc",
-    "functionals",
-    "broad_functionals",
-    "egemaps",
-    "egemaps_lld",
-    "compare",
+    name
+    for name in typing.get_args(AcousticConfig.model_fields["feature"].annotation)
+    if name != "encoder"
 ]
 
 

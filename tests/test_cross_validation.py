@@ -99,6 +99,21 @@ def test_too_few_speakers_for_speaker_independent_folds(table):
         )
 
 
+def test_a_fold_left_without_validation_utterances_is_refused():
+    # each speaker alone speaks one class: a validation speaker would take a class
+    # out of training, so it goes back and nothing is left to stop early on
+    table = pd.DataFrame(
+        {
+            "utterance_id": [f"u{i:02d}" for i in range(16)],
+            "label": [f"c{i % 4}" for i in range(16)],
+            "label_id": [i % 4 for i in range(16)],
+            "speaker": [f"s{i % 4}" for i in range(16)],
+        }
+    )
+    with pytest.raises(FoldError, match="fold 0: no validation utterance is left"):
+        assign_folds(table, n_folds=2, seed=0, speaker_independent=True)
+
+
 def test_scaler_uses_training_rows_and_valid_frames_only():
     feats = np.zeros((3, 4, 2), dtype=np.float32)
     feats[0, :2] = [[1, 10], [3, 10]]

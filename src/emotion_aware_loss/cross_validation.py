@@ -131,6 +131,14 @@ def assign_folds(
             fit_idx, val_idx = _split_off_validation(
                 train_idx, labels, groups, validation_fraction, seed + fold
             )
+            if not len(val_idx):
+                raise FoldError(
+                    f"fold {fold}: no validation utterance is left for early "
+                    "stopping (the validation speakers hold the only training "
+                    f"utterances of a class); {len(ids)} utterances are too few for "
+                    f"{n_folds} folds{' by speaker' if groups is not None else ''}: "
+                    "use fewer folds (cross_validation.n_folds) or more utterances"
+                )
             role = np.empty(len(ids), dtype=object)
             role[fit_idx], role[val_idx], role[test_idx] = TRAIN, VALIDATION, TEST
             frames.append(

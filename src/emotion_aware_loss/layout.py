@@ -97,6 +97,7 @@ def _project_root() -> Path:
 
 
 _run_layout: Layout | None = None
+_run_parameters: dict[str, Any] | None = None
 
 
 def layout_from_parameters(params: dict[str, Any]) -> Layout:
@@ -158,8 +159,9 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
 
 def use_run_parameters(params: dict[str, Any]) -> Layout:
     """Make the layout of the current run's parameters the one pipelines use."""
-    global _run_layout  # noqa: PLW0603  (one run per process, set by the hook)
+    global _run_layout, _run_parameters  # noqa: PLW0603  (one run per process)
     _run_layout = layout_from_parameters(params)
+    _run_parameters = params
     return _run_layout
 
 
@@ -168,14 +170,24 @@ def load_layout() -> Layout:
     return _run_layout or _layout_from_files(_project_root())
 
 
+def load_parameters() -> dict[str, Any]:
+    """The current run's parameters, or those in the project's ``conf/`` files."""
+    return _run_parameters or _parameters_from_files(_project_root())
+
+
 @cache
-def _layout_from_files(root: Path) -> Layout:
+def _parameters_from_files(root: Path) -> dict[str, Any]:
     loader = OmegaConfigLoader(
         conf_source=str(root / "conf"),
         base_env="base",
         default_run_env=os.environ.get("KEDRO_ENV", "local"),
     )
-    return layout_from_parameters(loader["parameters"])
+    return loader["parameters"]
+
+
+@cache
+def _layout_from_files(root: Path) -> Layout:
+    return layout_from_parameters(_parameters_from_files(root))
 
 
 def per_variant_and_fold(

@@ -14,6 +14,7 @@ from emotion_aware_loss.pipelines import (
     model_building,
     preprocessing,
     similarity,
+    study,
     training,
 )
 
@@ -31,7 +32,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         replaces ``preprocessing`` by the precomputed-features steps and runs the
         later stages (not ``final_model``: new audio cannot be turned into
         precomputed features). ``inference`` applies the saved final model to new
-        utterances and is run on its own.
+        utterances and is run on its own. ``study`` runs the cross-validation for
+        every corpus and seed of the ``study`` parameters, then tests over them.
     """
     later = {
         "fold_generation": fold_generation.create_pipeline(),
@@ -49,4 +51,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         "inference": inference.create_pipeline(),
         "__default__": sum(stages.values(), Pipeline([])) + final,
         "from_features": sum(later.values(), from_features.create_pipeline()),
+        "study": study.create_pipeline(),
     }

@@ -2,10 +2,9 @@
 
 import warnings
 
-from kedro.config import OmegaConfigLoader
-
 from emotion_aware_loss.hooks import LayoutHooks, TrainingThreadsHooks
 from emotion_aware_loss.progress import ProgressHooks
+from emotion_aware_loss.study_design import StudyConfigLoader
 from emotion_aware_loss.tracking import TrackingHooks
 
 HOOKS = (LayoutHooks(), TrackingHooks(), TrainingThreadsHooks(), ProgressHooks())
@@ -22,7 +21,9 @@ warnings.filterwarnings(
 # (Its distribution name is spelt both ways, depending on how it was built.)
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader that also gives each study run its parameters and datasets
+# (emotion_aware_loss.study_design); without a `study` block it changes nothing.
+CONFIG_LOADER_CLASS = StudyConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

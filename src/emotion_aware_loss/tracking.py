@@ -12,6 +12,11 @@ this hook adds what our pipelines produce, as they are saved:
 * the report, its tables (CSV) and its figures;
 * the trained models (``.keras`` files) when ``tracking.log_models`` is true.
 
+A study (``kedro run --pipelines=study``) is one MLflow run with a nested child run
+per corpus × seed (named after its namespace, ``study.<corpus>.seed_<seed>``): each
+child gets its run's metrics, report and models, the parent the study's tables,
+diagram and report.
+
 kedro-mlflow's automatic registration is disabled in ``settings.py``, so
 installing the extra changes nothing until tracking is enabled.
 
@@ -30,6 +35,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +55,20 @@ TABLES = (
     "per_class_recall",
     "significance_tests",
     "oof_predictions",
+    "study_fold_metrics",
+    "study_summary",
+    "study_tests",
 )
+# MLflow child run id by (parent run id, study run namespace)
+_children: dict[tuple[str, str], str] = {}
+
+
+def study_run_of(dataset_name: str) -> tuple[str | None, str]:
+    """``(study run namespace, name inside it)``; ``(None, name)`` outside runs."""
+    parts = dataset_name.split(".")
+    if len(parts) > 3 and parts[0] == "study" and parts[2].startswith("seed_"):
+        return ".".join(parts[:3]), ".".join(parts[3:])
+    return None, dataset_name
 
 
 def _mlflow_hook() -> Any:
@@ -157,6 +176,7 @@ class TrackingHooks:
         self, run_params: dict[str, Any], pipeline: Any, catalog: Any
     ) -> None:
         if self.active:
+            end_child_runs()
             self._mlflow_hook.after_pipeline_run(
                 run_params=run_params, pipeline=pipeline, catalog=catalog
             )
@@ -170,6 +190,7 @@ class TrackingHooks:
         catalog: Any,
     ) -> None:
         if self.active:
+            end_child_runs("FAILED")
             self._mlflow_hook.on_pipeline_error(
                 error=error, run_params=run_params, pipeline=pipeline, catalog=catalog
             )
@@ -196,11 +217,14 @@ class Logged:
         metrics: Metric values by key.
         step: The metrics' step (the fold), or None.
         files: Artifact contents by artifact path (``report/report.md``, ...).
+        run: The study run (namespace) whose child MLflow run gets it; None: the
+            run itself.
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
     step: int | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    run: str | None = None
 
 
 def to_log(dataset_name: str, data: Any, log_models: bool) -> Logged | None:
@@ -211,11 +235,13 @@ def to_log(dataset_name: str, data: Any, log_models: bool) -> Logged | None:
         data: The saved object.
         log_models: Whether Keras models are logged (as ``.keras`` artifacts).
     """
+    run, dataset_name = study_run_of(dataset_name)
     *namespace, leaf = dataset_name.split(".")
     if leaf == "metrics" and namespace:
         values, fold = _fold_metrics(data)
         variant = namespace[0]
-        return Logged({f"{variant}.{k}": v for k, v in values.items()}, step=fold)
+        metrics = {f"{variant}.{k}": v for k, v in values.items()}
+        return Logged(metrics, step=fold, run=run)
     if dataset_name == "cv_summary":
         return Logged(
             {
@@ -224,10 +250,11 @@ def to_log(dataset_name: str, data: Any, log_models: bool) -> Logged | None:
                 for rule, values in rules.items()
                 for name, value in values.items()
                 if isinstance(value, int | float)
-            }
+            },
+            run=run,
         )
     files = _artifacts(dataset_name, data, log_models)
-    return Logged(files=files) if files else None
+    return Logged(files=files, run=run) if files else None
 
 
 def _artifacts(dataset_name: str, data: Any, log_models: bool) -> dict[str, bytes]:
@@ -236,6 +263,8 @@ def _artifacts(dataset_name: str, data: Any, log_models: bool) -> dict[str, byte
     files: dict[str, bytes] = {}
     if dataset_name == "report":
         files["report/report.md"] = data.encode("utf-8")
+    elif dataset_name == "study_report":
+        files["report/study.md"] = data.encode("utf-8")
     elif dataset_name == "report_setup":
         files["report/report_setup.json"] = json.dumps(data, indent=2).encode()
     elif dataset_name in TABLES and isinstance(data, pd.DataFrame):
@@ -262,19 +291,71 @@ def _artifacts(dataset_name: str, data: Any, log_models: bool) -> dict[str, byte
     return files
 
 
-def log(logged: Logged) -> None:
-    """Log ``logged`` to the active MLflow run."""
+def _child_run(namespace: str) -> str:
+    """The id of the active run's child for study run ``namespace`` (made once)."""
     import mlflow  # noqa: PLC0415  (the tracking extra)
 
+    parent = mlflow.active_run()
+    key = (parent.info.run_id, namespace)
+    if key not in _children:
+        corpus, seed = namespace.split(".")[1:3]
+        child = mlflow.MlflowClient().create_run(
+            parent.info.experiment_id,
+            run_name=namespace,
+            tags={"mlflow.parentRunId": parent.info.run_id},
+        )
+        _children[key] = child.info.run_id
+        mlflow.MlflowClient().log_batch(
+            child.info.run_id,
+            params=[
+                mlflow.entities.Param("study.corpus", corpus),
+                mlflow.entities.Param("study.seed", seed.removeprefix("seed_")),
+            ],
+        )
+    return _children[key]
+
+
+def end_child_runs(status: str = "FINISHED") -> None:
+    """Mark the active run's study children as ended."""
+    import mlflow  # noqa: PLC0415  (the tracking extra)
+
+    parent = mlflow.active_run()
+    if parent is None:
+        return
+    for (parent_id, namespace), run_id in list(_children.items()):
+        if parent_id == parent.info.run_id:
+            mlflow.MlflowClient().set_terminated(run_id, status)
+            del _children[(parent_id, namespace)]
+
+
+def log(logged: Logged) -> None:
+    """Log ``logged`` to the active MLflow run (or its study run's child)."""
+    import mlflow  # noqa: PLC0415  (the tracking extra)
+
+    client = mlflow.MlflowClient()
+    run_id = None if logged.run is None else _child_run(logged.run)
     if logged.metrics:
-        mlflow.log_metrics(logged.metrics, step=logged.step)
+        if run_id is None:
+            mlflow.log_metrics(logged.metrics, step=logged.step)
+        else:
+            now = int(time.time() * 1000)
+            client.log_batch(
+                run_id,
+                metrics=[
+                    mlflow.entities.Metric(key, value, now, logged.step or 0)
+                    for key, value in logged.metrics.items()
+                ],
+            )
     if logged.files:
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in logged.files.items():
                 path = Path(tmp, name)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
-            mlflow.log_artifacts(tmp)
+            if run_id is None:
+                mlflow.log_artifacts(tmp)
+            else:
+                client.log_artifacts(run_id, tmp)
 
 
 def log_output(dataset_name: str, data: Any, log_models: bool) -> None:

@@ -2,19 +2,19 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.layout import Layout, load_layout
 
 from .nodes import fit_linear_baselines
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
     """One node per fold; its outputs sit where a loss variant's would.
 
     ``<baseline>.fold_<k>.metrics`` and ``.predictions`` match the catalog
     factories of the loss variants, so evaluation treats a baseline as one more
     row of every table.
     """
-    layout = load_layout()
+    layout = layout or load_layout()
     if not layout.baselines:
         return Pipeline([])
     return sum(
@@ -40,7 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                             for name in layout.baselines
                             for kind in ("metrics", "predictions")
                         },
-                        name=f"{fold}.fit_linear_baselines_node",
+                        name="fit_linear_baselines_node",
                         namespace=fold,
                     )
                 ]

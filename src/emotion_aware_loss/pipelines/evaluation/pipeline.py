@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from emotion_aware_loss.layout import (
     DERIVED_FROM_MODELS,
+    Layout,
     load_layout,
     per_variant_and_fold,
 )
@@ -75,8 +76,8 @@ def _per_run(
     }
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    layout = load_layout()
+def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
+    layout = layout or load_layout()
     instances = per_variant_and_fold(
         create_template(),
         layout,

@@ -2,15 +2,15 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.layout import Layout, load_layout
 
 from .nodes import train_final_model
 
 NODE_NAME = "train_final_model_node"
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    layout = load_layout()
+def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
+    layout = layout or load_layout()
     variant = layout.final_variant
     # An unconfigured variant is refused at run start (LayoutHooks); the node then
     # gets no histories and the hand-set matrix, so the registry still builds.

@@ -4,13 +4,13 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.layout import Layout, load_layout
 
 from .nodes import embedding_matrix_of_fold, fit_fold_preprocessing, generate_folds
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    layout = load_layout()
+def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
+    layout = layout or load_layout()
     # One node writes every fold's split into that fold's namespace
     # (`fold_<k>.split`); Kedro warns about dotted names outside a namespaced
     # pipeline, which is exactly what is meant here.

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.layout import Layout, load_layout
 
 from .nodes import (
     class_similarity_of_fold,
@@ -13,8 +13,8 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    layout = load_layout()
+def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
+    layout = layout or load_layout()
     source = layout.derived_from
     valence_arousal = Node(
         similarity_from_valence_arousal,

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import load_layout, per_variant_and_fold
+from emotion_aware_loss.layout import Layout, load_layout, per_variant_and_fold
 
 from .nodes import train_model
 
@@ -43,10 +43,10 @@ def create_template() -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
     return per_variant_and_fold(
         create_template(),
-        load_layout(),
+        layout or load_layout(),
         SHARED_INPUTS,
         parameters={
             "params:training": "params:training",

@@ -1,0 +1,5 @@
+"""Study: the cross-validation over several corpora and seeds, then tests over them."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,149 @@
+"""Study: every corpus × seed as its own namespace, then one aggregation.
+
+``study.<corpus>`` preprocesses the corpus once (audio, or precomputed features);
+``study.<corpus>.seed_<seed>`` runs fold generation, model building, training,
+baselines, similarity and evaluation on it with the run's parameters and writes its
+own report. The aggregation reads every run's ``cv_fold_metrics``. Runs, their
+parameters and their datasets come from :mod:`emotion_aware_loss.study_design`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from emotion_aware_loss.layout import Layout, load_parameters
+from emotion_aware_loss.pipelines import (
+    baselines,
+    evaluation,
+    fold_generation,
+    from_features,
+    model_building,
+    preprocessing,
+    similarity,
+    training,
+)
+from emotion_aware_loss.study_design import StudyRun, study_config, study_runs
+
+from .nodes import (
+    collect_study_metrics,
+    plot_critical_difference,
+    summarise_study_runs,
+    test_study_runs,
+    write_study_report,
+)
+
+# Raw inputs every run reads unchanged (01_raw).
+SHARED_RAW = {"emotion_similarity", "word_vectors"}
+
+
+def cross_validation(layout: Layout) -> Pipeline:
+    """The stages after preprocessing, for one run's layout (no final model)."""
+    return sum(
+        (
+            fold_generation.create_pipeline(layout),
+            model_building.create_pipeline(),
+            training.create_pipeline(layout),
+            baselines.create_pipeline(layout),
+            similarity.create_pipeline(layout),
+            evaluation.create_pipeline(layout),
+        ),
+        Pipeline([]),
+    )
+
+
+def corpus_preprocessing(run: StudyRun, dataset: str) -> Pipeline:
+    """The corpus's preprocessing in ``study.<corpus>``, reading catalog ``dataset``."""
+    if run.precomputed:
+        steps, source = from_features.create_pipeline(), "corpus_features"
+    else:
+        steps, source = preprocessing.create_pipeline(), "corpus"
+    return Pipeline(
+        steps,
+        namespace=run.corpus_namespace,
+        inputs={source: dataset} | {name: name for name in SHARED_RAW & steps.inputs()},
+    )
+
+
+def run_pipeline(run: StudyRun, layout: Layout, prepared: Pipeline) -> Pipeline:
+    """One run in ``study.<corpus>.seed_<seed>``, reading the corpus's features."""
+    steps = cross_validation(layout)
+    from_corpus = prepared.all_outputs() - {
+        name for name in prepared.all_outputs() if name.startswith("params:")
+    }
+    inputs = {}
+    for name in steps.inputs():
+        if name.startswith("params:"):
+            continue
+        corpus_level = f"{run.corpus_namespace}.{name}"
+        if corpus_level in from_corpus:
+            inputs[name] = corpus_level
+        elif name in SHARED_RAW:
+            inputs[name] = name
+    return Pipeline(steps, namespace=run.namespace, inputs=inputs)
+
+
+def aggregation(runs: list[StudyRun]) -> Pipeline:
+    """The study's tables, diagram and report from every run's fold metrics."""
+    return Pipeline(
+        [
+            Node(
+                collect_study_metrics,
+                inputs={run.key: f"{run.namespace}.cv_fold_metrics" for run in runs},
+                outputs="study_fold_metrics",
+                name="collect_study_metrics_node",
+            ),
+            Node(
+                summarise_study_runs,
+                inputs="study_fold_metrics",
+                outputs="study_summary",
+                name="summarise_study_runs_node",
+            ),
+            Node(
+                test_study_runs,
+                inputs=["study_fold_metrics", "params:study.tests"],
+                outputs="study_tests",
+                name="test_study_runs_node",
+            ),
+            Node(
+                plot_critical_difference,
+                inputs=["study_tests", "params:study.tests"],
+                outputs="study_critical_difference_plot",
+                name="plot_critical_difference_node",
+            ),
+            Node(
+                write_study_report,
+                inputs=[
+                    "study_summary",
+                    "study_tests",
+                    "study_fold_metrics",
+                    "params:study.tests",
+                ],
+                outputs="study_report",
+                name="write_study_report_node",
+            ),
+        ]
+    )
+
+
+def create_pipeline(parameters: dict[str, Any] | None = None, **kwargs) -> Pipeline:
+    """Every run of ``study`` in ``parameters`` (default: the run's), then the tests.
+
+    Returns:
+        An empty pipeline when the parameters have no ``study`` block.
+    """
+    parameters = parameters if parameters is not None else load_parameters()
+    runs = study_runs(parameters)
+    if not runs:
+        return Pipeline([])
+    config = study_config(parameters)
+    parts = []
+    prepared: dict[str, Pipeline] = {}
+    for run, layout in runs.items():
+        if run.corpus not in prepared:
+            dataset = config.corpora[run.corpus].dataset
+            prepared[run.corpus] = corpus_preprocessing(run, dataset)
+            parts.append(prepared[run.corpus])
+        parts.append(run_pipeline(run, layout, prepared[run.corpus]))
+    return sum(parts, Pipeline([])) + aggregation(list(runs))

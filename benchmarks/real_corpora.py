@@ -25,7 +25,7 @@ when the corpora are absent.
     python benchmarks/real_corpora.py [--corpora emodb ravdess meld]
         [--variants cross_entropy] [--seeds 42 1 2]
         [--set model.architecture=seed training.class_weight=none ...]
-        [--out results.json]
+        [--out results.json] [--tables folder-of-cv_fold_metrics-tables]
 
 ``--variants`` keeps only the named loss variants (default: all of conf/base);
 ``--set`` overrides parameters by dotted key (YAML values) on top of the defaults.
@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from _project import ROOT, kedro, make_project, summary
 
@@ -124,7 +125,8 @@ def run_corpus(name: str, overrides: dict, variants: list[str] | None, work: Pat
     stages = "preprocessing,fold_generation,model_building,training,baselines"
     stages += ",similarity,evaluation"
     timed = kedro(project, "run", f"--pipelines={stages}")
-    return summary(project), timed, _per_class(project), _against_linear(project)
+    folds = _latest_table(project, "cv_fold_metrics.csv")
+    return summary(project), timed, _per_class(project), _against_linear(project), folds
 
 
 def _latest_table(project: Path, name: str):
@@ -201,7 +203,24 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        default=None,
+        help="a folder of saved cv_fold_metrics tables, <corpus>_<seed>.csv: "
+        "only the study's tables over them, no run",
+    )
     args = parser.parse_args()
+    if args.tables:
+        over_blocks(
+            {
+                "__seed_".join(path.stem.rsplit("_", 1)): pd.read_csv(path)
+                for path in sorted(args.tables.glob("*_*.csv"))
+                if path.stem.rsplit("_", 1)[-1].isdigit()
+            },
+            args.out,
+        )
+        return 0
     if not CORPORA.is_dir():
         print(f"skipped: {CORPORA} is absent (see the benchmarks' README)")
         return 0
@@ -215,7 +234,7 @@ def main() -> int:
         for name in args.corpora:
             for seed in args.seeds or [None]:
                 run_overrides = overrides | ({"seed": seed} if seed is not None else {})
-                result, timed, recall, against = run_corpus(
+                result, timed, recall, against, folds = run_corpus(
                     name, run_overrides, args.variants, Path(tmp) / f"{name}_{seed}"
                 )
                 label = name if seed is None else f"{name}, seed {seed}"
@@ -229,76 +248,64 @@ def main() -> int:
                     "seconds": timed.seconds,
                     "peak_mib": timed.peak_mib,
                     "overrides": run_overrides,
+                    "fold_metrics": folds.to_dict("records"),
                 }
             if len(args.seeds or []) > 1:
                 over_seeds(name, [r for r in results.values() if r["corpus"] == name])
     if len(results) > 1:
-        over_blocks(results, args.out)
+        seed = base_parameters()["seed"]
+        over_blocks(
+            {
+                f"{r['corpus']}__seed_{r['seed'] if r['seed'] is not None else seed}": (
+                    pd.DataFrame(r["fold_metrics"])
+                )
+                for r in results.values()
+            },
+            args.out,
+        )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0
 
 
-def over_blocks(results: dict, out: Path | None) -> None:
-    """Rank-based comparison over every run (corpus × seed) as a block.
+def over_blocks(fold_tables: dict, out: Path | None) -> None:
+    """The study's tables over every run (corpus × seed) as a block.
 
-    Each run's UAR (argmax, mean over folds) per variant, and ``linear (best)``:
-    the best linear baseline of that run (``linear_speech`` on a speech corpus,
-    ``linear_text`` on a text one). Average ranks, the Friedman test, every
-    method against ``cross_entropy`` and against ``linear (best)`` (Holm), and
-    the critical-difference diagram next to ``--out``.
+    The same statistics and report as ``kedro run --pipelines=study``
+    (``emotion_aware_loss.study_tables`` and ``study_report``): average ranks, the
+    Friedman test, every method against ``cross_entropy`` and against
+    ``linear (best)`` (Holm). With ``--out``, ``<out>.study.md``, the summary and
+    test tables and the critical-difference diagram go next to it.
+
+    Args:
+        fold_tables: Each run's ``cv_fold_metrics`` keyed ``<corpus>__seed_<seed>``.
+        out: The results file, or None.
     """
-    import pandas as pd  # noqa: PLC0415  (only here)
-
-    from emotion_aware_loss.study import (  # noqa: PLC0415
-        average_ranks,
-        compare_with_reference,
-        critical_difference_figure,
-        friedman,
-        nemenyi_critical_difference,
+    from emotion_aware_loss.config import StudyTestsConfig  # noqa: PLC0415
+    from emotion_aware_loss.pipelines.study.nodes import (  # noqa: PLC0415
+        plot_critical_difference,
+    )
+    from emotion_aware_loss.study_report import study_markdown  # noqa: PLC0415
+    from emotion_aware_loss.study_tables import (  # noqa: PLC0415
+        gather_runs,
+        rank_tests,
+        summarise_study,
     )
 
-    rows = {}
-    for label, run in results.items():
-        uar = {
-            v: rules["argmax"]["uar_mean"]
-            for v, rules in run["summary"]["variants"].items()
-        }
-        linear = [v for v in uar if v.startswith("linear_")]
-        row = {v: u for v, u in uar.items() if v not in linear}
-        if linear:
-            row["linear (best)"] = max(uar[v] for v in linear)
-        rows[label] = row
-    scores = pd.DataFrame(rows).T
-    print(f"\n## Over {len(scores)} blocks (corpus × seed), UAR")
-    ranks = average_ranks(scores)
-    print("method | average rank | mean UAR")
-    for method, rank in ranks.items():
-        print(f"{method} | {rank:.2f} | {scores[method].mean():.4f}")
-    if scores.shape[1] >= 3:
-        test = friedman(scores)
-        cd = nemenyi_critical_difference(scores.shape[1], len(scores))
-        print(
-            f"Friedman chi2 {test['chi2']:.2f} (p {test['p_chi2']:.3f}), "
-            f"Iman-Davenport F {test['iman_davenport_f']:.2f} "
-            f"(p {test['p_iman_davenport']:.3f}); Nemenyi CD {cd:.2f}"
+    config = StudyTestsConfig()
+    folds = gather_runs(fold_tables)
+    summary_table, tests = summarise_study(folds), rank_tests(folds, config)
+    text = study_markdown(summary_table, tests, folds, config)
+    print("\n" + text.replace("{figure:critical_difference.png}", "(see --out)"))
+    if out:
+        stem = out.with_suffix("")
+        figure = plot_critical_difference(tests, config)
+        figure.savefig(stem.with_suffix(".cd.png"), dpi=120)
+        summary_table.to_csv(stem.with_suffix(".study_summary.csv"), index=False)
+        tests.to_csv(stem.with_suffix(".study_tests.csv"), index=False)
+        stem.with_suffix(".study.md").write_text(
+            text.replace("{figure:critical_difference.png}", stem.name + ".cd.png")
         )
-        if out:
-            figure = critical_difference_figure(
-                ranks, cd, f"UAR average ranks over {len(scores)} corpus × seed blocks"
-            )
-            figure.savefig(out.with_suffix(".cd.png"), dpi=120)
-    for reference in ("cross_entropy", "linear (best)"):
-        if reference not in scores or scores.shape[1] < 2:
-            continue
-        table = compare_with_reference(scores, reference)
-        print(f"against {reference}: mean difference, wins/losses, p (Holm)")
-        for _, row in table.iterrows():
-            print(
-                f"{row['method']} | {row['mean_difference']:+.4f} | "
-                f"{row['wins']}/{row['losses']} | rank z {row['p_rank_z_holm']:.3f} | "
-                f"Wilcoxon {row['p_wilcoxon_holm']:.3f}"
-            )
 
 
 def over_seeds(name: str, runs: list[dict]) -> None:

@@ -213,6 +213,7 @@ def test_registry_lists_the_six_pipelines(project):
         "evaluation",
         "similarity",
         "baselines",
+        "study",
     ):
         assert f"- {name}" in out
 

@@ -61,7 +61,7 @@ def test_the_study_writes_its_four_outputs_and_every_run_its_report(study):
     assert set(tests["reference"].dropna()) == {"cross_entropy", "linear (best)"}
     assert _latest(study, "critical_difference.png").stat().st_size > 1000
     report = _latest(study, "study.md").read_text()
-    assert "# Study: 2 corpora × 1 seeds" in report
+    assert "# Study: 2 corpora × 1 seed" in report
     assert "](../../critical_difference.png/" in report
     for corpus in ("clean", "noisy"):
         run = study / "data" / "study" / corpus / "seed_42"

@@ -16,7 +16,13 @@ from kedro.runner import SequentialRunner
 
 from emotion_aware_loss.runners import DaskRunner
 
-from .tiny_project import TINY_PARAMETERS, TWO_VARIANTS, copy_project, kedro
+from .tiny_project import (
+    TINY_GLOBALS,
+    TINY_PARAMETERS,
+    TWO_VARIANTS,
+    copy_project,
+    kedro,
+)
 
 
 def _scale(values: np.ndarray, factor: float) -> np.ndarray:
@@ -206,3 +212,43 @@ def test_tracking_on_a_cluster_logs_what_a_sequential_run_logs(
         "models/final_model/recognizer.json",
     } <= sequential["artifacts"]
     assert distributed["artifacts"] == sequential["artifacts"]
+
+
+@pytest.mark.slow
+def test_a_study_runs_on_a_cluster_with_a_child_mlflow_run_per_block(
+    cluster, tmp_path, monkeypatch
+):
+    from mlflow import MlflowClient
+
+    from .test_run_study import STUDY
+
+    project = copy_project(
+        tmp_path,
+        TINY_PARAMETERS + STUDY,
+        globals_=TINY_GLOBALS + "study_demo: {n_utterances: 40}\n",
+    )
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+    kedro(
+        project,
+        "run",
+        "--pipelines=study",
+        "--runner=emotion_aware_loss.runners.DaskRunner",
+        "--params=tracking.enabled=true",
+    )
+    reporting = project / "data" / "08_reporting"
+    for name in ("study_summary.csv", "study_tests.csv", "study.md"):
+        assert any((reporting / name).rglob(name)), name
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("emotion_aware_loss")
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {r.info.run_name: r for r in runs if r is not parent}
+    assert set(children) == {"study.clean.seed_42", "study.noisy.seed_42"}
+    for child in children.values():
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        assert "cv.cross_entropy.argmax.uar_mean" in child.data.metrics
+        assert _artifact_paths(client, child.info.run_id, "report") >= {
+            "report/report.md"
+        }
+    assert "report/study.md" in _artifact_paths(client, parent.info.run_id, "report")

@@ -119,10 +119,17 @@ def _omnibus(tests: pd.DataFrame, metric: str, alpha: float) -> str:
     )
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _limits(n_blocks: int, n_corpora: int, n_seeds: int) -> list[str]:
     smallest = 2.0 / 2**n_blocks
+    blocks = (
+        f"{_count(n_corpora, 'corpus', 'corpora')} × {_count(n_seeds, 'seed', 'seeds')}"
+    )
     return [
-        f"- The blocks are {n_corpora} corpora × {n_seeds} seeds. Runs of one corpus "
+        f"- The blocks are {blocks}. Runs of one corpus "
         "share its utterances and differ only in folds, initial weights and batch "
         "order, so they are not independent data sets: the tests treat them as if "
         f"they were, and their p-values are optimistic about corpora. Evidence about "
@@ -149,11 +156,12 @@ def study_markdown(
     """The study report (``{figure:...}`` links resolved by ``ReportDataset``)."""
     metric = config.metrics[0]
     corpora = list(dict.fromkeys(fold_metrics["corpus"]))
-    seeds = sorted(set(fold_metrics["seed"]))
+    seeds = list(dict.fromkeys(fold_metrics["seed"]))
     n_blocks = len(fold_metrics[["corpus", "seed"]].drop_duplicates())
     name = METRIC_NAMES[metric]
     parts = [
-        f"# Study: {len(corpora)} corpora × {len(seeds)} seeds",
+        f"# Study: {_count(len(corpora), 'corpus', 'corpora')} × "
+        f"{_count(len(seeds), 'seed', 'seeds')}",
         "",
         f"Corpora: {', '.join(corpora)}; seeds: {', '.join(map(str, seeds))}; "
         f"decision rule: {config.decision}. Each run is a whole cross-validation; "
@@ -169,7 +177,7 @@ def study_markdown(
         "",
         "## Tests over the blocks",
         "",
-        *(_omnibus(tests, m, config.alpha) for m in config.metrics),
+        *(f"- {_omnibus(tests, m, config.alpha)}" for m in config.metrics),
         "",
         "![critical difference]({figure:critical_difference.png})",
         "",

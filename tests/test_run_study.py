@@ -7,7 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .tiny_project import TINY_GLOBALS, TINY_PARAMETERS, copy_project, kedro, versions
+from .tiny_project import (
+    TINY_GLOBALS,
+    TINY_PARAMETERS,
+    TWO_VARIANTS,
+    copy_project,
+    kedro,
+    versions,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +24,8 @@ study:
   variants: [cross_entropy, emotion_aware]
   parameters:
     model.modalities: [speech]
-  corpora:
+    model.fusion.dense_units: [32]  # wider than the tiny default: no class may end
+  corpora:                          # with an all-zero embedding (learned similarity)
     clean:
       dataset: demo_corpus_clean
     noisy:
@@ -87,3 +95,14 @@ def test_a_run_uses_its_corpus_s_own_parameters(study):
         / "per_class_recall.csv"
     )
     assert "surprise" not in set(recall["class"])
+
+
+def test_a_study_that_does_not_fit_the_project_fails_only_when_run(tmp_path):
+    # conf/local keeps two loss variants; the base study names a third
+    project = copy_project(tmp_path, TINY_PARAMETERS + TWO_VARIANTS)
+    listed = kedro(project, "registry", "list").stdout
+    assert "- study" in listed
+    result = kedro(project, "run", "--pipelines=study", check=False)
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "study.variants ['soft_target'] are not loss_variants" in output

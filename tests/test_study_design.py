@@ -200,3 +200,15 @@ def test_the_study_pipeline_namespaces_every_run_and_reads_the_corpus_once():
         for s in (42, 1)
     }
     assert {"study_summary", "study_tests", "study_report"} <= pipeline.all_outputs()
+
+
+def test_a_precomputed_corpus_is_read_by_the_from_features_steps():
+    params = _params()
+    params["study"]["corpora"]["speech"]["precomputed"] = True
+    pipeline = create_pipeline(with_study_parameters(params))
+    names = {node.name for node in pipeline.nodes}
+    assert "study.speech.prepare_precomputed_node" in names
+    assert "study.speech.extract_acoustic_features_node" not in names
+    assert "study.clean.extract_acoustic_features_node" in names
+    prepare = next(n for n in pipeline.nodes if n.name.endswith("precomputed_node"))
+    assert "corpus_b" in prepare.inputs

@@ -51,5 +51,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         "inference": inference.create_pipeline(),
         "__default__": sum(stages.values(), Pipeline([])) + final,
         "from_features": sum(later.values(), from_features.create_pipeline()),
-        "study": study.create_pipeline(),
+        "study": study.registered_pipeline(),
     }

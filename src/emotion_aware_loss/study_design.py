@@ -167,16 +167,21 @@ def with_study_parameters(params: dict[str, Any]) -> dict[str, Any]:
     ``study.<corpus>`` holds the corpus's parameters (read by its preprocessing)
     and ``study.<corpus>.seed_<seed>`` the run's (the same with ``seed`` set).
     """
-    config = study_config(params)
-    if config is None:
+    try:
+        config = study_config(params)
+        if config is None:
+            return params
+        # the defaults of omitted blocks, so `params:study.tests` always exists
+        block = {"tests": config.tests.model_dump()} | dict(params[STUDY_KEY])
+        for corpus in config.corpora:
+            shared = corpus_parameters(params, config, corpus)
+            block[corpus] = shared | {
+                f"seed_{seed}": shared | {"seed": seed} for seed in config.seeds
+            }
+    except ValueError:
+        # A study that cannot be built must not stop the other pipelines; running
+        # it raises the error (pipelines.study.registered_pipeline).
         return params
-    # the defaults of omitted blocks, so `params:study.tests` always exists
-    block = {"tests": config.tests.model_dump()} | dict(params[STUDY_KEY])
-    for corpus in config.corpora:
-        shared = corpus_parameters(params, config, corpus)
-        block[corpus] = shared | {
-            f"seed_{seed}": shared | {"seed": seed} for seed in config.seeds
-        }
     return params | {STUDY_KEY: block}
 
 

@@ -9,6 +9,7 @@ parameters and their datasets come from :mod:`emotion_aware_loss.study_design`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
@@ -147,3 +148,34 @@ def create_pipeline(parameters: dict[str, Any] | None = None, **kwargs) -> Pipel
             parts.append(prepared[run.corpus])
         parts.append(run_pipeline(run, layout, prepared[run.corpus]))
     return sum(parts, Pipeline([])) + aggregation(list(runs))
+
+
+def refuse_study(message: str) -> None:
+    """The study's only node when its parameters do not fit the project.
+
+    Raises:
+        ValueError: Always, with ``message``.
+    """
+    raise ValueError(message)
+
+
+def registered_pipeline() -> Pipeline:
+    """``create_pipeline()`` for the registry, which builds every pipeline each run.
+
+    A ``study`` block that does not fit the project (e.g. ``study.variants`` naming
+    a variant conf/local removed) must not stop ``kedro run`` of the other
+    pipelines: the study is then one node that raises the error when it runs.
+    """
+    try:
+        return create_pipeline()
+    except ValueError as error:
+        return Pipeline(
+            [
+                Node(
+                    partial(refuse_study, f"the study cannot run: {error}"),
+                    inputs=None,
+                    outputs="study_refused",  # never written: the node raises
+                    name="refuse_study_node",
+                )
+            ]
+        )

@@ -296,7 +296,8 @@ def over_blocks(fold_tables: dict, out: Path | None) -> None:
     folds = gather_runs(fold_tables)
     summary_table, tests = summarise_study(folds), rank_tests(folds, config)
     text = study_markdown(summary_table, tests, folds, config)
-    print("\n" + text.replace("{figure:critical_difference.png}", "(see --out)"))
+    figure_link = "{figure:critical_difference.png}"
+    print("\n" + text.replace(figure_link, "critical_difference.png (with --out)"))
     if out:
         stem = out.with_suffix("")
         figure = plot_critical_difference(tests, config)
@@ -304,7 +305,7 @@ def over_blocks(fold_tables: dict, out: Path | None) -> None:
         summary_table.to_csv(stem.with_suffix(".study_summary.csv"), index=False)
         tests.to_csv(stem.with_suffix(".study_tests.csv"), index=False)
         stem.with_suffix(".study.md").write_text(
-            text.replace("{figure:critical_difference.png}", stem.name + ".cd.png")
+            text.replace(figure_link, stem.name + ".cd.png")
         )
 
 

@@ -70,9 +70,7 @@ def corpus_preprocessing(run: StudyRun, dataset: str) -> Pipeline:
 def run_pipeline(run: StudyRun, layout: Layout, prepared: Pipeline) -> Pipeline:
     """One run in ``study.<corpus>.seed_<seed>``, reading the corpus's features."""
     steps = cross_validation(layout)
-    from_corpus = prepared.all_outputs() - {
-        name for name in prepared.all_outputs() if name.startswith("params:")
-    }
+    from_corpus = prepared.all_outputs()
     inputs = {}
     for name in steps.inputs():
         if name.startswith("params:"):

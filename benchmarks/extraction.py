@@ -1,10 +1,12 @@
 """Acoustic feature extraction throughput on the demo corpus (prints figures).
 
-    python benchmarks/extraction.py [--utterances 1000] [--jobs 1 2] [--feature logmel]
+    python benchmarks/extraction.py [--utterances 1000] [--jobs 1 2]
+        [--workers threads processes] [--feature logmel]
 
 Reports utterances per second and the real-time factor (processing time / audio
 duration; below 1 is faster than real time) of the preprocessing node that the
-pipeline runs, for each worker count, and of a plain per-file loop on the same
+pipeline runs, for each worker count and kind (``acoustic.workers``; one worker
+runs in the calling thread either way), and of a plain per-file loop on the same
 files (``librosa.load`` then ``librosa.feature.mfcc`` with librosa's defaults at
 16 kHz), with the ratio of the two rates. Run by hand; not a test.
 """
@@ -43,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utterances", type=int, default=1000)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", nargs="+", default=["threads", "processes"])
     parser.add_argument("--feature", default="logmel")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -65,16 +68,22 @@ def main() -> None:
             f"real-time factor {args.utterances / loop_rate / seconds:.4f}"
         )
         reference = None
-        for jobs in args.jobs:
-            config = AcousticConfig(feature=args.feature, n_jobs=jobs)
+        settings = [
+            (jobs, workers)
+            for jobs in args.jobs
+            for workers in (args.workers[:1] if jobs == 1 else args.workers)
+        ]
+        for jobs, workers in settings:
+            config = AcousticConfig(feature=args.feature, n_jobs=jobs, workers=workers)
             start = time.perf_counter()
             features, _ = extract_acoustic_features(corpus, table, config)
             elapsed = time.perf_counter() - start
             if reference is None:
                 reference = features
             same = np.array_equal(features, reference)
+            kind = "" if jobs == 1 else f" ({workers})"
             print(
-                f"n_jobs={jobs}: {elapsed:.1f} s, {args.utterances / elapsed:.0f} "
+                f"n_jobs={jobs}{kind}: {elapsed:.1f} s, {args.utterances / elapsed:.0f} "
                 f"utterances/s, real-time factor {elapsed / seconds:.4f}, "
                 f"identical features: {same}, "
                 f"{args.utterances / elapsed / loop_rate:.2f}x the per-file loop"

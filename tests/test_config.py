@@ -68,6 +68,8 @@ def test_typed_blocks_reject_bad_values():
         LossConfig(loss="expected_cost", lam=-0.5)
     with pytest.raises(ValidationError, match="n_jobs"):
         AcousticConfig(n_jobs=0)
+    with pytest.raises(ValidationError, match="workers"):
+        AcousticConfig(workers="fibres")
     with pytest.raises(ValidationError, match="epochs"):
         TrainingConfig(epochs="many")
 

@@ -252,8 +252,11 @@ def test_pipeline_stages_run_on_encoder_features(
     assert [t.shape[1:] for t in model.inputs] == [(16,), (8,)]
 
 
-@pytest.mark.parametrize("feature", ["encoder", "egemaps"])
-def test_worker_processes_extract_the_same_features(tiny_corpus, speech_path, feature):
+@pytest.mark.parametrize(
+    ("feature", "workers"),
+    [("encoder", "threads"), ("encoder", "processes"), ("egemaps", "threads")],
+)
+def test_workers_extract_the_same_features(tiny_corpus, speech_path, feature, workers):
     from emotion_aware_loss.pipelines.preprocessing.nodes import (
         extract_acoustic_features,
     )
@@ -266,7 +269,9 @@ def test_worker_processes_extract_the_same_features(tiny_corpus, speech_path, fe
     )
     one, _ = extract_acoustic_features(tiny_corpus, table, config)
     two, _ = extract_acoustic_features(
-        tiny_corpus, table, config.model_copy(update={"n_jobs": 2, "batch_size": 3})
+        tiny_corpus,
+        table,
+        config.model_copy(update={"n_jobs": 2, "batch_size": 3, "workers": workers}),
     )
     assert one.shape[:2] == (6, 1) and np.isfinite(one).all()
     np.testing.assert_array_equal(one, two)

@@ -95,6 +95,7 @@ VOICE_SUMMARY = (
 _PITCH_RATE = 8000  # Hz: the pitch tracker runs on audio decimated to this rate
 _F0_RANGE = (60.0, 600.0)  # Hz
 _PITCH_FRAME = 512  # samples at 8 kHz (64 ms): two periods of the lowest pitch
+_PITCH_FFT = 768  # zero-padded frame: lags up to 256 free of wrap-around
 _OCTAVE_COST = 0.01  # per octave (Praat's default)
 _VOICED = 0.5  # normalised autocorrelation peak above which a frame is voiced
 _TINY = 1e-10
@@ -164,16 +165,24 @@ def pitch_track(
     """
     low = scipy.signal.resample_poly(y, _PITCH_RATE, sr) if sr != _PITCH_RATE else y
     window, window_lags = _autocorrelation_of_window(_PITCH_FRAME)
-    starts = np.round(frames * (hop_length * _PITCH_RATE / sr)).astype(np.int64)
-    padded = np.pad(low, (_PITCH_FRAME // 2, _PITCH_FRAME // 2 + 1))
-    index = starts[:, None] + np.arange(_PITCH_FRAME)[None, :]
-    windowed = padded[np.minimum(index, len(padded) - 1)]
-    windowed = (windowed - windowed.mean(axis=1, keepdims=True)) * window
-    power = np.abs(scipy.fft.rfft(windowed, n=2 * _PITCH_FRAME, axis=1)) ** 2
-    lags = scipy.fft.irfft(power, axis=1)[:, :_PITCH_FRAME]
-    lags = lags / np.maximum(lags[:, :1], _TINY) / window_lags
     lo = int(_PITCH_RATE / _F0_RANGE[1])
     hi = int(_PITCH_RATE / _F0_RANGE[0])
+    starts = np.round(frames * (hop_length * _PITCH_RATE / sr)).astype(np.int64)
+    # Zeros after the audio for the last frame's whole length: every frame is a
+    # window of this view (read in place, no index array).
+    padded = np.pad(low, (_PITCH_FRAME // 2, _PITCH_FRAME))
+    windowed = np.lib.stride_tricks.sliding_window_view(padded, _PITCH_FRAME)[starts]
+    # Each frame, mean removed and windowed, written into a buffer of twice its
+    # length whose second half stays zero (the FFT's padding, done once here).
+    buffer = np.zeros((len(starts), _PITCH_FFT))
+    frame = buffer[:, :_PITCH_FRAME]
+    np.subtract(windowed, windowed.mean(axis=1, keepdims=True), out=frame)
+    frame *= window
+    spectrum = scipy.fft.rfft(buffer, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    # only the lags up to the longest period (and one beyond) are looked at
+    lags = scipy.fft.irfft(power, n=_PITCH_FFT, axis=1)[:, : hi + 1]
+    lags = lags / np.maximum(lags[:, :1], _TINY) / window_lags[: hi + 1]
     # Every local maximum of the autocorrelation between the lags of 600 and 60 Hz,
     # its lag and height refined by parabolic interpolation (at 8 kHz a short
     # period falls between samples, and its sampled peak would lose to a multiple).
@@ -307,11 +316,12 @@ def summarise(values: np.ndarray, frames_per_second: float) -> np.ndarray:
     n = values.shape[1]
     mean = values.mean(axis=1)
     centred = values - mean[:, None]
-    var = (centred**2).mean(axis=1)
+    squared = centred * centred  # products: ``**`` of 3 and 4 calls pow(), slower
+    var = squared.mean(axis=1)
     std = np.sqrt(var)
     safe = np.where(var > 1e-12, var, 1.0)
-    skewness = np.where(var > 1e-12, (centred**3).mean(axis=1) / safe**1.5, 0.0)
-    kurtosis = np.where(var > 1e-12, (centred**4).mean(axis=1) / safe**2 - 3.0, 0.0)
+    skewness = np.where(var > 1e-12, (squared * centred).mean(axis=1) / safe**1.5, 0.0)
+    kurtosis = np.where(var > 1e-12, (squared * squared).mean(axis=1) / safe**2 - 3.0, 0.0)
     p1, p5, p25, p50, p75, p95, p99 = np.percentile(values, _PERCENTILES, axis=1)
     time = np.arange(n) - (n - 1) / 2
     slope = centred @ time / (time @ time) * frames_per_second

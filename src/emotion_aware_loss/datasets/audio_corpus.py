@@ -115,13 +115,15 @@ class AudioCorpus:
         trim_top_db: float | None = None,
         n_jobs: int = 1,
         batch_size: int = 64,
+        prefer: Literal["threads", "processes"] = "processes",
     ) -> Iterator[T]:
         """Yield ``func(waveform)`` for every utterance, in manifest order.
 
         Utterances are read and processed in batches of ``batch_size``, spread over
-        ``n_jobs`` worker processes (joblib; ``-1`` = all cores), so only a batch of
-        raw audio is in memory at a time. ``func`` must be picklable (a module-level
-        function or a ``functools.partial`` of one).
+        ``n_jobs`` workers (joblib; ``-1`` = one per core; ``prefer``: threads or
+        processes), so only a batch of raw audio per worker is in memory at a time.
+        For processes ``func`` must be picklable (a module-level function or a
+        ``functools.partial`` of one); for threads it must be thread-safe.
         """
         rows = list(zip(self.manifest["audio_path"], self.manifest["utterance_id"]))
         task = partial(
@@ -136,7 +138,7 @@ class AudioCorpus:
             yield from (task(path, utt) for path, utt in rows)
             return
         batches = (rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
-        with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
+        with Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator") as parallel:
             # one task per batch: a worker reads and processes a whole batch
             for results in parallel(delayed(_apply_to_batch)(task, b) for b in batches):
                 yield from results

@@ -2,9 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotion_aware_loss.config import LabelConfig
+from emotion_aware_loss.config import AcousticConfig, LabelConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
 from emotion_aware_loss.pipelines.preprocessing.nodes import (
+    _workers,
+    extract_acoustic_features,
     prepare_utterances,
     validate_similarity_matrix,
 )
@@ -180,3 +182,26 @@ def test_sequence_length_and_vocabulary_follow_the_corpus():
     assert corpus_sequence_length(empty, TextConfig(max_tokens=48)) == 1
     speech_only = pd.DataFrame({"utterance_id": ["u1"]})
     assert corpus_sequence_length(speech_only, TextConfig(max_tokens=48)) == 48
+
+
+@pytest.mark.parametrize("feature", ["logmel", "broad_functionals"])
+def test_extraction_workers_give_the_serial_features(tiny_corpus, feature):
+    table = tiny_corpus.manifest[["utterance_id"]].iloc[:7]
+    config = AcousticConfig(feature=feature, n_mels=16, max_frames=120)
+    serial, lengths = extract_acoustic_features(tiny_corpus, table, config)
+    for workers in ("threads", "processes"):
+        parallel, parallel_lengths = extract_acoustic_features(
+            tiny_corpus,
+            table,
+            config.model_copy(
+                update={"n_jobs": 2, "batch_size": 3, "workers": workers}
+            ),
+        )
+        np.testing.assert_array_equal(parallel, serial)
+        assert parallel_lengths["n_frames"].tolist() == lengths["n_frames"].tolist()
+
+
+def test_opensmile_features_run_in_processes_even_when_threads_are_asked():
+    threads = AcousticConfig(feature="egemaps", n_jobs=2, workers="threads")
+    assert _workers(threads) == "processes"
+    assert _workers(threads.model_copy(update={"feature": "mfcc"})) == "threads"

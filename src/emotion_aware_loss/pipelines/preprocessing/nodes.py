@@ -191,6 +191,7 @@ def extract_acoustic_features(
             trim_top_db=acoustic.trim_top_db,
             n_jobs=acoustic.n_jobs,
             batch_size=acoustic.batch_size,
+            prefer=_workers(acoustic),
         ),
         len(corpus),
         "utt",
@@ -282,6 +283,12 @@ def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarra
 
 def _broad_functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
     return broad_functionals(waveform, config)[None, :]
+
+
+def _workers(acoustic: AcousticConfig) -> str:
+    """``acoustic.workers``, except processes for openSMILE, whose extractor (one
+    per process) is not shared between threads."""
+    return "processes" if acoustic.feature in OPENSMILE_FEATURES else acoustic.workers
 
 
 def _extractor(feature: str):

@@ -321,7 +321,9 @@ def summarise(values: np.ndarray, frames_per_second: float) -> np.ndarray:
     std = np.sqrt(var)
     safe = np.where(var > 1e-12, var, 1.0)
     skewness = np.where(var > 1e-12, (squared * centred).mean(axis=1) / safe**1.5, 0.0)
-    kurtosis = np.where(var > 1e-12, (squared * squared).mean(axis=1) / safe**2 - 3.0, 0.0)
+    kurtosis = np.where(
+        var > 1e-12, (squared * squared).mean(axis=1) / safe**2 - 3.0, 0.0
+    )
     p1, p5, p25, p50, p75, p95, p99 = np.percentile(values, _PERCENTILES, axis=1)
     time = np.arange(n) - (n - 1) / 2
     slope = centred @ time / (time @ time) * frames_per_second

@@ -140,9 +140,9 @@ class AcousticConfig(_Strict):
     n_jobs: int = Field(1, description="extraction workers; -1 = one per core")
     workers: Literal["threads", "processes"] = Field(
         "threads",
-        description="how extraction's n_jobs workers run: threads (no start-up; the "
-        "NumPy/SciPy work releases the GIL) or processes; openSMILE features always "
-        "use processes (one openSMILE extractor per process)",
+        description="how extraction's n_jobs workers run: threads (no start-up, but "
+        "they share Python's lock) or processes; openSMILE features always use "
+        "processes (one openSMILE extractor per process)",
     )
     batch_size: int = Field(64, gt=0, description="utterances per extraction batch")
     encoder: SpeechEncoderConfig = Field(default_factory=SpeechEncoderConfig)

@@ -172,8 +172,8 @@ def pitch_track(
     # window of this view (read in place, no index array).
     padded = np.pad(low, (_PITCH_FRAME // 2, _PITCH_FRAME))
     windowed = np.lib.stride_tricks.sliding_window_view(padded, _PITCH_FRAME)[starts]
-    # Each frame, mean removed and windowed, written into a buffer of twice its
-    # length whose second half stays zero (the FFT's padding, done once here).
+    # Each frame, mean removed and windowed, written into the start of a
+    # _PITCH_FFT-long row whose rest stays zero (the FFT's padding, done once here).
     buffer = np.zeros((len(starts), _PITCH_FFT))
     frame = buffer[:, :_PITCH_FRAME]
     np.subtract(windowed, windowed.mean(axis=1, keepdims=True), out=frame)

@@ -1,4 +1,4 @@
-"""The training input path: batches of on-demand speech features through tf.data.
+"""The prediction input path: batches of on-demand speech features through tf.data.
 
     python benchmarks/input_pipeline.py [--utterances 800] [--frames 1]
         [--features 68] [--batch-size 16] [--epochs 20]
@@ -6,13 +6,14 @@
 Writes a random ``(utterances, frames, features)`` float32 ``.npy`` file (the
 default shape is that of the default acoustic functionals; ``--frames 300
 --features 40`` is that of log-mel frames), maps it as the catalog does
-(``mmap_mode: r``) and times what training reads from it: shuffled batches of
-standardised rows (:class:`~emotion_aware_loss.cross_validation.ScaledFeatures`
-read by :func:`~emotion_aware_loss.fitting._dataset`'s parallel ``map``) for
-``--epochs`` epochs, nothing trained. Prints batches per second. Uses only
-functions that exist before and after the header of the file was read once per
-array instead of once per batch, so the same script times both (put the other
-checkout's ``src`` first on ``PYTHONPATH``). Run by hand; not a test.
+(``mmap_mode: r``) and times what prediction (evaluation, similarity, inference)
+reads from it: batches of standardised rows
+(:class:`~emotion_aware_loss.cross_validation.ScaledFeatures` read by
+:func:`~emotion_aware_loss.fitting._dataset`'s parallel ``map``) for ``--epochs``
+passes, nothing computed. Prints batches per second. (Training reads features
+held in memory, or, above ``training.max_resident_mb``, the rows of each step from
+the file inside the traced step: ``emotion_aware_loss.training.stack``.) Run by
+hand; not a test.
 """
 
 from __future__ import annotations
@@ -46,8 +47,7 @@ def main() -> None:
         n_frames = np.full(args.utterances, args.frames)
         scaler = {"mean": [0.0] * args.features, "std": [1.0] * args.features}
         speech = ScaledFeatures(features, rows, n_frames, scaler)
-        labels = np.zeros(args.utterances, dtype=np.int32)
-        batches = _dataset({"speech": speech}, labels, args.batch_size, shuffle_seed=0)
+        batches = _dataset({"speech": speech}, args.batch_size)
         for _ in batches:  # warm-up: tf.data builds its pipeline
             pass
         count = 0

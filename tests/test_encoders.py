@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -211,15 +212,19 @@ def test_pipeline_stages_run_on_encoder_features(
     """Preprocessing to evaluation with both encoders, as the default run chains them."""
     from emotion_aware_loss.datasets import WordVectors
     from emotion_aware_loss.pipeline_registry import register_pipelines
+    from emotion_aware_loss.pipelines.training import (
+        create_pipeline as training_pipeline,
+    )
 
     text = text_config.model_copy(update={"encoder": _text(text_paths).encoder})
     acoustic = _speech(speech_path, pooling="mean_std")
     pipes = register_pipelines()
+    one_variant = dataclasses.replace(two_fold_layout, variants=("cross_entropy",))
     pipeline = (
         pipes["preprocessing"]
         + pipes["fold_generation"]
         + pipes["model_building"]
-        + pipes["training"].only_nodes_with_namespaces(["cross_entropy"])
+        + training_pipeline(one_variant)
     )
     outputs = run_pipeline(
         pipeline,

@@ -109,7 +109,7 @@ def test_a_reader_parses_the_header_once_and_reads_from_many_threads(
     assert len(counted_headers) == 1
 
 
-def test_the_training_input_pipeline_parses_no_header_in_its_threads(
+def test_the_prediction_input_pipeline_parses_no_header_in_its_threads(
     tmp_path, counted_headers
 ):
     features = np.random.default_rng(1).normal(size=(300, 4, 3)).astype(np.float32)
@@ -121,14 +121,9 @@ def test_the_training_input_pipeline_parses_no_header_in_its_threads(
     speech = ScaledFeatures(memmap, rows, n_frames, scaler)
     assert counted_headers == [threading.get_ident()]  # made here, once
     expected = apply_scaler(features[rows], n_frames, scaler)
-    # Each utterance's "label" is its position, so every batch can be checked.
-    positions = np.arange(250)
-    # Shuffled batches of 4 through tf.data's parallel map, for several epochs.
-    batches = _dataset({"speech": speech}, positions, 4, shuffle_seed=0)
+    # Batches of 4 through tf.data's parallel map, several passes.
+    batches = _dataset({"speech": speech}, 4)
     for _ in range(4):
-        seen = []
-        for x, y in batches:
-            np.testing.assert_array_equal(x["speech"].numpy(), expected[y.numpy()])
-            seen.extend(y.numpy().tolist())
-        assert sorted(seen) == positions.tolist()
+        got = np.concatenate([x["speech"].numpy() for x in batches])
+        np.testing.assert_array_equal(got, expected)
     assert len(counted_headers) == 1

@@ -21,7 +21,6 @@ from emotion_aware_loss.losses import CrossEntropy
 from emotion_aware_loss.progress import (
     ProgressHooks,
     RunProgress,
-    epoch_callbacks,
     stage_of,
     track,
     variant_and_fold,
@@ -107,43 +106,76 @@ def test_time_left_is_estimated_from_finished_nodes_of_the_same_kind():
     assert run.stage_seconds() == {"training": 30.0, "evaluation": 1.0}
 
 
-def test_epochs_and_best_score_of_the_training_in_this_thread():
+def _report(phase, epoch, training, best, remaining=30.0, cost=None, total=4):
+    from emotion_aware_loss.training.jobs import EpochReport  # noqa: PLC0415
+
+    return EpochReport(
+        phase=phase,
+        epoch=epoch,
+        max_epochs=40,
+        training=training,
+        total=total,
+        best=best,
+        seconds=1.0,
+        remaining_seconds=remaining,
+        cost=cost,
+    )
+
+
+NAMES = [
+    "cross_entropy.fold_0",
+    "cross_entropy.fold_1",
+    "sim_loss.fold_0",
+    "sim_loss.fold_1",
+]
+
+
+def test_a_stack_shows_its_epoch_models_training_and_each_best_score():
     clock = FakeClock()
     node = _training("cross_entropy", 0)
     run = RunProgress([node], clock=clock)
     run.node_in_this_thread(node)
-    run.training_started(40, "val_accuracy")
-    for epoch, score in enumerate([0.5, 0.8, 0.7]):
-        run.epoch_ended(epoch, {"val_accuracy": score, "loss": 1.0})
-    console = Console(file=io.StringIO(), width=120, record=True)
-    console.print(run)
-    shown = console.export_text()
-    assert "0/1 nodes" in shown
-    assert "cross_entropy × fold_0" in shown
-    assert "epoch 4/40, best val_accuracy 0.8000" in shown
-    clock.now += 2
-    assert "(3 epoch(s), best val_accuracy 0.8000)" in run.node_finished(node)
-
-
-def test_a_refit_keeps_the_early_stopping_summary():
-    clock = FakeClock()
-    node = _training("cross_entropy", 0)
-    run = RunProgress([node], clock=clock)
-    run.node_in_this_thread(node)
-    run.training_started(40, "val_uar")
-    for epoch, score in enumerate([0.5, 0.8, 0.7]):
-        run.epoch_ended(epoch, {"val_uar": score})
-    run.training_started(2, None, "refit")
-    run.epoch_ended(0, {"accuracy": 0.99})
+    run.stack_started(NAMES, "val_uar")
+    run.stack_epoch(_report("fit", 3, 3, [0.5, 0.8, 0.7, None]))
     console = Console(file=io.StringIO(), width=160, record=True)
     console.print(run)
     shown = console.export_text()
-    assert "refit epoch 2/2 (after 3 epoch(s), best val_uar 0.8000)" in shown
-    run.epoch_ended(1, {"accuracy": 0.99})
+    assert "0/1 nodes" in shown
+    assert (
+        "fit epoch 3/40, 3 of 4 model(s) training, best val_uar 0.5000–0.8000" in shown
+    )
+    assert re.search(r"cross_entropy\s+0\.500 0\.800", shown)
+    assert re.search(r"sim_loss\s+0\.700\s+…", shown)
+    assert "about 0:30 left" in shown  # the stack's own estimate
+    run.stack_epoch(_report("refit", 2, 2, [None] * 4, remaining=4.0))
     clock.now += 2
     line = run.node_finished(node)
-    assert "(3 epoch(s), best val_uar 0.8000, then 2 refit epoch(s))" in line
-    assert "accuracy 0.99" not in line
+    assert "(4 model(s), 3 epoch(s), best val_uar 0.5000–0.8000, then 2 refit" in line
+
+
+def test_a_training_not_yet_started_is_estimated_from_the_stack_costs():
+    clock = FakeClock()
+    big = Node(
+        _pipeline_function("training", "train_models"),
+        inputs="initial_model",
+        outputs=[f"m{k}" for k in range(8)],  # 4 networks: a model and a history each
+        name="train_models_node",
+    )
+    small = Node(
+        _pipeline_function("training", "train_models"),
+        inputs="initial_model",
+        outputs=["x", "y"],  # one network
+        name="train_models_second_round_node",
+    )
+    run = RunProgress([big, small], clock=clock)
+    run.node_in_this_thread(big)
+    run.stack_started(NAMES, "val_uar")
+    # 1 s per epoch for a fixed part and 1 s per network
+    run.stack_epoch(_report("fit", 1, 4, [0.5] * 4, remaining=40.0, cost=(1.0, 1.0)))
+    clock.now += 10
+    # the running stack: 40 s left, so 50 s in all; the one-network stack:
+    # 50 s × (1 + 1) / (1 + 4)
+    assert run.remaining() == pytest.approx(40.0 + 50.0 * 2 / 5)
 
 
 def test_items_are_counted_with_their_rate():
@@ -164,7 +196,7 @@ def test_items_are_counted_with_their_rate():
 
 
 def test_outside_a_run_nothing_is_added():
-    assert epoch_callbacks(10, "val_accuracy") == []
+    assert progress.stack_reporter(["a.fold_0"], "val_uar") is None
     assert list(track(iter("abc"), 3, "utt")) == ["a", "b", "c"]
 
 
@@ -185,7 +217,7 @@ def test_the_display_follows_fit_without_changing_it():
         progress._current = None
     line = run.node_finished(node)
     best = max(shown_history["val_accuracy"])
-    assert f"(3 epoch(s), best val_accuracy {best:.4f})" in line
+    assert f"(1 model(s), 3 epoch(s), best val_accuracy {best:.4f})" in line
     assert shown_history == alone_history
     for a, b in zip(alone.get_weights(), shown.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -61,9 +61,15 @@ def test_the_run_shows_progress_instead_of_dataset_chatter(first_run):
     # one progress line per node, in order, each with stage, timing and estimate
     assert [int(PROGRESS.match(m)[1]) for m in progress] == list(range(1, total + 1))
     trainings = [m for m in progress if re.match(r"\[\d+/\d+\] training \| ", m)]
-    assert len(trainings) == 8 * 2  # variants x folds
+    # one stack per round: the 7 first-round variants x 2 folds, then the learned one
+    assert len(trainings) == 2
+    assert (
+        " | train_models | " in trainings[0]
+        and "(14 model(s), 2 epoch(s)" in trainings[0]
+    )
+    assert "train_models_second_round" in trainings[1] and "(2 model(s)" in trainings[1]
     assert all(
-        re.search(r"2 epoch\(s\), best val_accuracy \d\.\d{4}\)", m) for m in trainings
+        re.search(r"best val_accuracy \d\.\d{4}–\d\.\d{4}\)", m) for m in trainings
     )
     assert all(
         re.search(r"elapsed \d+:\d\d, about \d+:\d\d left$", m) for m in trainings
@@ -170,7 +176,8 @@ def test_a_terminal_shows_the_live_display(tmp_path):
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output)
     total = int(re.search(r"Running (\d+) nodes", plain)[1])
     assert f"{total}/{total} nodes" in plain  # its last frame
-    assert "elapsed" in plain and "cross_entropy × fold_" in plain
+    assert "elapsed" in plain and "of 4 model(s) training" in plain
+    assert re.search(r"cross_entropy\s+\d\.\d{3}", plain)  # each model's best score
     assert "[1/" not in plain  # the per-node lines go to the log file instead
     log = (project / "logs" / "kedro.log").read_text(encoding="utf-8")
     assert f"DEBUG   emotion_aware_loss.progress: [{total}/{total}] " in log
@@ -195,7 +202,13 @@ def test_rerun_of_one_pipeline_keeps_earlier_results(project):
 
 
 def test_one_fold_can_be_rerun_alone(project):
-    kedro(project, "run", "--namespaces=emotion_aware.fold_0", "--pipelines=training")
+    kedro(
+        project,
+        "run",
+        "--params=training.stacked=false",
+        "--namespaces=emotion_aware.fold_0",
+        "--pipelines=training",
+    )
     folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
     assert len(versions(folder)) == 2
     assert (
@@ -270,16 +283,22 @@ def test_rerun_with_the_same_seed_gives_the_same_report(project):
     pd.testing.assert_frame_equal(a, b)  # the bootstrap is seeded too
 
 
-def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
-    """Kill ``kedro run`` once the first models exist, then resume it."""
+@pytest.mark.parametrize("stacked", [False, True])
+def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path, stacked):
+    """Kill ``kedro run`` once the first models exist, then resume it.
+
+    One node per (variant, fold) resumes fold by fold; a stack resumes as a whole:
+    killed after it saved its models, nothing is trained again.
+    """
     import signal
     import time
 
     project = copy_project(tmp_path / "resume", TINY_PARAMETERS + TWO_VARIANTS)
+    mode = f"--params=training.stacked={str(stacked).lower()}"
     env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("KEDRO_ENV", None)
     run = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run"],
+        [sys.executable, "-m", "kedro", "run", mode],
         cwd=project,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -289,7 +308,7 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
     outputs = project / "data" / "07_model_output"
 
     def finished() -> set[str]:
-        """Folds whose training node saved both outputs (model, then history)."""
+        """Folds whose training saved both outputs (model, then history)."""
         saved = {
             str(p.parents[2].relative_to(models))
             for p in models.glob("*/fold_*/model.keras/*/model.keras")
@@ -300,7 +319,7 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
         }
 
     deadline = time.monotonic() + 600
-    while not finished():
+    while len(finished()) < (4 if stacked else 1):
         assert run.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     run.send_signal(signal.SIGKILL)
@@ -308,17 +327,17 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(tmp_path):
     # a fold killed between its two saves has a model without history: Kedro
     # reruns that node, so it is counted with the folds still to train
     done = finished()
-    assert 0 < len(done) < 4, "the run was not interrupted part-way"
+    assert 0 < len(done) <= 4 and (stacked or len(done) < 4), "not interrupted"
     assert not (project / "data/08_reporting/cv_summary.json").exists()
 
-    resumed = kedro(project, "run", "--only-missing-outputs")
+    resumed = kedro(project, "run", "--only-missing-outputs", mode)
     # the progress counts only the nodes that run again
     shown = [msg for _, msg in records(resumed.stdout) if PROGRESS.match(msg)]
     total = int(PROGRESS.match(shown[0])[2])
     assert len(shown) == total
     assert f"Finished {total} of {total} nodes" in resumed.stdout
-    trained = [msg for msg in shown if " | train_model | " in msg]
-    assert len(trained) == 4 - len(done)
+    trained = [msg for msg in shown if re.search(r" \| train_models? \| ", msg)]
+    assert len(trained) == (0 if stacked else 4 - len(done))
     for fold in done:
         assert len(versions(models / fold / "model.keras")) == 1, (
             f"{fold} trained twice"
@@ -357,7 +376,7 @@ def test_tracking_logs_runs_to_mlflow_only_when_enabled(project):
         "run",
         "--pipelines=training",
         "--namespaces=emotion_aware.fold_0",
-        enabled,
+        f"{enabled},training.stacked=false",
     )
     kedro(project, "run", "--pipelines=evaluation", enabled)
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")

@@ -181,7 +181,10 @@ def test_the_study_pipeline_namespaces_every_run_and_reads_the_corpus_once():
     # preprocessing once per corpus, in the corpus's namespace
     assert sum(name.endswith("extract_acoustic_features_node") for name in names) == 2
     assert "study.speech.extract_acoustic_features_node" in names
-    assert "study.clean.seed_1.cross_entropy.fold_1.train_model_node" in names
+    # every seed of a corpus in one stack, in the corpus's namespace
+    stack = next(n for n in pipeline.nodes if n.name == "study.clean.train_models_node")
+    assert "study.clean.seed_1.cross_entropy.fold_1.model" in stack.outputs
+    assert "study.clean.seed_42.cross_entropy.fold_1.model" in stack.outputs
     assert "study.speech.seed_42.fold_0.fit_linear_baselines_node" in names
     assert not any("final_model" in name for name in names)
     inputs = pipeline.inputs()
@@ -190,9 +193,11 @@ def test_the_study_pipeline_namespaces_every_run_and_reads_the_corpus_once():
     assert "params:study.speech.preprocessing.acoustic" in inputs
     # a run reads the corpus's features, not its own copy
     train = next(
-        n for n in pipeline.nodes if n.name.startswith("study.speech.seed_1.cross")
+        n for n in pipeline.nodes if n.name == "study.speech.train_models_node"
     )
     assert "study.speech.acoustic_features" in train.inputs
+    assert "params:study.speech.seed_1.training" in train.inputs
+    assert "study.speech.seed_1.fold_0.split" in train.inputs
     collect = next(n for n in pipeline.nodes if n.name == "collect_study_metrics_node")
     assert set(collect.inputs) == {
         f"study.{c}.seed_{s}.cv_fold_metrics"

@@ -369,10 +369,10 @@ class TrainingConfig(_Strict):
         False, description="TensorFlow op determinism (slower; for exact reruns on GPU)"
     )
     jit_compile: bool = Field(
-        False, description="XLA-compile the training step (measured slower on CPU)"
-    )
-    steps_per_execution: int = Field(
-        1, gt=0, description="batches per compiled call (less Python overhead)"
+        False,
+        description="XLA-compile each epoch of a stack (compiled again for every "
+        "number of models still training; the optimiser update is compiled either "
+        "way). Not with acoustic features read from disk a batch at a time",
     )
     ensemble: int = Field(
         1,
@@ -386,12 +386,41 @@ class TrainingConfig(_Strict):
         "initial weights on the training and validation parts together, for the "
         "epochs early stopping chose (the model scored is the refitted one)",
     )
+    stacked: bool = Field(
+        True,
+        description="train every network of a run that shares the architecture at "
+        "once, as one stacked model (false: one network per node, for runners "
+        "that spread nodes over workers)",
+    )
+    max_resident_mb: int = Field(
+        2048,
+        gt=0,
+        description="acoustic features up to this size are held in memory while "
+        "training; larger ones are read from their file a batch at a time",
+    )
+    stack_memory_mb: int = Field(
+        2048,
+        gt=0,
+        description="memory one stack of networks may take (about 21 copies of "
+        "each network's weights); a round with more networks trains as several "
+        "stacks, one after the other",
+    )
     intra_op_threads: int = Field(
         0, ge=0, description="threads per TensorFlow op; 0 = TensorFlow's default"
     )
     inter_op_threads: int = Field(
         0, ge=0, description="TensorFlow ops run at once; 0 = TensorFlow's default"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "steps_per_execution" in data:
+            raise ValueError(
+                "training.steps_per_execution is no longer used (each epoch of a "
+                "stack of networks is one compiled call); remove it"
+            )
+        return data
 
     @field_validator("class_weight")
     @classmethod

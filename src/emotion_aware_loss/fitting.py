@@ -1,78 +1,58 @@
-"""Model fitting with Adam, tf.data and early stopping on validation accuracy."""
+"""One network's training on arrays, prediction batches and thread settings.
+
+:func:`fit` and :func:`fit_epochs` train one network (or an ensemble) with the
+project's protocol; the pipelines train many at once through
+:mod:`emotion_aware_loss.training`, which both call.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.metrics import confusion_matrix
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.ensemble import (
-    average_of,
-    embedding_model,
-    member_initial_model,
-    member_seed,
-)
+from emotion_aware_loss.ensemble import average_of, member_initial_model, member_seed
+from emotion_aware_loss.losses import describe_loss
 from emotion_aware_loss.metrics import UnweightedAverageRecall
-from emotion_aware_loss.progress import epoch_callbacks
-from emotion_aware_loss.similarity import embedding_similarity
+from emotion_aware_loss.progress import stack_reporter
+from emotion_aware_loss.training.jobs import Corpus, Job, LossSpec, Settings, View
+from emotion_aware_loss.training.stack import train_jobs
 
 logger = logging.getLogger(__name__)
 
 
-def _dataset(
-    inputs: dict[str, Any],
-    labels: np.ndarray | None,
-    batch_size: int,
-    shuffle_seed: int | None = None,
-    sample_weights: np.ndarray | None = None,
-) -> tf.data.Dataset:
-    """Batches gathered by shuffled index batches.
+def _dataset(inputs: dict[str, Any], batch_size: int) -> tf.data.Dataset:
+    """Consecutive batches of ``inputs`` for prediction.
 
-    Only the indices are shuffled (with the same seed and buffer as shuffling the
-    utterances themselves, so the batches are the same). In-memory arrays are
-    converted to tensors once, which is the cache: no epoch copies them again, and
-    each batch is one vectorised ``tf.gather`` instead of one slice per utterance.
-    Inputs read on demand (anything else with a ``take(indices)`` method, such as
+    In-memory arrays are converted to tensors once and each batch is one
+    vectorised ``tf.gather``. Inputs read on demand (anything else with a
+    ``take(indices)`` method, such as
     :class:`~emotion_aware_loss.cross_validation.ScaledFeatures`) are read one
-    batch at a time, so they are never held whole. Their ``take`` runs in
+    batch at a time, so they are never held whole; their ``take`` runs in
     tf.data's worker threads, several at once, so it must be thread-safe
     (``ScaledFeatures`` parses its file's header when made, not per batch).
-
-    Returns:
-        ``(inputs, labels)`` batches, ``(inputs, labels, sample_weights)`` with
-        weights, or the inputs alone without labels (for prediction). Keras
-        multiplies each utterance's loss by its weight, whatever the loss.
     """
     arrays = {name: v for name, v in inputs.items() if isinstance(v, np.ndarray)}
     on_demand = {name: v for name, v in inputs.items() if name not in arrays}
-    targets = tuple(a for a in (labels, sample_weights) if a is not None)
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, (arrays, targets))
-    order = tf.data.Dataset.range(len(next(iter(inputs.values()))))
-    if shuffle_seed is not None:
-        order = order.shuffle(
-            len(labels), seed=shuffle_seed, reshuffle_each_iteration=True
-        )
+    tensors = {name: tf.convert_to_tensor(v) for name, v in arrays.items()}
 
-    def gather(rows: tf.Tensor) -> tuple | dict:
-        x, y = tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
-        x = dict(x)
+    def gather(rows: tf.Tensor) -> dict:
+        x = {name: tf.gather(t, rows) for name, t in tensors.items()}
         for name, source in on_demand.items():
             x[name] = tf.numpy_function(
                 source.take, [rows], tf.as_dtype(source.dtype), stateful=False
             )
             x[name].set_shape((None, *source.shape[1:]))
-        return (x, *y) if y else x
+        return x
 
     return (
-        order.batch(batch_size)
+        tf.data.Dataset.range(len(next(iter(inputs.values()))))
+        .batch(batch_size)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
@@ -87,11 +67,18 @@ def predict(
     utterances, ``batch_size`` at a time; 32 is its default), so the predictions
     are the same; inputs such as
     :class:`~emotion_aware_loss.cross_validation.ScaledFeatures` are read one
-    batch at a time.
+    batch at a time. The model is called on each batch directly: a model loaded
+    to score one fold's test part would otherwise spend longer tracing
+    ``predict`` than predicting.
     """
-    return model.predict(
-        _dataset(select_inputs(model, inputs), None, batch_size), verbose=0
-    )
+    selected = select_inputs(model, inputs)
+    parts = [
+        np.asarray(model(batch, training=False))
+        for batch in _dataset(selected, batch_size)
+    ]
+    if not parts:
+        return np.zeros((0, *model.output_shape[1:]), np.float32)
+    return np.concatenate(parts)
 
 
 def configure_threads(config: TrainingConfig) -> None:
@@ -129,57 +116,6 @@ def configure_threads(config: TrainingConfig) -> None:
             )
 
 
-class DynamicSimilarity(keras.callbacks.Callback):
-    """Update a loss's similarity matrix from the training embeddings every epoch.
-
-    After each epoch the class-mean embeddings of the training data (last hidden
-    layer) give a cosine similarity ``S_emb`` (clipped to [0, 1], unit diagonal), and
-    the loss's matrix becomes ``momentum * S + (1 - momentum) * S_emb``. Only
-    training data is used. The seed project names this as future work.
-
-    Args:
-        loss: A similarity-aware loss with a ``similarity_variable``.
-        inputs: Training inputs by input name.
-        labels: Integer training labels.
-        momentum: Weight of the previous matrix, in [0, 1).
-    """
-
-    def __init__(
-        self,
-        loss: keras.losses.Loss,
-        inputs: dict[str, np.ndarray],
-        labels: np.ndarray,
-        momentum: float = 0.9,
-    ) -> None:
-        super().__init__()
-        self.loss = loss
-        self.inputs = inputs
-        self.labels = labels
-        self.momentum = momentum
-        self.trajectory: list[np.ndarray] = []
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._encoder = embedding_model(self.model)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        embeddings = predict(self._encoder, self.inputs, batch_size=256)
-        names = [str(k) for k in range(self.loss.similarity.shape[0])]
-        observed = embedding_similarity(embeddings, self.labels, names).to_numpy()
-        updated = self.momentum * self.loss.similarity + (1 - self.momentum) * observed
-        np.fill_diagonal(updated, 1.0)
-        self.loss.similarity_variable.assign(updated.astype("float32"))
-        self.trajectory.append(updated)
-
-
-def _per_sample(
-    class_weights: np.ndarray | None, labels: np.ndarray
-) -> np.ndarray | None:
-    """Each utterance's weight: its class's weight (None: all equal)."""
-    if class_weights is None:
-        return None
-    return np.asarray(class_weights, dtype=np.float32)[labels]
-
-
 def select_inputs(model: keras.Model, inputs: dict[str, Any]) -> dict[str, Any]:
     """Keep only the inputs the model has (a speech-only model takes no text).
 
@@ -199,48 +135,10 @@ def select_inputs(model: keras.Model, inputs: dict[str, Any]) -> dict[str, Any]:
     return selected
 
 
-def _training_data(
-    model: keras.Model,
-    train: tuple[dict[str, np.ndarray], np.ndarray],
-    config: TrainingConfig,
-    seed: int,
-    class_weights: np.ndarray | None,
-) -> tf.data.Dataset:
-    """The shuffled training batches, with per-utterance class weights if given."""
-    x_train, y_train = train
-    return _dataset(
-        select_inputs(model, x_train),
-        y_train,
-        config.batch_size,
-        seed,
-        _per_sample(class_weights, y_train),
-    )
-
-
-def _compiled_copy(
-    initial_model: keras.Model,
-    loss: keras.losses.Loss,
-    config: TrainingConfig,
-    seed: int,
-    embedding_matrix: np.ndarray | None,
-) -> keras.Model:
-    """A seeded copy of ``initial_model`` compiled with Adam, ``loss`` and metrics."""
-    configure_threads(config)
-    keras.utils.set_random_seed(seed)
-    if config.deterministic:
-        # Process-wide and irreversible; only slower kernels are chosen.
-        tf.config.experimental.enable_op_determinism()
-    model = keras.models.clone_model(initial_model)
-    model.set_weights(initial_model.get_weights())
-    if embedding_matrix is not None:  # pre-trained vectors of this fold's words
-        model.get_layer("text_embedding").set_weights([embedding_matrix])
-    _compile(model, loss, config)
-    return model
-
-
-def _compile(
+def compile_model(
     model: keras.Model, loss: keras.losses.Loss, config: TrainingConfig
 ) -> None:
+    """Compile ``model`` as the project saves it: Adam, ``loss``, accuracy, UAR."""
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=loss,
@@ -248,115 +146,144 @@ def _compile(
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             UnweightedAverageRecall(model.output_shape[-1]),
         ],
-        jit_compile=config.jit_compile,
-        steps_per_execution=config.steps_per_execution,
     )
 
 
-def _fresh_loss(loss: keras.losses.Loss) -> keras.losses.Loss:
-    """An independent copy (a dynamic similarity is updated per network)."""
-    return type(loss).from_config(loss.get_config())
+def with_final_similarity(loss: keras.losses.Loss, history: dict[str, list]) -> None:
+    """A dynamic similarity's last matrix into ``loss`` (saved with the model)."""
+    if "dynamic_similarity" in history and hasattr(loss, "similarity_variable"):
+        final = np.asarray(history["dynamic_similarity"], dtype=np.float32)
+        loss.similarity_variable.assign(final)
 
 
-def _ensemble(
-    members: list[keras.Model],
-    records: list[dict[str, list]],
+def settings_of(training: TrainingConfig) -> Settings:
+    """The settings a stack of networks trains with, from ``training``."""
+    return Settings(
+        epochs=training.epochs,
+        batch_size=training.batch_size,
+        learning_rate=training.learning_rate,
+        patience=training.patience,
+        min_steps=training.min_steps,
+        monitor=training.monitor,
+        jit_compile=training.jit_compile,
+    )
+
+
+EMBEDDING_LAYER = "text_embedding"
+
+
+def initial_weights(
+    model: keras.Model, embedding_matrix: np.ndarray | None
+) -> list[np.ndarray]:
+    """``model``'s weights, with pre-trained vectors as its token embeddings."""
+    weights = [np.array(w) for w in model.get_weights()]
+    if embedding_matrix is not None and embedding_matrix.size:
+        layer = model.get_layer(EMBEDDING_LAYER)
+        position = [id(v) for v in model.weights].index(id(layer.embeddings))
+        weights[position] = np.asarray(embedding_matrix, dtype=weights[position].dtype)
+    return weights
+
+
+def _one_block(
+    parts: list[tuple[dict[str, Any], np.ndarray]],
+) -> tuple[Corpus, list[np.ndarray]]:
+    """Inputs given as arrays (already scaled, token ids already encoded) as one
+    corpus of their rows, and the row positions of each part."""
+    names = set(parts[0][0])
+    if any(set(x) != names for x, _ in parts):
+        raise ValueError("the training and validation inputs name different inputs")
+    whole = {
+        name: np.concatenate([np.asarray(x[name]) for x, _ in parts]) for name in names
+    }
+    labels = np.concatenate([np.asarray(y, dtype=np.int32) for _, y in parts])
+    starts = np.cumsum([0, *[len(y) for _, y in parts]])
+    positions = [np.arange(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    speech = whole.get("speech")
+    if speech is not None and speech.ndim == 2:
+        speech = speech[:, None, :]  # utterance vectors as one-frame sequences
+    text = whole.get("text")
+    tokens = (
+        text if text is not None and np.issubdtype(text.dtype, np.integer) else None
+    )
+    width = speech.shape[-1] if speech is not None else 0
+    view = View(np.zeros(width, np.float32), np.ones(width, np.float32), tokens)
+    corpus = Corpus(
+        labels=labels,
+        speech=None if speech is None else speech.astype(np.float32),
+        n_frames=np.full(len(labels), 0 if speech is None else speech.shape[1]),
+        views=[view],
+        text_features=None if text is None or tokens is not None else text,
+    )
+    return corpus, positions
+
+
+def _jobs_of(
+    initial_model: keras.Model,
     loss: keras.losses.Loss,
     config: TrainingConfig,
+    seed: int,
+    positions: dict[str, np.ndarray | None],
+    dynamic_momentum: float | None,
+    embedding_matrix: np.ndarray | None,
+    class_weights: np.ndarray | None,
+    epochs: int | None = None,
+) -> list[Job]:
+    name, hyper, similarity = describe_loss(loss, int(initial_model.output_shape[-1]))
+    spec = LossSpec(name, similarity, hyper, dynamic_momentum)
+    n_classes = int(initial_model.output_shape[-1])
+    weights = (
+        np.ones(n_classes, np.float32)
+        if class_weights is None
+        else np.asarray(class_weights, np.float32)
+    )
+    return [
+        Job(
+            name=f"member_{k}" if k else "network",
+            weights=initial_weights(
+                member_initial_model(initial_model, seed, k), embedding_matrix
+            ),
+            view=0,
+            train=positions["train"],
+            validation=positions.get("validation"),
+            loss=spec,
+            class_weights=weights,
+            seed=member_seed(seed, k),
+            epochs=epochs,
+            refit=positions.get("refit"),
+        )
+        for k in range(config.ensemble)
+    ]
+
+
+def _model_of(
+    initial_model: keras.Model,
+    trained: list,
+    loss: keras.losses.Loss,
+    config: TrainingConfig,
+    class_weights: np.ndarray | None,
 ) -> tuple[keras.Model, dict[str, list]]:
-    """Join trained members into one model; the history is member 0's plus the
-    others' (under ``members``) and every member's best epoch."""
-    if len(members) == 1:
-        return members[0], records[0]
-    model = average_of(members)
-    _compile(model, loss, config)
-    # Built now, so that the saved (untrained) optimiser state loads back whole.
+    members = []
+    for result in trained:
+        network = keras.models.clone_model(initial_model)
+        network.set_weights(result.weights)
+        members.append(network)
+    records = [dict(r.history) for r in trained]
+    for record in records:
+        if class_weights is None:
+            record.pop("class_weights", None)
+    model = average_of(members) if len(members) > 1 else members[0]
+    record = records[0]
+    with_final_similarity(loss, record)
+    compile_model(model, loss, config)
+    # built now (fit's callers may save the model themselves): its fresh state
+    # then loads back whole
     model.optimizer.build(model.trainable_variables)
-    record = dict(records[0])
-    record["ensemble"] = [len(members)]
-    if "best_epoch" in record:
-        record["member_best_epochs"] = [r["best_epoch"][0] for r in records]
-    record["members"] = records[1:]
-    logger.info("Averaged an ensemble of %d networks", len(members))
-    return model, record
-
-
-def _members(
-    train_one: Callable[
-        [keras.Model, keras.losses.Loss, int], tuple[keras.Model, dict[str, list]]
-    ],
-    initial_model: keras.Model,
-    loss: keras.losses.Loss,
-    config: TrainingConfig,
-    seed: int,
-) -> tuple[keras.Model, dict[str, list]]:
-    """``config.ensemble`` networks, each trained by ``train_one(start, loss,
-    seed)`` from its own initial weights and seed (member 0: ``initial_model``,
-    ``loss`` and ``seed`` themselves), joined by :func:`_ensemble`."""
-    members, records = [], []
-    for k in range(config.ensemble):
-        model, record = train_one(
-            member_initial_model(initial_model, seed, k),
-            loss if k == 0 else _fresh_loss(loss),
-            member_seed(seed, k),
-        )
-        members.append(model)
-        records.append(record)
-    return _ensemble(members, records, loss, config)
-
-
-def _fit_one(
-    initial_model: keras.Model,
-    loss: keras.losses.Loss,
-    train: tuple[dict[str, np.ndarray], np.ndarray],
-    validation: tuple[dict[str, np.ndarray], np.ndarray],
-    config: TrainingConfig,
-    seed: int,
-    dynamic_momentum: float | None = None,
-    embedding_matrix: np.ndarray | None = None,
-    class_weights: np.ndarray | None = None,
-) -> tuple[keras.Model, dict[str, list]]:
-    """One network of :func:`fit`."""
-    model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
-    x_train, y_train = train
-    x_val, y_val = validation
-    steps_per_epoch = max(1, math.ceil(len(y_train) / config.batch_size))
-    warm_up = math.ceil(config.min_steps / steps_per_epoch)  # whole epochs
-    stopper = keras.callbacks.EarlyStopping(
-        monitor=config.monitor,
-        mode="max",
-        patience=config.patience,
-        restore_best_weights=True,
-        start_from_epoch=min(warm_up, config.epochs - 1),  # the last epoch counts
-    )
-    callbacks: list[keras.callbacks.Callback] = [stopper]
-    dynamic = None
-    if dynamic_momentum is not None:
-        dynamic = DynamicSimilarity(
-            loss, select_inputs(model, x_train), y_train, dynamic_momentum
-        )
-        callbacks.append(dynamic)
-    history = model.fit(
-        _training_data(model, train, config, seed, class_weights),
-        validation_data=_dataset(select_inputs(model, x_val), y_val, config.batch_size),
-        epochs=config.epochs,
-        callbacks=[*callbacks, *epoch_callbacks(config.epochs, config.monitor)],
-        shuffle=False,  # the tf.data pipeline shuffles, with the seed
-        verbose=0,
-    )
-    record = {k: [float(v) for v in values] for k, values in history.history.items()}
-    record["best_epoch"] = [stopper.best_epoch + 1]
-    if class_weights is not None:
-        record["class_weights"] = [float(w) for w in class_weights]
-    if dynamic is not None:
-        record["dynamic_similarity"] = dynamic.trajectory[-1].tolist()
-    logger.info(
-        "Trained %d epoch(s); best %s %.4f at epoch %d",
-        len(record["loss"]),
-        config.monitor,
-        record[config.monitor][stopper.best_epoch],
-        stopper.best_epoch + 1,
-    )
+    if len(members) > 1:
+        record["ensemble"] = [len(members)]
+        if "best_epoch" in record:
+            record["member_best_epochs"] = [r["best_epoch"][0] for r in records]
+        record["members"] = records[1:]
+        logger.info("Averaged an ensemble of %d networks", len(members))
     return model, record
 
 
@@ -372,127 +299,56 @@ def fit(
     class_weights: np.ndarray | None = None,
     refit_on: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
-    """Train a copy of ``initial_model``; the input model is left untouched.
+    """Train a copy of ``initial_model`` (the input model is left untouched).
 
-    Every variant of a fold starts from the same initial weights and sees the same
-    batches (same seed), so differences between variants are paired.
+    The project's training protocol for one network on arrays (the pipelines
+    train many at once with :mod:`emotion_aware_loss.training`, which this calls
+    with a stack of one): Adam, batches shuffled with ``seed``, early stopping on
+    ``config.monitor`` of the validation part with the best epoch's weights
+    restored; early stopping neither ends training nor picks an epoch within the
+    first ``config.min_steps`` optimiser steps (whole epochs, rounded up; the last
+    epoch always counts). ``class_weights`` (one per class) multiply each training
+    utterance's loss; validation scores stay unweighted. With
+    ``dynamic_momentum`` the loss's similarity matrix follows the class-mean
+    training embeddings after every epoch (the history records the final matrix).
 
-    With ``dynamic_momentum`` set, a :class:`DynamicSimilarity` callback updates
-    the loss's similarity matrix after every epoch (the history then records the
-    final matrix; early stopping restores weights, not the matrix).
-    ``class_weights`` (one per class) multiply each training utterance's loss;
-    validation scores stay unweighted. Early stopping neither ends training nor
-    picks an epoch within the first ``config.min_steps`` optimiser steps (whole
-    epochs, rounded up; the last epoch always counts).
-
-    With ``config.ensemble`` K > 1, K networks are trained this way (member ``k``
-    from weights drawn with seed ``seed + 1000 k`` and on batches shuffled with
-    it; member 0 is the single network) and joined into one model that averages
-    their probabilities (:mod:`emotion_aware_loss.ensemble`).
+    With ``config.ensemble`` K > 1, K networks are trained (member ``k`` from
+    weights drawn with seed ``seed + 1000 k`` and on batches shuffled with it;
+    member 0 is the single network) and joined into one model that averages their
+    probabilities (:mod:`emotion_aware_loss.ensemble`).
 
     With ``refit_on`` (``config.refit``: the training and validation parts
-    together), each network is then trained again from its initial weights and
-    seed on those utterances for as many epochs as early stopping chose, without
-    validation, and that network is returned: model selection on the validation
-    part, the model fitted on all the fold's training utterances (as the linear
-    baselines are). Its history stays that of the early-stopped training, plus
-    ``refit_epochs`` and the refit's per-epoch ``refit_loss``.
+    together), each network is then trained again from its initial weights on
+    those utterances for as many epochs as early stopping chose, without
+    validation, and that network is returned. Its history stays that of the
+    early-stopped training, plus ``validation_confusion`` (the early-stopped
+    network's), ``refit_epochs`` and the refit's per-epoch ``refit_loss``.
 
     Returns:
-        The model with the weights of its best epoch (``config.monitor``), compiled
-        with ``loss``, and the per-epoch history (plus ``best_epoch``, 1-based; for
-        an ensemble, member 0's history, ``member_best_epochs`` and the other
-        members' histories under ``members``).
+        The model, compiled with ``loss``, and the per-epoch history (plus
+        ``best_epoch``, 1-based; for an ensemble, member 0's history,
+        ``member_best_epochs`` and the other members' histories under
+        ``members``).
     """
-
-    def one(start: keras.Model, member_loss: keras.losses.Loss, member: int):
-        model, record = _fit_one(
-            start,
-            member_loss,
-            train,
-            validation,
-            config,
-            member,
-            dynamic_momentum,
-            embedding_matrix,
-            class_weights,
-        )
-        if refit_on is None:
-            return model, record
-        # the early-stopped network's validation confusions, for the `confusions`
-        # similarity (the refitted one has seen these utterances)
-        x_val, y_val = validation
-        guessed = predict(model, x_val).argmax(axis=1)
-        record["validation_confusion"] = confusion_matrix(
-            y_val, guessed, labels=range(int(model.output_shape[-1]))
-        ).tolist()
-        epochs = int(record["best_epoch"][0])
-        model, again = _fit_epochs_one(
-            start,
-            _fresh_loss(loss),
-            refit_on,
-            config,
-            epochs,
-            member,
-            dynamic_momentum,
-            embedding_matrix,
-            class_weights,
-            phase="refit",
-        )
-        record["refit_epochs"] = [epochs]
-        record["refit_loss"] = again["loss"]
-        logger.info(
-            "Refitted for %d epoch(s) on %d utterances", epochs, len(refit_on[1])
-        )
-        return model, record
-
-    return _members(one, initial_model, loss, config, seed)
-
-
-def _fit_epochs_one(
-    initial_model: keras.Model,
-    loss: keras.losses.Loss,
-    train: tuple[dict[str, np.ndarray], np.ndarray],
-    config: TrainingConfig,
-    epochs: int,
-    seed: int,
-    dynamic_momentum: float | None = None,
-    embedding_matrix: np.ndarray | None = None,
-    class_weights: np.ndarray | None = None,
-    phase: str = "",
-) -> tuple[keras.Model, dict[str, list]]:
-    """One network of :func:`fit_epochs` (``phase="refit"``: the refit of :func:`fit`)."""
-    model = _compiled_copy(initial_model, loss, config, seed, embedding_matrix)
-    x_train, y_train = train
-    callbacks: list[keras.callbacks.Callback] = []
-    if dynamic_momentum is not None:
-        callbacks.append(
-            DynamicSimilarity(
-                loss, select_inputs(model, x_train), y_train, dynamic_momentum
-            )
-        )
-    history = model.fit(
-        _training_data(model, train, config, seed, class_weights),
-        epochs=epochs,
-        callbacks=[
-            *callbacks,
-            *epoch_callbacks(epochs, None if phase else "accuracy", phase),
-        ],
-        shuffle=False,  # the tf.data pipeline shuffles, with the seed
-        verbose=0,
+    parts = [train, validation] + ([refit_on] if refit_on is not None else [])
+    corpus, positions = _one_block(parts)
+    rows = {"train": positions[0], "validation": positions[1]}
+    if refit_on is not None:
+        rows["refit"] = positions[2]
+    configure_threads(config)
+    jobs = _jobs_of(
+        initial_model,
+        loss,
+        config,
+        seed,
+        rows,
+        dynamic_momentum,
+        embedding_matrix,
+        class_weights,
     )
-    record = {k: [float(v) for v in values] for k, values in history.history.items()}
-    if callbacks:
-        record["dynamic_similarity"] = callbacks[0].trajectory[-1].tolist()
-    if class_weights is not None:
-        record["class_weights"] = [float(w) for w in class_weights]
-    logger.info(
-        "Trained %d epoch(s) on %d utterances; last training accuracy %.4f",
-        epochs,
-        len(y_train),
-        record["accuracy"][-1],
-    )
-    return model, record
+    report = stack_reporter([job.name for job in jobs], config.monitor)
+    trained = train_jobs(initial_model, corpus, jobs, settings_of(config), report)
+    return _model_of(initial_model, trained, loss, config, class_weights)
 
 
 def fit_epochs(
@@ -508,29 +364,28 @@ def fit_epochs(
 ) -> tuple[keras.Model, dict[str, list]]:
     """Train a copy of ``initial_model`` for exactly ``epochs`` epochs, no validation.
 
-    For the final model, trained on every utterance once cross-validation has
-    chosen how long to train. Optimiser, metrics, batching, the dynamic similarity,
-    the class weights and the ensemble (``config.ensemble`` members, seeded as in
-    :func:`fit`) are those of :func:`fit`; ``config.epochs`` and the
-    early-stopping settings are not used.
+    Optimiser, batching, the dynamic similarity, the class weights and the
+    ensemble are those of :func:`fit`; ``config.epochs`` and the early-stopping
+    settings are not used.
 
     Returns:
         The model after its last epoch, compiled with ``loss``, and the per-epoch
         training history (for an ensemble, member 0's and the others' under
         ``members``).
     """
-
-    def one(start: keras.Model, member_loss: keras.losses.Loss, member: int):
-        return _fit_epochs_one(
-            start,
-            member_loss,
-            train,
-            config,
-            epochs,
-            member,
-            dynamic_momentum,
-            embedding_matrix,
-            class_weights,
-        )
-
-    return _members(one, initial_model, loss, config, seed)
+    corpus, positions = _one_block([train])
+    configure_threads(config)
+    jobs = _jobs_of(
+        initial_model,
+        loss,
+        config,
+        seed,
+        {"train": positions[0]},
+        dynamic_momentum,
+        embedding_matrix,
+        class_weights,
+        epochs=epochs,
+    )
+    report = stack_reporter([job.name for job in jobs], config.monitor)
+    trained = train_jobs(initial_model, corpus, jobs, settings_of(config), report)
+    return _model_of(initial_model, trained, loss, config, class_weights)

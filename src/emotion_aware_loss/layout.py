@@ -60,6 +60,7 @@ class Layout:
     n_repeats: int = 1
     final_variant: str = "emotion_aware"  # final_model.variant (checked at run start)
     baselines: tuple[str, ...] = ()  # linear references scored on the same folds
+    stacked: bool = True  # training.stacked: one node per round, or per (variant, fold)
 
     @property
     def scored(self) -> tuple[str, ...]:
@@ -154,6 +155,7 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
         cv.n_repeats,
         final.variant,
         baselines,
+        training.stacked,
     )
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 # The Keras metrics compiled into saved models and the custom layers; importing this
@@ -56,14 +57,34 @@ def _sparse_labels(y_true: Any, y_pred: Any) -> Any:
     return ops.cast(y_true, "int32")
 
 
+def _similarity_rows(y_true: Any, y_pred: Any, similarity: Any) -> Any:
+    """``S[y, :]`` per sample, shape ``(..., K)``, in the dtype of ``y_pred``.
+
+    ``similarity`` is one ``(K, K)`` matrix, or one per model ``(M, K, K)`` for
+    labels and predictions with a leading model axis (``(M, batch)``, a stack of
+    networks trained at once, :mod:`emotion_aware_loss.training`).
+    """
+    similarity = ops.cast(ops.convert_to_tensor(similarity), y_pred.dtype)
+    labels = ops.cast(_sparse_labels(y_true, y_pred), "int32")
+    if len(similarity.shape) == 3:
+        return tf.gather(similarity, labels, batch_dims=1)
+    return ops.take(similarity, labels, axis=0)
+
+
 def _pair_similarity(y_true: Any, y_pred: Any, similarity: Any) -> Any:
     """``S[y, argmax p]`` per sample, in the dtype of ``y_pred``."""
-    similarity = ops.cast(ops.convert_to_tensor(similarity), y_pred.dtype)
-    n_classes = similarity.shape[-1]
-    labels = ops.cast(_sparse_labels(y_true, y_pred), "int32")
-    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-    flat = ops.reshape(similarity, (-1,))
-    return ops.stop_gradient(ops.take(flat, labels * n_classes + predicted))
+    rows = _similarity_rows(y_true, y_pred, similarity)
+    predicted = ops.expand_dims(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), -1)
+    return ops.stop_gradient(ops.take_along_axis(rows, predicted, axis=-1)[..., 0])
+
+
+def _per_model(value: Any, like: Any) -> Any:
+    """A hyper-parameter against ``like``: a number as it is, or one value per
+    model (``(M,)``, a stack) broadcast over ``like``'s other axes."""
+    if isinstance(value, (int, float)):
+        return value
+    value = ops.cast(value, like.dtype)
+    return ops.reshape(value, (-1,) + (1,) * (len(like.shape) - 1))
 
 
 def cross_entropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Any:
@@ -97,7 +118,8 @@ def emotion_aware(
     """
     y_pred = ops.convert_to_tensor(y_pred)
     ce = cross_entropy(y_true, y_pred, from_logits=from_logits)
-    weight = 1.0 + alpha * (1.0 - _pair_similarity(y_true, y_pred, similarity))
+    distance = 1.0 - _pair_similarity(y_true, y_pred, similarity)
+    weight = 1.0 + _per_model(alpha, distance) * distance
     return ce * ops.cast(weight, ce.dtype)
 
 
@@ -117,13 +139,6 @@ def seed_weighted(
 
 def _probabilities(y_pred: Any, from_logits: bool) -> Any:
     return ops.softmax(y_pred, axis=-1) if from_logits else y_pred
-
-
-def _similarity_rows(y_true: Any, y_pred: Any, similarity: Any) -> Any:
-    """``S[y, :]`` per sample, shape ``(batch, K)``, in the dtype of ``y_pred``."""
-    similarity = ops.cast(ops.convert_to_tensor(similarity), y_pred.dtype)
-    labels = ops.cast(_sparse_labels(y_true, y_pred), "int32")
-    return ops.take(similarity, labels, axis=0)
 
 
 def soft_target(
@@ -147,7 +162,7 @@ def soft_target(
     """
     y_pred = ops.convert_to_tensor(y_pred)
     rows = _similarity_rows(y_true, y_pred, similarity)
-    targets = ops.softmax(-beta * (1.0 - rows), axis=-1)
+    targets = ops.softmax(-_per_model(beta, rows) * (1.0 - rows), axis=-1)
     return keras.losses.categorical_crossentropy(
         targets, y_pred, from_logits=from_logits
     )
@@ -177,7 +192,8 @@ def expected_cost(
     rows = _similarity_rows(y_true, y_pred, similarity)
     probs = _probabilities(y_pred, from_logits)
     cost = ops.sum(probs * (1.0 - rows), axis=-1)
-    return ce + lam * ops.cast(cost, ce.dtype)
+    cost = ops.cast(cost, ce.dtype)
+    return ce + _per_model(lam, cost) * cost
 
 
 def sim_loss(
@@ -390,6 +406,23 @@ LOSSES: dict[str, tuple[type[keras.losses.Loss], tuple[str, ...]]] = {
 }
 
 
+def _cross_entropy_of(y_true: Any, y_pred: Any, similarity: Any) -> Any:
+    """Cross-entropy with the signature of the similarity-aware losses."""
+    return cross_entropy(y_true, y_pred)
+
+
+# Each loss as a function of (y_true, y_pred, similarity, **hyper) and the names of
+# its hyper-parameters: what a stack of networks computes per group of models.
+LOSS_FUNCTIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "cross_entropy": (_cross_entropy_of, ()),
+    "emotion_aware": (emotion_aware, ("alpha",)),
+    "seed_weighted": (seed_weighted, ()),
+    "soft_target": (soft_target, ("beta",)),
+    "expected_cost": (expected_cost, ("lam",)),
+    "sim_loss": (sim_loss, ()),
+}
+
+
 def make_loss(loss: str, similarity: np.ndarray, **hyper: float) -> keras.losses.Loss:
     """Build the loss object a variant names.
 
@@ -413,6 +446,26 @@ def make_loss(loss: str, similarity: np.ndarray, **hyper: float) -> keras.losses
     if cls is CrossEntropy:
         return cls()
     return cls(similarity, **kwargs)
+
+
+def describe_loss(
+    loss: keras.losses.Loss, n_classes: int
+) -> tuple[str, dict[str, float], np.ndarray]:
+    """A loss object of this module as ``(name, hyper-parameters, similarity)``,
+    what a stack of networks trains it with (cross-entropy: the identity matrix).
+
+    Raises:
+        ValueError: If ``loss`` is not one of this module's losses.
+    """
+    for name, (cls, keys) in LOSSES.items():
+        if type(loss) is cls:
+            if cls is CrossEntropy:
+                return name, {}, np.eye(n_classes, dtype=np.float32)
+            return name, {k: loss.hyper[k] for k in keys}, loss.similarity
+    raise ValueError(
+        f"{type(loss).__name__} is not a loss of emotion_aware_loss.losses; expected "
+        f"one of {sorted(c.__name__ for c, _ in LOSSES.values())}"
+    )
 
 
 def pair_costs(

@@ -13,9 +13,16 @@ duration of finished nodes running the same function; it appears once a model ha
 been trained (trainings dominate a run) and is revised after every node.
 
 Nodes report their inner progress through two functions that do nothing outside a
-run with this hook (tests, notebooks): :func:`epoch_callbacks` (Keras callbacks that
-``fitting.fit`` adds; they only read each epoch's logs) and :func:`track` (counts
-the items of an iterable, e.g. utterances during feature extraction).
+run with this hook (tests, notebooks): :func:`stack_reporter` (what a stack of
+networks reports after each epoch: the epoch, how many models still train, each
+model's best validation score and the stack's own estimate of its time left) and
+:func:`track` (counts the items of an iterable, e.g. utterances during feature
+extraction).
+
+A training node's time left is the stack's own estimate (it simulates early
+stopping from the scores so far, :func:`emotion_aware_loss.training.stack.forecast`);
+a training node not yet started is estimated from the finished or running one with
+the stack's measured cost per epoch (a fixed part plus a part per model).
 """
 
 from __future__ import annotations
@@ -96,6 +103,64 @@ def clock(seconds: float) -> str:
 
 
 @dataclass
+class _Stack:
+    """What a stack of networks reported after its last epoch."""
+
+    names: list[str]
+    monitor: str
+    phase: str = "fit"
+    epoch: int = 0
+    max_epochs: int = 0
+    training: int = 0
+    total: int = 0
+    best: list[float | None] | None = None
+    remaining: float | None = None  # seconds, the stack's estimate
+    fit_epochs: int = 0  # epochs of the early-stopped fit, once a refit runs
+    epochs: dict[str, int] | None = None  # per phase, the stack's epochs
+
+    def best_range(self) -> str:
+        values = [b for b in (self.best or []) if b is not None and math.isfinite(b)]
+        if not values:
+            return ""
+        low, high = min(values), max(values)
+        if len(values) == 1:
+            return f"best {self.monitor} {high:.4f}"
+        return f"best {self.monitor} {low:.4f}–{high:.4f}"
+
+    def detail(self) -> str:
+        text = (
+            f"{self.phase} epoch {self.epoch}/{self.max_epochs}, "
+            f"{self.training} of {self.total} model(s) training"
+        )
+        best = self.best_range()
+        return f"{text}, {best}" if best else text
+
+    def summary(self) -> str:
+        epochs = self.epochs or {}
+        parts = [f"{self.total} model(s)"]
+        if "fit" in epochs:
+            parts.append(f"{epochs['fit']} epoch(s)")
+        best = self.best_range()
+        if best:
+            parts.append(best)
+        text = ", ".join(parts)
+        if "refit" in epochs:
+            text += f", then {epochs['refit']} refit epoch(s)"
+        return text
+
+    def per_variant(self) -> list[str]:
+        """One line per variant: its models' best scores in fold order."""
+        grouped: dict[str, list[str]] = {}
+        for name, best in zip(self.names, self.best or [], strict=False):
+            head, _, tail = name.rpartition(".fold_")
+            key = head or name
+            value = "  …  " if best is None else f"{best:.3f}"
+            grouped.setdefault(key, []).append(value)
+        width = max((len(k) for k in grouped), default=0)
+        return [f"{k:<{width}}  {' '.join(v)}" for k, v in grouped.items()]
+
+
+@dataclass
 class _Running:
     """What one node is doing right now."""
 
@@ -103,27 +168,17 @@ class _Running:
     started: float
     status: str = "loading inputs"
     saved: int = 0
-    epoch: int = 0
-    epochs: int = 0
-    monitor: str | None = None
-    best: float | None = None
     items: int = 0
     items_total: int = 0
     items_unit: str = ""
     items_started: float | None = None
     items_last: float | None = None
-    phase: str = ""  # e.g. "refit": a second training after early stopping
-    earlier: str = ""  # summary of the training before it
+    stack: _Stack | None = None
 
     def detail(self) -> str:
-        """Epochs and best score (training) or items per second, else the status."""
-        if self.epochs:  # the epoch under way
-            text = f"epoch {min(self.epoch + 1, self.epochs)}/{self.epochs}"
-            if self.phase:
-                text = f"{self.phase} {text} (after {self.earlier})"
-            if self.best is not None:
-                text += f", best {self.monitor} {self.best:.4f}"
-            return text
+        """The stack's epoch (training) or items per second, else the status."""
+        if self.stack is not None and self.stack.epoch:
+            return self.stack.detail()
         if self.items_total:
             return f"{self.items}/{self.items_total} {self.items_unit}, {self.rate()}"
         return self.status
@@ -136,16 +191,16 @@ class _Running:
 
     def summary(self) -> str:
         """What the finished node did, for its log line."""
-        if self.epoch:
-            text = f"{self.epoch} epoch(s)"
-            if self.best is not None:
-                text += f", best {self.monitor} {self.best:.4f}"
-            if self.phase:
-                text = f"{self.earlier}, then {self.epoch} {self.phase} epoch(s)"
-            return text
+        if self.stack is not None and self.stack.epoch:
+            return self.stack.summary()
         if self.items:
             return f"{self.items} {self.items_unit}, {self.rate()}"
         return ""
+
+
+def _jobs_of(node: Node) -> int:
+    """Networks a training node trains: one model and one history per network."""
+    return max(1, len(node.outputs) // 2)
 
 
 class RunProgress:
@@ -173,6 +228,9 @@ class RunProgress:
         self._stage: dict[str, str] = {}
         self._kind: dict[str, str] = {}
         self._training: set[str] = set()
+        self._jobs: dict[str, int] = {}
+        # (seconds per epoch, seconds per model-epoch) a stack measured
+        self._stack_cost: tuple[float, float] | None = None
 
     # --- events -------------------------------------------------------------------
     def node_started(self, node: Node, status: str = "running") -> None:
@@ -219,6 +277,9 @@ class RunProgress:
             self._kind[node.name] = _kind(node)
             if _is_training(node):
                 self._training.add(node.name)
+                self._jobs[node.name] = (
+                    running.stack.total if running.stack else _jobs_of(node)
+                )
             done = len(self._durations)
             left = self._remaining(now) if self.total else None
         fields = [stage_of(node), variant_and_fold(node), short_name(node)]
@@ -231,30 +292,44 @@ class RunProgress:
             timing += f", about {clock(left)} left"
         return f"[{done}{total}] " + " | ".join(f for f in fields if f) + f" | {timing}"
 
-    def training_started(
-        self, epochs: int, monitor: str | None, phase: str = ""
-    ) -> None:
-        """A fit starts in this thread's node; a ``phase`` (e.g. ``refit``) follows
-        an earlier fit of the same node, whose summary stays in the display."""
+    def stack_started(self, names: list[str], monitor: str) -> None:
+        """A stack of networks (``names``) starts in this thread's node."""
         with self._lock:
             running = self._in_this_thread()
             if running is not None:
-                if phase:
-                    running.earlier = running.summary()
-                running.phase = phase
-                running.epochs, running.monitor = epochs, monitor
-                running.epoch, running.best = 0, None
+                running.stack = _Stack(list(names), monitor, total=len(names))
 
-    def epoch_ended(self, epoch: int, logs: dict[str, Any] | None) -> None:
-        """Record the 0-based ``epoch`` of the node training in this thread."""
+    def stack_epoch(self, report: Any) -> None:
+        """Record one epoch of the stack training in this thread's node (an
+        ``emotion_aware_loss.training.stack.EpochReport``)."""
         with self._lock:
             running = self._in_this_thread()
-            if running is None:
+            if running is None or running.stack is None:
                 return
-            running.epoch = epoch + 1
-            value = (logs or {}).get(running.monitor or "")
-            if value is not None and math.isfinite(float(value)):
-                running.best = max(float(value), running.best or -math.inf)
+            stack = running.stack
+            stack.phase, stack.epoch = report.phase, report.epoch
+            stack.max_epochs, stack.training = report.max_epochs, report.training
+            kind = report.phase.split(" ")[0]  # "fit (stack 2 of 3)" is a fit
+            epochs = dict(stack.epochs or {})
+            epochs[kind] = max(epochs.get(kind, 0), report.epoch)
+            stack.epochs = epochs
+            if kind == "fit":  # a later stack's report leaves the earlier ones' scores
+                earlier = stack.best or [None] * len(report.best)
+                stack.best = [
+                    new if new is not None else old
+                    for new, old in zip(report.best, earlier, strict=False)
+                ]
+            stack.remaining = report.remaining_seconds
+            if report.cost is not None:
+                self._stack_cost = report.cost
+            left = self._remaining(self._clock())
+        # to the log file: how the estimate of the time left evolves (a check of it)
+        logger.debug(
+            "%s: %s; run about %s left",
+            running.node.name,
+            stack.detail(),
+            "?" if left is None else clock(left),
+        )
 
     def items_started(self, total: int, unit: str) -> None:
         with self._lock:
@@ -284,28 +359,70 @@ class RunProgress:
             return self._remaining(self._clock())
 
     def _remaining(self, now: float) -> float | None:
-        """The estimate (lock held): mean duration of each kind, summed over nodes."""
+        """The estimate (lock held): mean duration of each kind, summed over nodes;
+        a training node's own estimate while it runs."""
         todo = [*self._pending.values(), *(r.node for r in self._running.values())]
-        if any(_is_training(node) for node in todo) and not self._training:
+        training_now = [
+            r
+            for r in self._running.values()
+            if r.stack and r.stack.remaining is not None
+        ]
+        if any(_is_training(node) for node in todo) and not (
+            self._training or training_now
+        ):
             return None  # trainings dominate: no estimate before the first one
-        if not self._durations:
+        if not self._durations and not training_now:
             return None
         by_kind: dict[str, list[float]] = defaultdict(list)
         for name, seconds in self._durations.items():
             by_kind[self._kind[name]].append(seconds)
         mean = {kind: sum(v) / len(v) for kind, v in by_kind.items()}
-        trainings = [self._durations[name] for name in self._training]
-        mean_training = sum(trainings) / len(trainings) if trainings else 0.0
         left = 0.0
         for node in todo:
-            expected = mean.get(_kind(node))
-            if expected is None:  # a kind not seen yet (e.g. the final model)
-                expected = mean_training if _is_training(node) else 0.0
             running = self._running.get(node.name)
+            if (
+                running is not None
+                and running.stack
+                and running.stack.remaining is not None
+            ):
+                left += running.stack.remaining
+                continue
+            expected = (
+                self._training_estimate(node, now)
+                if _is_training(node)
+                else mean.get(_kind(node), 0.0)
+            )
             if running is not None:
                 expected = max(expected - (now - running.started), 0.0)
             left += expected
         return left
+
+    def _training_estimate(self, node: Node, now: float) -> float:
+        """A training node's duration from the trainings seen (lock held): scaled
+        by its number of networks with the stacks' cost per epoch and per
+        model-epoch, or the mean of the finished ones of its kind."""
+        references = [
+            (self._durations[name], self._jobs[name]) for name in self._training
+        ]
+        for running in self._running.values():
+            if running.stack and running.stack.remaining is not None:
+                spent = now - running.started
+                references.append(
+                    (spent + running.stack.remaining, running.stack.total)
+                )
+        if not references:
+            return 0.0
+        same = [d for d, jobs in references if jobs == _jobs_of(node)]
+        if same:
+            return sum(same) / len(same)
+        seconds, jobs = max(references, key=lambda r: r[1])
+        if self._stack_cost is None:
+            return seconds * _jobs_of(node) / jobs
+        per_epoch, per_model = self._stack_cost
+        scale = (per_epoch + per_model * _jobs_of(node)) / (
+            per_epoch + per_model * jobs
+        )
+        return seconds * scale
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds spent per stage over the finished nodes, in running order."""
@@ -337,7 +454,7 @@ class RunProgress:
         estimate = (
             f"about {clock(left)} left"
             if left is not None
-            else "time left: after the first model"
+            else "time left: once training has started"
         )
         head.add_row(
             ProgressBar(total=max(self.total, 1), completed=done, width=30),
@@ -355,6 +472,11 @@ class RunProgress:
             line.append(f"  {short_name(item.node)}  ")
             line.append(item.detail(), style="green")
             rows.append(line)
+            if item.stack is not None and item.stack.epoch and item.stack.best:
+                for text in item.stack.per_variant():
+                    rows.append(
+                        Text(f"      {text}", no_wrap=True, overflow="ellipsis")
+                    )
         return Group(*rows)
 
 
@@ -363,32 +485,23 @@ class RunProgress:
 _current: RunProgress | None = None
 
 
-def epoch_callbacks(epochs: int, monitor: str | None, phase: str = "") -> list:
-    """Keras callbacks that report a fit's epochs to the run's progress display.
-
-    Empty outside a ``kedro run`` (tests, notebooks). The callback only reads the
-    logs Keras passes at the end of each epoch; it changes nothing in training.
+def stack_reporter(names: list[str] | None = None, monitor: str = "val_uar"):
+    """What a stack of networks calls after each epoch, or None outside a run.
 
     Args:
-        epochs: The most epochs the fit may run.
-        monitor: The logged value to follow (its best value is shown), e.g.
-            ``val_accuracy``.
-        phase: Names a fit that follows an earlier one in the same node (``refit``);
-            the display and the node's log line keep the earlier fit's summary.
+        names: The networks of the stack (``variant.fold_k``), in its order.
+        monitor: The validation score early stopping follows.
+
+    Returns:
+        A function taking the stack's ``EpochReport``; None outside a
+        ``kedro run`` with this hook (tests, notebooks).
     """
     run = _current
     if run is None:
-        return []
-    # Imported here so that the hook (imported at start-up) does not load TensorFlow;
-    # the caller has imported it already.
-    import keras  # noqa: PLC0415
-
-    return [
-        keras.callbacks.LambdaCallback(
-            on_train_begin=lambda logs: run.training_started(epochs, monitor, phase),
-            on_epoch_end=run.epoch_ended,
-        )
-    ]
+        return None
+    if names is not None:
+        run.stack_started(names, monitor)
+    return run.stack_epoch
 
 
 def track(items: Iterable[T], total: int, unit: str) -> Iterator[T]:

@@ -20,6 +20,8 @@ class KerasModelDataset(TensorFlowModelDataset):
     ``catalog.load("emotion_aware.fold_0.model")`` works in any session, even one
     that ran only the evaluation pipeline. Keras' ``safe_mode`` stays on.
 
+    A compiled model's optimiser is built before saving (a model trained by a
+    stack never ran it), so that its fresh state loads back without a warning.
     Saving is atomic: a local file is written next to its target as ``*.partial``
     and renamed, so a run killed mid-save never leaves a truncated model that a
     later load (or ``--only-missing-outputs``) would take for a finished one; on an
@@ -33,6 +35,11 @@ class KerasModelDataset(TensorFlowModelDataset):
         return super().load()
 
     def save(self, data: keras.Model) -> None:
+        optimizer = getattr(data, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # so that the saved (fresh) optimiser state loads back whole; built here,
+            # not when the model is made, a stack's models wait to be saved together
+            optimizer.build(data.trainable_variables)
         if self._is_h5:
             super().save(data)
             return

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,10 +66,19 @@ def test_second_round_trains_with_matrices_learned_in_the_first(
     pipeline = folds() + building() + training() + evaluation() + similarity()
     # the second round depends on the first through the derived matrices
     # and fold k's second round uses fold k's first-round matrix only (no leakage)
+    (second,) = [
+        n for n in pipeline.nodes if n.name == "train_models_second_round_node"
+    ]
+    roles = second.func.args[0].inputs()  # the node's plan: role -> dataset
+    for k in (0, 1):
+        assert roles[f"0|ea_learned.fold_{k}.similarity"] == (
+            f"cross_entropy.fold_{k}.class_similarity"
+        )
+    per_node = training(dataclasses.replace(second_round_layout, stacked=False))
     for k in (0, 1):
         (train,) = [
             n
-            for n in pipeline.nodes
+            for n in per_node.nodes
             if n.name == f"ea_learned.fold_{k}.train_model_node"
         ]
         assert f"cross_entropy.fold_{k}.class_similarity" in train.inputs

@@ -11,6 +11,7 @@ from emotion_aware_loss.pipelines.model_building import (
     create_pipeline as model_pipeline,
 )
 from emotion_aware_loss.pipelines.training import create_pipeline as training_pipeline
+from emotion_aware_loss.training.stack import train_jobs
 
 from ...conftest import run_pipeline
 
@@ -122,14 +123,11 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
 
 
 def test_refit_node_trains_on_the_training_and_validation_parts(
-    training_inputs, training_config, caplog
+    training_inputs, training_config
 ):
-    import logging  # noqa: PLC0415
-
     from emotion_aware_loss.cross_validation import TRAIN, VALIDATION  # noqa: PLC0415
 
     config = training_config.model_copy(update={"refit": True})
-    caplog.set_level(logging.INFO, logger="emotion_aware_loss.fitting")
     out = run_pipeline(
         training_pipeline(),
         training_inputs | _two_variants(config),
@@ -141,5 +139,59 @@ def test_refit_node_trains_on_the_training_and_validation_parts(
     n_val = int((split["split"] == VALIDATION).sum())
     n_both = int(split["split"].isin([TRAIN, VALIDATION]).sum())
     assert n_val > 0
-    assert f"on {n_both} utterances" in caplog.text
+    assert history["refit_utterances"] == [n_both]
     assert isinstance(out["cross_entropy.fold_0.model"], keras.Model)
+
+
+def test_stacked_and_per_node_modes_write_the_same_outputs(
+    training_inputs, training_config, two_fold_layout
+):
+    import dataclasses  # noqa: PLC0415
+
+    inputs = training_inputs | _two_variants(training_config)
+    stacked = run_pipeline(training_pipeline(two_fold_layout), inputs)
+    per_node_layout = dataclasses.replace(two_fold_layout, stacked=False)
+    per_node = training_pipeline(per_node_layout)
+    assert len(per_node.nodes) == 4 and len(training_pipeline().nodes) == 1
+    separate = run_pipeline(per_node, inputs)
+    assert set(stacked) == set(separate)  # the same datasets
+    for name, history in stacked.items():
+        if not name.endswith(".history"):
+            continue
+        other = separate[name]
+        assert history.keys() == other.keys(), name
+        assert history["best_epoch"] == other["best_epoch"], name
+        # each network of the stack is the one its own node trains (its batches
+        # and dropout masks follow its seed), to float tolerance
+        np.testing.assert_allclose(history["loss"], other["loss"], rtol=1e-4)
+        model = name.replace(".history", ".model")
+        for a, b in zip(
+            stacked[model].get_weights(), separate[model].get_weights(), strict=True
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_a_round_over_its_memory_budget_trains_as_several_stacks(
+    training_inputs, training_config, monkeypatch
+):
+    from emotion_aware_loss.training import plan  # noqa: PLC0415
+
+    inputs = training_inputs | _two_variants(training_config)
+    whole = run_pipeline(training_pipeline(), inputs)
+    stacks = []
+
+    def counted(model, corpus, jobs, settings, report=None):
+        stacks.append([job.name for job in jobs])
+        return train_jobs(model, corpus, jobs, settings, report)
+
+    monkeypatch.setattr(plan, "train_jobs", counted)
+    # a model of this tiny network as large as the 1 MB budget: one per stack
+    monkeypatch.setattr(plan, "STATE_COPIES", 10**4)
+    small = training_config.model_copy(update={"stack_memory_mb": 1})
+    split = run_pipeline(training_pipeline(), inputs | {"params:training": small})
+    assert [len(s) for s in stacks] == [1, 1, 1, 1]
+    assert set(split) == set(whole)
+    for name, history in whole.items():
+        if name.endswith(".history"):
+            assert split[name]["best_epoch"] == history["best_epoch"]
+            np.testing.assert_allclose(split[name]["loss"], history["loss"], rtol=1e-4)

@@ -16,20 +16,16 @@ from emotion_aware_loss.config import (
     TextConfig,
     TrainingConfig,
 )
-from emotion_aware_loss.cross_validation import (
-    TRAIN,
-    model_inputs,
-)
+from emotion_aware_loss.cross_validation import TRAIN
 from emotion_aware_loss.datasets.word_vectors import WordVectors
 from emotion_aware_loss.encoders import check_extractors, with_absolute_paths
 from emotion_aware_loss.features import feature_dimension
-from emotion_aware_loss.fitting import fit_epochs
-from emotion_aware_loss.losses import make_loss
 from emotion_aware_loss.pipelines.fold_generation.nodes import (
     embedding_matrix_of_fold,
     fit_fold_preprocessing,
 )
 from emotion_aware_loss.recognizer import EmotionRecognizer
+from emotion_aware_loss.training.plan import Fold, Variant, train_for_epochs
 
 logger = logging.getLogger(__name__)
 
@@ -169,18 +165,6 @@ def train_final_model(
         vocabulary, word_vectors, input_spec, model, seed
     )
     rows = np.arange(len(model_input_table))
-    inputs, labels = model_inputs(
-        model_input_table,
-        acoustic_features,
-        rows,
-        scaler,
-        vocabulary,
-        int(input_spec["max_tokens"]),
-        text_features,
-    )
-    loss_fn = make_loss(
-        loss.loss, loss_similarity.to_numpy(), **loss.hyper_parameters()
-    )
     logger.info(
         "Training the final %s model (%s) on %d utterances for %d epoch(s)",
         final_model.variant,
@@ -188,16 +172,17 @@ def train_final_model(
         len(rows),
         epochs,
     )
-    network, history = fit_epochs(
+    network, history = train_for_epochs(
         initial_model,
-        loss_fn,
-        (inputs, labels),
+        model_input_table,
+        acoustic_features,
+        Fold("all", everything.assign(fold=0), scaler, vocabulary, embeddings),
+        input_spec,
         training,
+        Variant(final_model.variant, loss, {"all": loss_similarity}),
         epochs,
         seed,
-        dynamic_momentum=loss.dynamic_momentum if loss.dynamic else None,
-        embedding_matrix=embeddings if embeddings.size else None,
-        class_weights=training.class_weights(labels, list(input_spec["classes"])),
+        text_features,
     )
     details = {
         "epochs": epochs,

@@ -9,6 +9,8 @@ parameters and their datasets come from :mod:`emotion_aware_loss.study_design`.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -23,8 +25,8 @@ from emotion_aware_loss.pipelines import (
     model_building,
     preprocessing,
     similarity,
-    training,
 )
+from emotion_aware_loss.pipelines.training import pipeline as training
 from emotion_aware_loss.study_design import StudyRun, study_config, study_runs
 
 from .nodes import (
@@ -38,14 +40,25 @@ from .nodes import (
 # Raw inputs every run reads unchanged (01_raw).
 SHARED_RAW = {"emotion_similarity", "word_vectors"}
 
+# The seeds of a corpus train in one stack (a node in ``study.<corpus>``), so each
+# seed's namespace has a node of another namespace between its folds and its
+# evaluation, which Kedro reports whenever it builds a pipeline. That is the
+# design, not a mistake: only this report is silenced.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Namespace 'study\.[^']+\.seed_[^']+' is interrupted by nodes "
+    r"\[('[^']*', )*'study\.[^.']+\.train_models(_second_round)?_node'\]",
+    category=UserWarning,
+)
+
 
 def cross_validation(layout: Layout) -> Pipeline:
-    """The stages after preprocessing, for one run's layout (no final model)."""
+    """The stages after preprocessing, for one run's layout, but for training (the
+    corpus's runs train together, :func:`corpus_training`) and the final model."""
     return sum(
         (
             fold_generation.create_pipeline(layout),
             model_building.create_pipeline(),
-            training.create_pipeline(layout),
             baselines.create_pipeline(layout),
             similarity.create_pipeline(layout),
             evaluation.create_pipeline(layout),
@@ -67,20 +80,50 @@ def corpus_preprocessing(run: StudyRun, dataset: str) -> Pipeline:
     )
 
 
+def run_datasets(run: StudyRun, prepared: Pipeline) -> Callable[[str], str]:
+    """Where one run's datasets are: the corpus's features and tables at corpus
+    level, the raw shared inputs unchanged, everything else in the run's namespace
+    (parameters too)."""
+    from_corpus = prepared.all_outputs()
+
+    def resolve(name: str) -> str:
+        if name.startswith("params:"):
+            return f"params:{run.namespace}.{name.removeprefix('params:')}"
+        corpus_level = f"{run.corpus_namespace}.{name}"
+        if corpus_level in from_corpus:
+            return corpus_level
+        if name in SHARED_RAW:
+            return name
+        return f"{run.namespace}.{name}"
+
+    return resolve
+
+
 def run_pipeline(run: StudyRun, layout: Layout, prepared: Pipeline) -> Pipeline:
     """One run in ``study.<corpus>.seed_<seed>``, reading the corpus's features."""
     steps = cross_validation(layout)
-    from_corpus = prepared.all_outputs()
+    resolve = run_datasets(run, prepared)
     inputs = {}
     for name in steps.inputs():
         if name.startswith("params:"):
             continue
-        corpus_level = f"{run.corpus_namespace}.{name}"
-        if corpus_level in from_corpus:
-            inputs[name] = corpus_level
-        elif name in SHARED_RAW:
-            inputs[name] = name
+        target = resolve(name)
+        if target != f"{run.namespace}.{name}":
+            inputs[name] = target
     return Pipeline(steps, namespace=run.namespace, inputs=inputs)
+
+
+def corpus_training(
+    runs: list[tuple[StudyRun, Layout]], prepared: Pipeline
+) -> Pipeline:
+    """Every seed of one corpus trained together (one stack per round), unless
+    ``training.stacked`` is off, in the namespace ``study.<corpus>``."""
+    stacked = all(layout.stacked for _, layout in runs)
+    return training.training_nodes(
+        [(layout, run_datasets(run, prepared), run.namespace) for run, layout in runs],
+        stacked,
+        namespace=runs[0][0].corpus_namespace,
+    )
 
 
 def aggregation(runs: list[StudyRun]) -> Pipeline:
@@ -139,12 +182,16 @@ def create_pipeline(parameters: dict[str, Any] | None = None, **kwargs) -> Pipel
     config = study_config(parameters)
     parts = []
     prepared: dict[str, Pipeline] = {}
+    by_corpus: dict[str, list[tuple[StudyRun, Layout]]] = {}
     for run, layout in runs.items():
         if run.corpus not in prepared:
             dataset = config.corpora[run.corpus].dataset
             prepared[run.corpus] = corpus_preprocessing(run, dataset)
             parts.append(prepared[run.corpus])
         parts.append(run_pipeline(run, layout, prepared[run.corpus]))
+        by_corpus.setdefault(run.corpus, []).append((run, layout))
+    for corpus, members in by_corpus.items():
+        parts.append(corpus_training(members, prepared[corpus]))
     return sum(parts, Pipeline([])) + aggregation(list(runs))
 
 

@@ -8,6 +8,7 @@ from emotion_aware_loss.descriptors import (
     broad_functionals,
     frame_descriptor_names,
     pitch_track,
+    stft,
     summarise,
 )
 from emotion_aware_loss.features import feature_dimension
@@ -107,3 +108,21 @@ def test_the_pitch_tracker_finds_the_fundamental_across_the_range():
         expected = 12 * np.log2(hz / 100)
         assert np.median(semitones) == pytest.approx(expected, abs=0.3), hz
         assert np.median(voicing) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("length", "n_fft", "hop", "win"),
+    [
+        (16000, 512, 160, 400),
+        (7777, 512, 160, 400),
+        (512, 512, 160, 400),
+        (3001, 256, 64, 256),
+    ],
+)
+def test_the_stft_is_librosas_bit_for_bit(length, n_fft, hop, win):
+    librosa = pytest.importorskip("librosa")
+    y = np.random.default_rng(length).normal(0, 0.1, length).astype(np.float32)
+    ours = stft(y, n_fft, hop, win)
+    theirs = librosa.stft(y, n_fft=n_fft, hop_length=hop, win_length=win)
+    assert ours.dtype == theirs.dtype == np.complex64
+    np.testing.assert_array_equal(ours, theirs)

@@ -106,6 +106,27 @@ def test_time_left_is_estimated_from_finished_nodes_of_the_same_kind():
     assert run.stage_seconds() == {"training": 30.0, "evaluation": 1.0}
 
 
+def _plot(name: str) -> Node:
+    return Node(
+        _pipeline_function("evaluation", name),
+        inputs="metrics",
+        outputs=name,
+        name=f"{name}_node",
+    )
+
+
+def test_a_kind_not_seen_yet_counts_as_its_stages_other_nodes():
+    clock = FakeClock()
+    nodes = [_evaluation("a", 0), _evaluation("a", 1), _plot("plot_learning_curves")]
+    run = RunProgress(nodes, clock=clock)
+    for node, seconds in zip(nodes[:2], (2.0, 4.0), strict=True):
+        run.node_started(node)
+        clock.now += seconds
+        run.node_finished(node)
+    # the plot has no duration of its own yet: the evaluation nodes' mean, not 0
+    assert run.remaining() == pytest.approx(3.0)
+
+
 def _report(phase, epoch, training, best, remaining=30.0, cost=None, total=4):
     from emotion_aware_loss.training.jobs import EpochReport  # noqa: PLC0415
 

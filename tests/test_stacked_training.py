@@ -336,6 +336,26 @@ def test_the_clock_fits_a_fixed_and_a_per_model_cost():
     assert clock.seconds(10, np.array([2]))[0] == pytest.approx(0.05)
 
 
+def test_the_clock_never_fits_a_negative_fixed_cost():
+    # noisy epochs of a shrinking stack whose unconstrained fit has a negative
+    # fixed part: the fit stays a valid cost instead of switching rules
+    clock = Clock()
+    for models, seconds in ((35, 1.00), (34, 0.99), (30, 0.80), (24, 0.62)):
+        clock.add(models, 35, seconds)
+    lstsq, *_ = np.linalg.lstsq(
+        np.array([[35, 35 * m] for m in (35, 34, 30, 24)], float),
+        np.array([1.00, 0.99, 0.80, 0.62]),
+        rcond=None,
+    )
+    assert lstsq[0] < 0  # the case this guards against
+    # the best fit with a fixed part of at least 0: none, and the slope through 0
+    x = np.array([35 * m for m in (35, 34, 30, 24)], float)
+    t = np.array([1.00, 0.99, 0.80, 0.62])
+    per_step, per_model = clock.cost()
+    assert per_step == pytest.approx(0.0, abs=1e-12)
+    assert per_model == pytest.approx((x @ t) / (x @ x))
+
+
 def test_the_forecast_ends_every_model_within_its_patience_and_length():
     stoppers = [Stopper(start=3, patience=2), Stopper(start=0, patience=5), None]
     stoppers[1].update(0, 0.5)

@@ -91,8 +91,12 @@ def _kind(node: Node) -> str:
     return getattr(node.func, "__name__", short_name(node))
 
 
+def _is_training_kind(kind: str) -> bool:
+    return kind.startswith("train")
+
+
 def _is_training(node: Node) -> bool:
-    return _kind(node).startswith("train")
+    return _is_training_kind(_kind(node))
 
 
 def clock(seconds: float) -> str:
@@ -374,9 +378,15 @@ class RunProgress:
         if not self._durations and not training_now:
             return None
         by_kind: dict[str, list[float]] = defaultdict(list)
+        by_stage: dict[str, list[float]] = defaultdict(list)
         for name, seconds in self._durations.items():
             by_kind[self._kind[name]].append(seconds)
+            if not _is_training_kind(self._kind[name]):
+                by_stage[self._stage[name]].append(seconds)
         mean = {kind: sum(v) / len(v) for kind, v in by_kind.items()}
+        # a kind not seen yet (the report's figures, the summary) as its stage's
+        # other nodes: counting it as nothing made the last minute read "0:00 left"
+        stage_mean = {stage: sum(v) / len(v) for stage, v in by_stage.items()}
         left = 0.0
         for node in todo:
             running = self._running.get(node.name)
@@ -390,7 +400,7 @@ class RunProgress:
             expected = (
                 self._training_estimate(node, now)
                 if _is_training(node)
-                else mean.get(_kind(node), 0.0)
+                else mean.get(_kind(node), stage_mean.get(stage_of(node), 0.0))
             )
             if running is not None:
                 expected = max(expected - (now - running.started), 0.0)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.optimize
 
 if TYPE_CHECKING:
     from emotion_aware_loss.training.schedule import Stopper
@@ -23,15 +24,20 @@ class Clock:
         self.seen.append((models, steps, seconds))
 
     def cost(self) -> tuple[float, float] | None:
-        """``(seconds per step, seconds per model-step)``, or None before any."""
+        """``(seconds per step, seconds per model-step)``, or None before any.
+
+        Fitted by non-negative least squares: an unconstrained fit of noisy epochs
+        can give a negative fixed cost, and falling back from it to the one-size
+        rule below, epoch after epoch, made the estimate jump back and forth.
+        """
         if not self.seen:
             return None
         a = np.array([[s, s * m] for m, s, _ in self.seen], float)
         t = np.array([sec for _, _, sec in self.seen], float)
         models = {m for m, _, _ in self.seen}
         if len(models) > 1:
-            fit, *_ = np.linalg.lstsq(a, t, rcond=None)
-            if fit[0] >= 0 and fit[1] > 0:
+            fit, _ = scipy.optimize.nnls(a, t)
+            if fit[1] > 0:
                 return float(fit[0]), float(fit[1])
         # one stack size so far: a step's fixed part as that of ~4 models (measured
         # on this project's default network on 2 CPU cores)

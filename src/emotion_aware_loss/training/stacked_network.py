@@ -374,7 +374,15 @@ class _Forward:
             left = (width - 1) // 2
             x = tf.pad(x, [[0, 0], [0, 0], [left, width - 1 - left], [0, 0]])
         steps = _dims(x, 2, 3)[0] - width + 1
-        patches = tf.concat([x[:, :, j : j + steps, :] for j in range(width)], -1)
+        # The patches as one gather of (steps, width) frame positions, whose
+        # gradient is one scatter-add; as ``width`` slices concatenated, each
+        # slice's gradient was a zero-filled copy of the whole input (a quarter of
+        # a default training step, measured).
+        positions = tf.range(steps)[:, None] + tf.range(width)[None, :]
+        patches = tf.gather(x, positions, axis=2)  # (M, B, steps, width, C)
+        patches = tf.reshape(
+            patches, [-1, *_dims(patches, 1, 3), width * _dims(x, 3, 4)[0]]
+        )
         kernel = self.variable(op.kernel)
         flat = tf.reshape(kernel, [-1, width * kernel.shape[2], op.filters])
         out = _batched_matmul(patches, flat)

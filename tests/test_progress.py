@@ -199,6 +199,43 @@ def test_a_training_not_yet_started_is_estimated_from_the_stack_costs():
     assert run.remaining() == pytest.approx(40.0 + 50.0 * 2 / 5)
 
 
+def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
+    clock = FakeClock()
+    big = Node(
+        _pipeline_function("training", "train_models"),
+        inputs="initial_model",
+        outputs=[f"m{k}" for k in range(8)],  # 4 networks
+        name="train_models_node",
+    )
+    final = Node(
+        _pipeline_function("final_model", "train_final_model"),
+        inputs="initial_model",
+        outputs=["f", "g"],  # one network
+        name="train_final_model_node",
+    )
+    small = Node(
+        _pipeline_function("training", "train_models"),
+        inputs="initial_model",
+        outputs=["x", "y", "z", "w"],  # two networks
+        name="train_models_second_round_node",
+    )
+    run = RunProgress([big, final, small], clock=clock)
+    run.node_in_this_thread(big)
+    run.stack_started(NAMES, "val_uar")
+    run.stack_epoch(_report("fit", 1, 4, [0.5] * 4, remaining=40.0, cost=(1.0, 1.0)))
+    clock.now += 50
+    run.node_finished(big)
+    run.node_in_this_thread(final)
+    run.stack_started(["final"], "val_uar")
+    # a stack of one: its own guess at the split, (4, 1), is not taken
+    run.stack_epoch(
+        _report("fit", 1, 1, [None], remaining=1.0, cost=(4.0, 1.0), total=1)
+    )
+    # the final model: 1 s left; the second round (2 networks) scaled from the
+    # 4-network stack's 50 s by its cost: 50 × (1 + 2) / (1 + 4)
+    assert run.remaining() == pytest.approx(1.0 + 50.0 * 3 / 5)
+
+
 def test_items_are_counted_with_their_rate():
     clock = FakeClock()
     node = Node(len, "corpus", "features", name="extract_node")

@@ -235,6 +235,7 @@ class RunProgress:
         self._jobs: dict[str, int] = {}
         # (seconds per epoch, seconds per model-epoch) a stack measured
         self._stack_cost: tuple[float, float] | None = None
+        self._stack_cost_models = 0  # networks in the stack that measured it
 
     # --- events -------------------------------------------------------------------
     def node_started(self, node: Node, status: str = "running") -> None:
@@ -324,8 +325,12 @@ class RunProgress:
                     for new, old in zip(report.best, earlier, strict=False)
                 ]
             stack.remaining = report.remaining_seconds
-            if report.cost is not None:
+            # the cost fitted on the most networks: a one-network stack (the final
+            # model) cannot tell a step's fixed part from its per-network part, and
+            # its guess at them halved the estimate of the second round after it
+            if report.cost is not None and report.total >= self._stack_cost_models:
                 self._stack_cost = report.cost
+                self._stack_cost_models = report.total
             left = self._remaining(self._clock())
         # to the log file: how the estimate of the time left evolves (a check of it)
         logger.debug(

@@ -174,20 +174,21 @@ def test_a_stack_shows_its_epoch_models_training_and_each_best_score():
     assert "(4 model(s), 3 epoch(s), best val_uar 0.5000–0.8000, then 2 refit" in line
 
 
+def _stack_node(name: str, networks: int, stage: str = "training") -> Node:
+    """A training node of ``networks`` networks (a model and a history each)."""
+    function = "train_final_model" if stage == "final_model" else "train_models"
+    return Node(
+        _pipeline_function(stage, function),
+        inputs="initial_model",
+        outputs=[f"{name}_{k}" for k in range(2 * networks)],
+        name=f"{name}_node",
+    )
+
+
 def test_a_training_not_yet_started_is_estimated_from_the_stack_costs():
     clock = FakeClock()
-    big = Node(
-        _pipeline_function("training", "train_models"),
-        inputs="initial_model",
-        outputs=[f"m{k}" for k in range(8)],  # 4 networks: a model and a history each
-        name="train_models_node",
-    )
-    small = Node(
-        _pipeline_function("training", "train_models"),
-        inputs="initial_model",
-        outputs=["x", "y"],  # one network
-        name="train_models_second_round_node",
-    )
+    big = _stack_node("train_models", 4)
+    small = _stack_node("train_models_second_round", 1)
     run = RunProgress([big, small], clock=clock)
     run.node_in_this_thread(big)
     run.stack_started(NAMES, "val_uar")
@@ -201,24 +202,9 @@ def test_a_training_not_yet_started_is_estimated_from_the_stack_costs():
 
 def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
     clock = FakeClock()
-    big = Node(
-        _pipeline_function("training", "train_models"),
-        inputs="initial_model",
-        outputs=[f"m{k}" for k in range(8)],  # 4 networks
-        name="train_models_node",
-    )
-    final = Node(
-        _pipeline_function("final_model", "train_final_model"),
-        inputs="initial_model",
-        outputs=["f", "g"],  # one network
-        name="train_final_model_node",
-    )
-    small = Node(
-        _pipeline_function("training", "train_models"),
-        inputs="initial_model",
-        outputs=["x", "y", "z", "w"],  # two networks
-        name="train_models_second_round_node",
-    )
+    big = _stack_node("train_models", 4)
+    final = _stack_node("train_final_model", 1, stage="final_model")
+    small = _stack_node("train_models_second_round", 2)
     run = RunProgress([big, final, small], clock=clock)
     run.node_in_this_thread(big)
     run.stack_started(NAMES, "val_uar")

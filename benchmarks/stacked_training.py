@@ -43,10 +43,12 @@ from emotion_aware_loss.config import LossConfig
 from emotion_aware_loss.layout import DERIVED_FROM_MODELS
 from emotion_aware_loss.training.plan import Fold, Run, Variant, train_runs
 
-# Bytes each weight of each model moves per training step: read by the forward
-# pass (4), gradient written by the backward pass (4), Adam reading the weight, its
-# gradient and both moments (16) and writing the weight and both moments (12).
-STEP_BYTES = 36
+# Bytes each weight of each model moves per training step: Adam reading the weight,
+# its gradient and both moments (16) and writing the weight and both moments (12);
+# with the forward pass reading the weight (4) and the backward pass writing its
+# gradient (4).
+ADAM_BYTES = 28
+STEP_BYTES = ADAM_BYTES + 8
 
 
 def sgemm_rate() -> float:
@@ -201,7 +203,7 @@ def main() -> None:
     rate, bandwidth = sgemm_rate(), copy_bandwidth()
     arithmetic = flops / (rate * 1e9)
     memory = STEP_BYTES * weights * steps / (bandwidth * 1e9)
-    adam = 28 * weights * steps / (bandwidth * 1e9)
+    adam = ADAM_BYTES * weights * steps / (bandwidth * 1e9)
     print(
         f"machine: tf.matmul 2048^3 {rate:.0f} GFLOP/s, copy {bandwidth:.1f} GB/s; "
         f"network: {weights} weights, {flops_per_utterance(network) / 1e6:.2f} MFLOP "

@@ -174,9 +174,10 @@ def test_a_stack_shows_its_epoch_models_training_and_each_best_score():
     assert "(4 model(s), 3 epoch(s), best val_uar 0.5000–0.8000, then 2 refit" in line
 
 
-def _stack_node(name: str, networks: int, stage: str = "training") -> Node:
+def _stack_node(
+    name: str, networks: int, function: str = "train_models", stage: str = "training"
+) -> Node:
     """A training node of ``networks`` networks (a model and a history each)."""
-    function = "train_final_model" if stage == "final_model" else "train_models"
     return Node(
         _pipeline_function(stage, function),
         inputs="initial_model",
@@ -203,7 +204,9 @@ def test_a_training_not_yet_started_is_estimated_from_the_stack_costs():
 def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
     clock = FakeClock()
     big = _stack_node("train_models", 4)
-    final = _stack_node("train_final_model", 1, stage="final_model")
+    final = _stack_node(
+        "train_final_model", 1, function="train_final_model", stage="final_model"
+    )
     small = _stack_node("train_models_second_round", 2)
     run = RunProgress([big, final, small], clock=clock)
     run.node_in_this_thread(big)

@@ -114,6 +114,30 @@ def test_wide_deep_adds_the_linear_views_to_the_fusion():
     np.testing.assert_allclose(values[:, 6:], speech.std(axis=1), rtol=1e-4)
 
 
+def test_views_joining_the_output_go_straight_into_the_softmax_layer():
+    model = build_fusion_model(
+        _config(wide={"joins": "output"}),
+        n_frames=20,
+        n_features=6,
+        max_tokens=5,
+        vocab_size=30,
+        n_classes=5,
+    )
+    # the first fusion layer reads the pooled branches only; the softmax layer
+    # reads the last fusion layer's 8 units beside the views (12 + 30)
+    assert model.get_layer("fusion_dense_0").input.shape[-1] == 4 + 4
+    assert model.get_layer("emotion").input.shape[-1] == 8 + 12 + 30
+    hidden = build_fusion_model(
+        _config(), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
+    )
+    # (8 + 42) x 8 + 8 x 5 weights against 8 x 8 + (8 + 42) x 5
+    assert hidden.count_params() - model.count_params() == (400 + 40) - (64 + 250)
+    out = model.predict(
+        {"speech": np.zeros((2, 20, 6)), "text": np.ones((2, 5), "int32")}, verbose=0
+    )
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
 def test_wide_deep_model_round_trips_through_keras_files(tmp_path):
     import keras  # noqa: PLC0415
 
@@ -204,14 +228,26 @@ def test_the_linear_architecture_trains_with_every_loss(loss):
     assert max(history["val_accuracy"]) > 0.5  # three classes, chance 0.33
 
 
-@pytest.mark.parametrize("architecture", ["linear", "wide_deep"])
-def test_wide_l2_penalises_the_layer_reading_the_views(architecture, tmp_path):
+@pytest.mark.parametrize(
+    ("architecture", "joins", "layer"),
+    [
+        ("linear", "hidden", "emotion"),
+        ("wide_deep", "hidden", "fusion_dense_0"),
+        ("wide_deep", "output", "emotion"),
+    ],
+)
+def test_wide_l2_penalises_the_layer_reading_the_views(
+    architecture, joins, layer, tmp_path
+):
     import keras  # noqa: PLC0415
 
     def build(l2):
         keras.utils.set_random_seed(0)
         return build_fusion_model(
-            _config(architecture=architecture, wide={"dropout": 0.0, "l2": l2}),
+            _config(
+                architecture=architecture,
+                wide={"dropout": 0.0, "l2": l2, "joins": joins},
+            ),
             n_frames=0,
             n_features=6,
             max_tokens=5,
@@ -220,7 +256,6 @@ def test_wide_l2_penalises_the_layer_reading_the_views(architecture, tmp_path):
         )
 
     plain, penalised = build(0.0), build(0.5)
-    layer = "emotion" if architecture == "linear" else "fusion_dense_0"
     assert plain.get_layer(layer).kernel_regularizer is None
     assert penalised.get_layer(layer).kernel_regularizer.l2 == pytest.approx(0.5)
     kernel = penalised.get_layer(layer).kernel.numpy()

@@ -129,6 +129,8 @@ def _job(
         ),
         ("linear", 0, {}),
         ("wide_deep", 0, {"modalities": ["text"]}),
+        ("wide_deep", 0, {"wide": {"joins": "output"}}),
+        ("wide_deep", 8, {"wide": {"joins": "output"}, "modalities": ["speech"]}),
     ],
 )
 def test_the_stacked_forward_pass_is_each_keras_model(architecture, frames, extra):
@@ -167,8 +169,12 @@ def test_the_stacked_forward_pass_is_each_keras_model(architecture, frames, extr
 
 
 # --- against Keras' own training step --------------------------------------------------
-@pytest.mark.parametrize("loss", sorted(LOSS_FUNCTIONS))
-def test_a_network_trains_as_keras_train_on_batch_trains_it(corpus, loss):
+@pytest.mark.parametrize(
+    ("loss", "joins"),
+    [(loss, "hidden") for loss in sorted(LOSS_FUNCTIONS)]
+    + [("emotion_aware", "output")],
+)
+def test_a_network_trains_as_keras_train_on_batch_trains_it(corpus, loss, joins):
     # frozen token embeddings: Keras' Adam squares each occurrence of a repeated
     # token's gradient separately (its sparse path); the stack uses the summed one
     model = _model(
@@ -177,7 +183,8 @@ def test_a_network_trains_as_keras_train_on_batch_trains_it(corpus, loss):
             "filters": 6,
             "dropout": 0.0,
             "trainable_embeddings": False,
-        }
+        },
+        wide={"dropout": 0.0, "l2": 0.001, "joins": joins},
     )
     epochs = 3
     job = _job(model, loss, loss, validation=None, epochs=epochs)

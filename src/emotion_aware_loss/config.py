@@ -257,12 +257,20 @@ class WideConfig(_Strict):
     """The linear views of ``architecture: wide_deep`` and ``linear``."""
 
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    joins: Literal["hidden", "output"] = Field(
+        "hidden",
+        description="wide_deep: where the linear views join the deep part: "
+        "hidden, beside the branches' fused vector into the first fusion layer; "
+        "output, beside the last fusion layer's output into the softmax layer "
+        "(a linear model on the views plus the deep part, Cheng et al. 2016)",
+    )
     l2: float = Field(
         0.0,
         ge=0.0,
         description="L2 penalty (times the sum of squared weights, added to the "
         "loss) on the layer that reads the linear views: the softmax layer of "
-        "architecture: linear, the first fusion layer of wide_deep",
+        "architecture: linear and of wide_deep with joins: output, the first "
+        "fusion layer of wide_deep with joins: hidden",
     )
 
 

@@ -225,6 +225,26 @@ def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
     assert run.remaining() == pytest.approx(1.0 + 50.0 * 3 / 5)
 
 
+def test_the_final_model_is_estimated_from_a_stacks_refit_not_its_fit():
+    clock = FakeClock()
+    big = _stack_node("train_models", 4)
+    final = _stack_node(
+        "train_final_model", 1, function="train_final_model", stage="final_model"
+    )
+    second = _stack_node("train_models_second_round", 2)
+    run = RunProgress([big, final, second], clock=clock)
+    run.node_in_this_thread(big)
+    run.stack_started(NAMES, "val_uar")
+    run.stack_epoch(_report("fit", 30, 30, [0.5] * 4, remaining=9.0, cost=(1.0, 1.0)))
+    run.stack_epoch(_report("refit", 10, 10, [None] * 4, remaining=0.0))
+    clock.now += 50
+    run.node_finished(big)
+    # 50 s for 30 fit and 10 refit epochs of 4 networks; the final model (one
+    # network, a fixed length): the refit's quarter of it, scaled by the cost
+    # (1 + 1) / (1 + 4); the second round: all of it, by (1 + 2) / (1 + 4)
+    assert run.remaining() == pytest.approx(50 / 4 * 2 / 5 + 50 * 3 / 5)
+
+
 def test_items_are_counted_with_their_rate():
     clock = FakeClock()
     node = Node(len, "corpus", "features", name="extract_node")

@@ -233,6 +233,8 @@ class RunProgress:
         self._kind: dict[str, str] = {}
         self._training: set[str] = set()
         self._jobs: dict[str, int] = {}
+        # epochs per phase ("fit", "refit") of each finished stack
+        self._phase_epochs: dict[str, dict[str, int]] = {}
         # (seconds per epoch, seconds per model-epoch) a stack measured
         self._stack_cost: tuple[float, float] | None = None
         self._stack_cost_models = 0  # networks in the stack that measured it
@@ -285,6 +287,8 @@ class RunProgress:
                 self._jobs[node.name] = (
                     running.stack.total if running.stack else _jobs_of(node)
                 )
+                if running.stack and running.stack.epochs:
+                    self._phase_epochs[node.name] = dict(running.stack.epochs)
             done = len(self._durations)
             left = self._remaining(now) if self.total else None
         fields = [stage_of(node), variant_and_fold(node), short_name(node)]
@@ -415,22 +419,31 @@ class RunProgress:
     def _training_estimate(self, node: Node, now: float) -> float:
         """A training node's duration from the trainings seen (lock held): scaled
         by its number of networks with the stacks' cost per epoch and per
-        model-epoch, or the mean of the finished ones of its kind."""
+        model-epoch, or the mean of the finished ones of its kind.
+
+        The final model trains for a fixed number of epochs, without the
+        early-stopped fit before it: it is scaled from the refit phase of a
+        finished stack (its epochs are those early stopping chose), not from
+        fit and refit together, which made it read three times its length.
+        """
         references = [
-            (self._durations[name], self._jobs[name]) for name in self._training
+            (self._durations[name], self._jobs[name], self._refit_share(name))
+            for name in self._training
         ]
         for running in self._running.values():
             if running.stack and running.stack.remaining is not None:
                 spent = now - running.started
                 references.append(
-                    (spent + running.stack.remaining, running.stack.total)
+                    (spent + running.stack.remaining, running.stack.total, None)
                 )
         if not references:
             return 0.0
-        same = [d for d, jobs in references if jobs == _jobs_of(node)]
+        same = [d for d, jobs, _ in references if jobs == _jobs_of(node)]
         if same:
             return sum(same) / len(same)
-        seconds, jobs = max(references, key=lambda r: r[1])
+        seconds, jobs, refit_share = max(references, key=lambda r: r[1])
+        if stage_of(node) == "final_model" and refit_share is not None:
+            seconds *= refit_share
         if self._stack_cost is None:
             return seconds * _jobs_of(node) / jobs
         per_epoch, per_model = self._stack_cost
@@ -438,6 +451,13 @@ class RunProgress:
             per_epoch + per_model * jobs
         )
         return seconds * scale
+
+    def _refit_share(self, name: str) -> float | None:
+        """The refit's share of a finished stack's epochs (None without a refit)."""
+        epochs = self._phase_epochs.get(name, {})
+        if not epochs.get("refit"):
+            return None
+        return epochs["refit"] / (epochs["refit"] + epochs.get("fit", 0))
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds spent per stage over the finished nodes, in running order."""

@@ -343,6 +343,31 @@ def test_the_clock_fits_a_fixed_and_a_per_model_cost():
     assert clock.seconds(10, np.array([2]))[0] == pytest.approx(0.05)
 
 
+def test_the_clock_leaves_out_epochs_that_trace_or_compile_a_new_stack_size():
+    clock = Clock()
+    truth = {40: 0.003 + 0.001 * 40, 20: 0.003 + 0.001 * 20, 5: 0.003 + 0.001 * 5}
+    clock.add(40, 10, 99.0, size=40, traced=True)  # the phase's first epoch
+    clock.add(40, 10, 10 * truth[40], size=40)
+    clock.add(40, 10, 10 * truth[40], size=40)
+    for models in (20, 5):
+        clock.add(models, 10, 10 * truth[models] + 0.8, size=models)  # compiles
+        clock.add(models, 10, 10 * truth[models], size=models)
+    assert len(clock.seen) == 4
+    per_step, per_model = clock.cost()
+    assert per_step == pytest.approx(0.003) and per_model == pytest.approx(0.001)
+
+
+def test_a_stack_reports_no_time_left_before_an_epoch_is_timed(corpus):
+    model = _model()
+    reports = []
+    train_jobs(
+        model, corpus, [_job(model, "a"), _job(model, "b")], SETTINGS, reports.append
+    )
+    # the first epoch traces (not timed): no estimate yet, then one every epoch
+    assert reports[0].remaining_seconds is None
+    assert all(r.remaining_seconds is not None for r in reports[2:])
+
+
 def test_the_clock_never_fits_a_negative_fixed_cost():
     # noisy epochs of a shrinking stack whose unconstrained fit has a negative
     # fixed part: the fit stays a valid cost instead of switching rules

@@ -14,13 +14,34 @@ if TYPE_CHECKING:
 
 class Clock:
     """Seconds per epoch of a stack: ``steps × (per_step + per_model_step × A)``
-    for ``A`` models training, fitted to the epochs seen (each phase's first
-    epoch, which traces, left out)."""
+    for ``A`` models training, fitted to the epochs seen.
+
+    An epoch that traces the step (each phase's first) or runs at a stack size not
+    seen before (its first epoch compiles the optimiser update for that size) is
+    left out: counted, such an epoch made smaller stacks look as slow as the full
+    one, the fit put the whole cost into the fixed part, and the estimate of the
+    run jumped from about 1:08 to 3:39 left and back as models stopped.
+    """
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, int, float]] = []  # (models, steps, seconds)
+        self.sizes: set[int] = set()  # stack sizes that have run an epoch
 
-    def add(self, models: int, steps: int, seconds: float) -> None:
+    def add(
+        self,
+        models: int,
+        steps: int,
+        seconds: float,
+        size: int | None = None,
+        traced: bool = False,
+    ) -> None:
+        """Record an epoch of ``models`` models training (``size``: the stack size
+        it ran at, padding included)."""
+        first_at_size = size is not None and size not in self.sizes
+        if size is not None:
+            self.sizes.add(size)
+        if traced or first_at_size:
+            return
         self.seen.append((models, steps, seconds))
 
     def cost(self) -> tuple[float, float] | None:

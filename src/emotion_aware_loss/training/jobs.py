@@ -135,7 +135,9 @@ class EpochReport:
     total: int
     best: list[float | None]  # per job, its best validation score so far
     seconds: float  # the epoch's wall time
-    remaining_seconds: float  # estimate for the rest of the stack (refit included)
+    # estimate for the rest of the stack (refit included); None before an epoch
+    # has been timed
+    remaining_seconds: float | None
     cost: tuple[float, float] | None  # seconds per step and per model-step
 
 

@@ -292,7 +292,9 @@ class _Part:
                 training=epoch.training + later,
                 total=self.total,
                 best=best,
-                remaining_seconds=epoch.remaining_seconds
+                remaining_seconds=None
+                if epoch.remaining_seconds is None
+                else epoch.remaining_seconds
                 + (spent + epoch.remaining_seconds) * later / self.size,
             )
         )

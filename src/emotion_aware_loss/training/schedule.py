@@ -191,8 +191,13 @@ class Phase:
             device.copy(np.asarray(improved, np.int32), "weights", "best")
             self._update_similarity(sorted(dynamic & set(slots.tolist())))
             self.epoch_seconds.append(time.perf_counter() - started)
-            if epoch:  # the first epoch traces the step
-                self.clock.add(len(slots), orders.shape[1], self.epoch_seconds[-1])
+            self.clock.add(
+                len(slots),
+                orders.shape[1],
+                self.epoch_seconds[-1],
+                size=len(padded),
+                traced=epoch == 0,  # the first epoch traces the step
+            )
             self._report(epoch, max_epochs, active, orders.shape[1])
         chosen = [
             m for m, s in enumerate(self.stoppers) if s is not None and s.has_best
@@ -310,7 +315,11 @@ class Phase:
                     max(h[monitor]) if h.get(monitor) else None for h in self.histories
                 ],
                 seconds=self.epoch_seconds[-1],
-                remaining_seconds=self.remaining_seconds(epoch, active, steps),
+                remaining_seconds=(
+                    self.remaining_seconds(epoch, active, steps)
+                    if self.clock.cost() is not None
+                    else None  # no epoch timed yet: no estimate, rather than 0
+                ),
                 cost=self.clock.cost(),
             )
         )

@@ -20,7 +20,12 @@ import tensorflow as tf
 from emotion_aware_loss.similarity import embedding_similarity
 from emotion_aware_loss.training.device import Device
 from emotion_aware_loss.training.forecast import Clock, forecast, improvement_rate
-from emotion_aware_loss.training.jobs import EpochReport, epoch_order, warm_up_epochs
+from emotion_aware_loss.training.jobs import (
+    EpochReport,
+    bucket_size,
+    epoch_order,
+    warm_up_epochs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +197,7 @@ class Phase:
             self._update_similarity(sorted(dynamic & set(slots.tolist())))
             self.epoch_seconds.append(time.perf_counter() - started)
             self.clock.add(
-                len(slots),
+                len(padded),  # what the epoch computed: padding slots cost as much
                 orders.shape[1],
                 self.epoch_seconds[-1],
                 size=len(padded),
@@ -291,11 +296,17 @@ class Phase:
         training, chosen = forecast(
             self.stoppers, self.lengths, active, epoch, rate, self.refit
         )
-        seconds = self.clock.seconds(steps, training).sum(axis=1)
+        # an epoch of m models computes a stack of bucket_size(m) (padding included)
+        sizes = np.vectorize(
+            lambda m: bucket_size(int(m), self.device.n) if m else 0, otypes=[int]
+        )
+        seconds = self.clock.seconds(steps, sizes(training)).sum(axis=1)
         if self.refit_steps:
             horizon = int(chosen.max(initial=0))
             refitting = (chosen[:, :, None] > np.arange(horizon)[None, None, :]).sum(1)
-            seconds = seconds + self.clock.seconds(self.refit_steps, refitting).sum(1)
+            seconds = seconds + self.clock.seconds(
+                self.refit_steps, sizes(refitting)
+            ).sum(1)
         return float(seconds.mean())
 
     def _report(

@@ -14,13 +14,14 @@ if TYPE_CHECKING:
 
 class Clock:
     """Seconds per epoch of a stack: ``steps × (per_step + per_model_step × A)``
-    for ``A`` models training, fitted to the epochs seen.
+    for a stack of ``A`` networks (the size the epoch computes, padding slots
+    included: with ``A`` counting only the models still training, a stack of 35
+    with one model stopped looked as slow as with none, the fit made networks
+    look free, and the run's estimate jumped from 1:08 to 3:39 left and back).
 
     An epoch that traces the step (each phase's first) or runs at a stack size not
     seen before (its first epoch compiles the optimiser update for that size) is
-    left out: counted, such an epoch made smaller stacks look as slow as the full
-    one, the fit put the whole cost into the fixed part, and the estimate of the
-    run jumped from about 1:08 to 3:39 left and back as models stopped.
+    left out: it costs more than the epochs that follow.
     """
 
     def __init__(self) -> None:

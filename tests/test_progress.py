@@ -201,16 +201,25 @@ def test_a_training_not_yet_started_is_estimated_from_the_stack_costs():
     assert run.remaining() == pytest.approx(40.0 + 50.0 * 2 / 5)
 
 
-def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
-    clock = FakeClock()
+def _round_then_final_then_second(
+    clock: FakeClock,
+) -> tuple[RunProgress, Node, Node, Node]:
+    """A run of a 4-network stack, the final model, a 2-network second round; the
+    first of them started."""
     big = _stack_node("train_models", 4)
     final = _stack_node(
         "train_final_model", 1, function="train_final_model", stage="final_model"
     )
-    small = _stack_node("train_models_second_round", 2)
-    run = RunProgress([big, final, small], clock=clock)
+    second = _stack_node("train_models_second_round", 2)
+    run = RunProgress([big, final, second], clock=clock)
     run.node_in_this_thread(big)
     run.stack_started(NAMES, "val_uar")
+    return run, big, final, second
+
+
+def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
+    clock = FakeClock()
+    run, big, final, _ = _round_then_final_then_second(clock)
     run.stack_epoch(_report("fit", 1, 4, [0.5] * 4, remaining=40.0, cost=(1.0, 1.0)))
     clock.now += 50
     run.node_finished(big)
@@ -227,14 +236,7 @@ def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
 
 def test_the_final_model_is_estimated_from_a_stacks_refit_not_its_fit():
     clock = FakeClock()
-    big = _stack_node("train_models", 4)
-    final = _stack_node(
-        "train_final_model", 1, function="train_final_model", stage="final_model"
-    )
-    second = _stack_node("train_models_second_round", 2)
-    run = RunProgress([big, final, second], clock=clock)
-    run.node_in_this_thread(big)
-    run.stack_started(NAMES, "val_uar")
+    run, big, _, _ = _round_then_final_then_second(clock)
     run.stack_epoch(_report("fit", 30, 30, [0.5] * 4, remaining=9.0, cost=(1.0, 1.0)))
     run.stack_epoch(_report("refit", 10, 10, [None] * 4, remaining=0.0))
     clock.now += 50

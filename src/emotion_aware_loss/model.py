@@ -271,14 +271,22 @@ def build_fusion_model(
             for name, seq in zip(config.modalities, sequences, strict=True)
         ]
         x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
-    wide = config.architecture == "wide_deep"
+    # where the linear views join: before the fusion layers, or at the softmax
+    # layer (a linear model on them plus the deep part, with a fraction of the
+    # weights of a fusion layer reading them: 2,286 statistics x 5 classes instead
+    # of x 64 units)
+    joins = config.wide.joins if config.architecture == "wide_deep" else None
     named = dict(zip(config.modalities, inputs, strict=True))
-    if wide and config.wide.joins == "hidden":
-        x = layers.Concatenate(name="wide_and_deep")(
+
+    def with_views(x: keras.KerasTensor) -> keras.KerasTensor:
+        return layers.Concatenate(name="wide_and_deep")(
             [x, *_wide_inputs(config, named, vocab_size)]
         )
+
+    if joins == "hidden":
+        x = with_views(x)
     for i, units in enumerate(config.fusion.dense_units):
-        reads_views = i == 0 and wide and config.wide.joins == "hidden"
+        reads_views = i == 0 and joins == "hidden"
         x = layers.Dense(
             units,
             activation="relu",
@@ -286,18 +294,12 @@ def build_fusion_model(
             name=f"fusion_dense_{i}",
         )(x)
         x = layers.Dropout(config.fusion.dropout, name=f"fusion_dropout_{i}")(x)
-    joins_output = wide and config.wide.joins == "output"
-    if joins_output:
-        # the softmax layer reads the views directly: a linear model on them plus
-        # the deep part's vector, with a fraction of the weights of a fusion layer
-        # reading them (2,286 statistics x 5 classes instead of x 64 units)
-        x = layers.Concatenate(name="wide_and_deep")(
-            [x, *_wide_inputs(config, named, vocab_size)]
-        )
+    if joins == "output":
+        x = with_views(x)
     outputs = layers.Dense(
         n_classes,
         activation="softmax",
-        kernel_regularizer=_l2(config.wide.l2) if joins_output else None,
+        kernel_regularizer=_l2(config.wide.l2) if joins == "output" else None,
         name="emotion",
     )(x)
     return keras.Model(inputs, outputs, name="emotion_fusion")

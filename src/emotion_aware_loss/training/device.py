@@ -97,6 +97,10 @@ class Device:
         # compiled once per size rather than once per number of models still
         # training; it trains nothing (its batches are all padding).
         self.slot_jobs = [*jobs, jobs[0]]
+        # the stack size an epoch of m models runs at, by m (0 for none)
+        self.stack_sizes = np.array(
+            [0, *(bucket_size(m, self.n) for m in range(1, self.n + 1))]
+        )
         self.network = StackedNetwork(model)
         stacked = self.network.stack([job.weights for job in self.slot_jobs])
         self.weights = [tf.Variable(value) for value in stacked]
@@ -541,7 +545,7 @@ class Device:
 
     def padded(self, slots: np.ndarray) -> np.ndarray:
         """``slots`` and, after them, the padding slot up to :func:`bucket_size`."""
-        size = bucket_size(len(slots), self.n)
+        size = self.stack_sizes[len(slots)]
         return np.concatenate([slots, np.full(size - len(slots), self.n, np.int32)])
 
     def model_weights(self) -> list[list[np.ndarray]]:

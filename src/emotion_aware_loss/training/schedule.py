@@ -20,12 +20,7 @@ import tensorflow as tf
 from emotion_aware_loss.similarity import embedding_similarity
 from emotion_aware_loss.training.device import Device
 from emotion_aware_loss.training.forecast import Clock, forecast, improvement_rate
-from emotion_aware_loss.training.jobs import (
-    EpochReport,
-    bucket_size,
-    epoch_order,
-    warm_up_epochs,
-)
+from emotion_aware_loss.training.jobs import EpochReport, epoch_order, warm_up_epochs
 
 logger = logging.getLogger(__name__)
 
@@ -297,15 +292,13 @@ class Phase:
             self.stoppers, self.lengths, active, epoch, rate, self.refit
         )
         # an epoch of m models computes a stack of bucket_size(m) (padding included)
-        sizes = np.vectorize(
-            lambda m: bucket_size(int(m), self.device.n) if m else 0, otypes=[int]
-        )
-        seconds = self.clock.seconds(steps, sizes(training)).sum(axis=1)
+        sizes = self.device.stack_sizes
+        seconds = self.clock.seconds(steps, sizes[training]).sum(axis=1)
         if self.refit_steps:
             horizon = int(chosen.max(initial=0))
             refitting = (chosen[:, :, None] > np.arange(horizon)[None, None, :]).sum(1)
             seconds = seconds + self.clock.seconds(
-                self.refit_steps, sizes(refitting)
+                self.refit_steps, sizes[refitting]
             ).sum(1)
         return float(seconds.mean())
 
@@ -315,6 +308,7 @@ class Phase:
         if self.report is None:
             return
         monitor = self.device.settings.monitor
+        cost = self.clock.cost()
         self.report(
             EpochReport(
                 phase=self.name,
@@ -328,9 +322,9 @@ class Phase:
                 seconds=self.epoch_seconds[-1],
                 remaining_seconds=(
                     self.remaining_seconds(epoch, active, steps)
-                    if self.clock.cost() is not None
+                    if cost is not None
                     else None  # no epoch timed yet: no estimate, rather than 0
                 ),
-                cost=self.clock.cost(),
+                cost=cost,
             )
         )

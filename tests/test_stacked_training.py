@@ -17,6 +17,7 @@ import logging
 import keras
 import numpy as np
 import pytest
+import scipy.optimize
 import tensorflow as tf
 
 from emotion_aware_loss.config import ModelConfig
@@ -372,20 +373,39 @@ def test_the_clock_never_fits_a_negative_fixed_cost():
     # noisy epochs of a shrinking stack whose unconstrained fit has a negative
     # fixed part: the fit stays a valid cost instead of switching rules
     clock = Clock()
-    for models, seconds in ((35, 1.00), (34, 0.99), (30, 0.80), (24, 0.62)):
-        clock.add(models, 35, seconds)
+    sizes, seconds = (35, 34, 30, 17), np.array([1.00, 0.99, 0.80, 0.42])
+    for models, value in zip(sizes, seconds, strict=True):
+        clock.add(models, 35, value)
     lstsq, *_ = np.linalg.lstsq(
-        np.array([[35, 35 * m] for m in (35, 34, 30, 24)], float),
-        np.array([1.00, 0.99, 0.80, 0.62]),
-        rcond=None,
+        np.array([[35, 35 * m] for m in sizes], float), seconds, rcond=None
     )
     assert lstsq[0] < 0  # the case this guards against
     # the best fit with a fixed part of at least 0: none, and the slope through 0
-    x = np.array([35 * m for m in (35, 34, 30, 24)], float)
-    t = np.array([1.00, 0.99, 0.80, 0.62])
+    x = np.array([35 * m for m in sizes], float)
     per_step, per_model = clock.cost()
     assert per_step == pytest.approx(0.0, abs=1e-12)
-    assert per_model == pytest.approx((x @ t) / (x @ x))
+    assert per_model == pytest.approx((x @ seconds) / (x @ x))
+
+
+def test_the_clock_splits_the_cost_only_over_sizes_far_enough_apart():
+    # sizes 35 and 32 with noise: the least-squares split puts most of the cost
+    # in the fixed part, and a stack of one costs 58 % of one of 35
+    clock = Clock()
+    epochs = ((35, 0.82), (35, 0.80), (32, 0.78))
+    for models, seconds in epochs:
+        clock.add(models, 35, seconds)
+    fit, _ = scipy.optimize.nnls(
+        np.array([[35, 35 * m] for m, _ in epochs], float),
+        np.array([seconds for _, seconds in epochs]),
+    )
+    assert (fit[0] + fit[1]) / (fit[0] + 35 * fit[1]) > 0.5  # the case guarded
+    per_step, per_model = clock.cost()
+    assert per_step == pytest.approx(4 * per_model)  # the prior split instead
+    one, full = clock.seconds(35, np.array([1, 35]))
+    assert one / full == pytest.approx(5 / 39)
+    clock.add(16, 35, 0.41)  # sizes now a factor of 2 apart: both parts fitted
+    per_step, per_model = clock.cost()
+    assert per_step != pytest.approx(4 * per_model)
 
 
 def test_the_forecast_ends_every_model_within_its_patience_and_length():

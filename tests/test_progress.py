@@ -222,6 +222,7 @@ def test_a_one_network_stack_leaves_the_cost_a_larger_stack_measured():
     run, big, final, _ = _round_then_final_then_second(clock)
     run.stack_epoch(_report("fit", 1, 4, [0.5] * 4, remaining=40.0, cost=(1.0, 1.0)))
     clock.now += 50
+    run.stack_epoch(_report("fit", 30, 0, [0.5] * 4, remaining=0.0))
     run.node_finished(big)
     run.node_in_this_thread(final)
     run.stack_started(["final"], "val_uar")
@@ -238,13 +239,54 @@ def test_the_final_model_is_estimated_from_a_stacks_refit_not_its_fit():
     clock = FakeClock()
     run, big, _, _ = _round_then_final_then_second(clock)
     run.stack_epoch(_report("fit", 30, 30, [0.5] * 4, remaining=9.0, cost=(1.0, 1.0)))
-    run.stack_epoch(_report("refit", 10, 10, [None] * 4, remaining=0.0))
     clock.now += 50
+    run.stack_epoch(_report("refit", 10, 10, [None] * 4, remaining=0.0))
     run.node_finished(big)
     # 50 s for 30 fit and 10 refit epochs of 4 networks; the final model (one
     # network, a fixed length): the refit's quarter of it, scaled by the cost
     # (1 + 1) / (1 + 4); the second round: all of it, by (1 + 2) / (1 + 4)
     assert run.remaining() == pytest.approx(50 / 4 * 2 / 5 + 50 * 3 / 5)
+
+
+def test_a_stack_counts_building_and_saving_its_models_after_its_last_epoch():
+    clock = FakeClock()
+    run, big, final, second = _round_then_final_then_second(clock)
+    # the initial model (an input of every stack) took 0.5 s to save
+    run.dataset_saving("initial_model")
+    clock.now += 0.5
+    run.dataset_saved("initial_model")
+    run.stack_epoch(_report("fit", 1, 4, [0.5] * 4, remaining=10.0, cost=(0.0, 1.0)))
+    # before any stack has finished: each of its 4 networks as two such saves;
+    # the others scaled from its 0.5 s so far, 10 s of epochs and 4 s after them
+    assert run.remaining() == pytest.approx(
+        10.0 + 4 * 1.0 + (1 + 2) / 4 * (0.5 + 10.0 + 4.0)
+    )
+    clock.now += 10
+    run.stack_epoch(_report("refit", 5, 0, [None] * 4, remaining=0.0))
+    clock.now += 2  # its models built and saved: 0.5 s per network
+    run.node_finished(big)
+    run.node_in_this_thread(final)
+    run.stack_started(["final"], "val_uar")
+    run.stack_epoch(_report("fit", 1, 1, [None], remaining=3.0, total=1))
+    # the final model: 3 s of epochs and 0.5 s to build and save its network;
+    # the second round scaled from the first stack's 12.5 s by (0 + 2) / (0 + 4)
+    assert run.remaining() == pytest.approx(3.5 + 12.5 * 2 / 4)
+
+
+def test_a_kind_not_seen_yet_takes_at_least_the_time_to_read_its_inputs():
+    clock = FakeClock()
+    describe = Node(
+        _pipeline_function("evaluation", "describe_setup"), "spec", "setup", name="d"
+    )
+    nodes = [describe, _plot("plot_learning_curves")]
+    run = RunProgress(nodes, clock=clock)
+    run.node_started(describe)
+    run.node_finished(describe)  # 0 s: the stage's mean alone would say nothing
+    run.dataset_saving("metrics")
+    clock.now += 0.25
+    run.dataset_saved("metrics")
+    # the plot reads "metrics": twice its save
+    assert run.remaining() == pytest.approx(0.5)
 
 
 def test_items_are_counted_with_their_rate():
@@ -337,3 +379,50 @@ def test_a_worker_process_logs_its_nodes_without_a_total(caplog):
     assert re.fullmatch(
         r"\[1\] run \| v × fold_1 \| first \| \d+\.\d s \| elapsed 0:00", line
     )
+
+
+def test_a_kind_not_seen_yet_takes_what_it_took_in_earlier_runs():
+    clock = FakeClock()
+    describe = Node(
+        _pipeline_function("evaluation", "describe_setup"), "spec", "setup", name="d"
+    )
+    plot = _plot("plot_learning_curves")
+    run = RunProgress(
+        [describe, plot], clock=clock, earlier={"plot_learning_curves": 2.5}
+    )
+    run.node_started(describe)
+    run.node_finished(describe)
+    assert run.remaining() == pytest.approx(2.5)  # not the stage's 0 s
+    run.node_started(plot)
+    clock.now += 4.0
+    run.node_finished(plot)
+    # this run's figure replaces the earlier one
+    assert run.kind_seconds() == {"describe_setup": 0.0, "plot_learning_curves": 4.0}
+
+
+def test_the_timings_of_a_run_are_kept_for_the_next(tmp_path):
+    pipeline = Pipeline([Node(_double, "a", "b", name="first_node")])
+    catalog = DataCatalog({"a": MemoryDataset(1)})
+    path = tmp_path / progress.TIMINGS_FILE
+    path.parent.mkdir()
+    path.write_text('{"seconds": {"plot_pair_costs": 1.5, "_double": 9.0}}')
+    hooks = ProgressHooks()
+    manager = _create_hook_manager()
+    _register_hooks(manager, [hooks])
+    params = {"runner": "SequentialRunner", "project_path": str(tmp_path)}
+    hooks.before_pipeline_run(params, pipeline, catalog)
+    assert hooks._run._earlier == {"plot_pair_costs": 1.5, "_double": 9.0}
+    SequentialRunner().run(pipeline, catalog, manager)
+    hooks.after_pipeline_run()
+    seconds = progress.read_timings(path)
+    assert seconds["plot_pair_costs"] == 1.5  # not run this time: kept
+    assert seconds["_double"] < 1.0  # run this time: its new figure
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary
+
+
+def test_an_unreadable_timings_file_is_ignored(tmp_path):
+    path = tmp_path / "node_seconds.json"
+    path.write_text("{not json")
+    assert progress.read_timings(path) == {}
+    progress.write_timings(path, {"f": 1.0})
+    assert progress.read_timings(path) == {"f": 1.0}

@@ -64,6 +64,12 @@ def reference_baseline(modalities: list[str] | tuple[str, ...]) -> str:
     return baseline_names(modalities)[-1]
 
 
+def linear_family_name(variant: str) -> str:
+    """The linear model fitted with loss variant ``variant``'s loss
+    (``baselines.losses``): ``linear_<variant>``."""
+    return f"linear_{variant}"
+
+
 def acoustic_statistics(features: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
     """Utterance-level statistics of ``(n, frames, features)`` acoustic arrays.
 
@@ -136,12 +142,13 @@ def _validation_uars(
     train: tuple[object, np.ndarray],
     validation: tuple[object, np.ndarray],
     config: BaselinesConfig,
-    seed: int,
+    model: BaseEstimator,
 ) -> np.ndarray:
-    """UAR on ``validation`` of a model fitted on ``train``, per C of the grid."""
+    """UAR on ``validation`` of ``model`` fitted on ``train``, per C of the grid
+    (``model`` warm-starts along it)."""
     x_train = features.fit_transform(train[0], train[1])
     x_validation = features.transform(validation[0])
-    model = _logistic_regression(config, seed)
+    model = clone(model)
     uars = np.zeros(len(config.c_grid))
     for i in np.argsort(config.c_grid):
         model.set_params(C=config.c_grid[i]).fit(x_train, train[1])
@@ -189,8 +196,10 @@ def _fit_best(
     seed: int,
     name: str,
     groups: FoldData | None = None,
+    model: BaseEstimator | None = None,
 ) -> np.ndarray:
-    """A balanced logistic regression on ``features`` with ``C`` chosen from the grid.
+    """A balanced logistic regression on ``features`` with ``C`` chosen from the grid
+    (or ``model``, a classifier with ``C`` and ``warm_start``, chosen the same way).
 
     ``config.selection``: ``validation`` fits on the training part and keeps the C
     with the best UAR on the validation part; ``cross_validation`` scores each C
@@ -201,6 +210,7 @@ def _fit_best(
     Returns:
         ``(n_test, n_classes)`` class probabilities of the test part.
     """
+    unfitted = model if model is not None else _logistic_regression(config, seed)
     try:
         if config.selection == "validation" or not len(labels.validation):
             pool, pool_labels = data.train, labels.train
@@ -224,14 +234,16 @@ def _fit_best(
             else:
                 train = (pool[fit_rows], pool_labels[fit_rows])
                 held = (pool[score_rows], pool_labels[score_rows])
-            scores.append(_validation_uars(clone(features), train, held, config, seed))
+            scores.append(
+                _validation_uars(clone(features), train, held, config, unfitted)
+            )
         # Without scores (no validation part, a one-class one) the first C stands.
         mean = np.mean(scores, axis=0) if scores else np.zeros(len(config.c_grid))
         best = int(np.argmax(mean))
         x_pool = features.fit_transform(pool, pool_labels)
     except ValueError as exc:  # e.g. no n-gram left after min_df
         raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
-    model = _logistic_regression(config, seed).set_params(C=config.c_grid[best])
+    model = clone(unfitted).set_params(C=config.c_grid[best])
     model.fit(x_pool, pool_labels)
     logger.info(
         "%s: C=%g (%s UAR %.4f)",
@@ -254,8 +266,12 @@ def speech_baseline(
     n_classes: int,
     seed: int,
     speakers: FoldData | None = None,
+    model: BaseEstimator | None = None,
+    name: str = SPEECH,
 ) -> np.ndarray:
-    """Standardised acoustic statistics -> balanced logistic regression.
+    """Standardised acoustic statistics -> balanced logistic regression (or
+    ``model``, e.g. a :class:`~emotion_aware_loss.softmax_regression.SoftmaxRegression`
+    with a loss of the family).
 
     ``speakers`` (the folds are speaker-independent) group the inner folds that
     choose ``C``.
@@ -267,8 +283,9 @@ def speech_baseline(
         config,
         n_classes,
         seed,
-        SPEECH,
+        name,
         speakers,
+        model,
     )
 
 
@@ -299,8 +316,11 @@ def text_baseline(
     n_classes: int,
     seed: int,
     speakers: FoldData | None = None,
+    model: BaseEstimator | None = None,
+    name: str = TEXT,
 ) -> np.ndarray:
-    """TF-IDF of the transcripts (fitted on training data) -> logistic regression.
+    """TF-IDF of the transcripts (fitted on training data) -> logistic regression
+    (or ``model``, as in :func:`speech_baseline`).
 
     ``speakers`` (the folds are speaker-independent) group the inner folds that
     choose ``C``.
@@ -312,6 +332,7 @@ def text_baseline(
         config,
         n_classes,
         seed,
-        TEXT,
+        name,
         speakers,
+        model,
     )

@@ -642,6 +642,13 @@ class BaselinesConfig(_Strict):
     )
     inner_folds: int = Field(3, ge=2, description="folds of the cross_validation")
     max_iter: int = Field(2000, gt=0)
+    losses: list[str] = Field(
+        default_factory=list,
+        description="loss variants whose loss, similarity matrix and hyper-parameters "
+        "also fit the linear models (a softmax regression fitted like scikit-learn's "
+        "logistic regression, C chosen the same way): one more row, "
+        "linear_<variant>, per variant named",
+    )
     text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
 
     @field_validator("text", mode="before")

@@ -21,7 +21,7 @@ from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-from emotion_aware_loss.baselines import baseline_names
+from emotion_aware_loss.baselines import baseline_names, linear_family_name
 from emotion_aware_loss.config import (
     BaselinesConfig,
     CrossValidationConfig,
@@ -61,11 +61,18 @@ class Layout:
     final_variant: str = "emotion_aware"  # final_model.variant (checked at run start)
     baselines: tuple[str, ...] = ()  # linear references scored on the same folds
     stacked: bool = True  # training.stacked: one node per round, or per (variant, fold)
+    linear_losses: tuple[str, ...] = ()  # variants whose loss fits a linear model too
+
+    @property
+    def linear_family(self) -> tuple[str, ...]:
+        """The linear models of :attr:`linear_losses`: ``linear_<variant>``."""
+        return tuple(linear_family_name(v) for v in self.linear_losses)
 
     @property
     def scored(self) -> tuple[str, ...]:
-        """Everything evaluated per fold: the loss variants, then the baselines."""
-        return self.variants + self.baselines
+        """Everything evaluated per fold: the loss variants, the baselines, then
+        the linear models fitted with a variant's loss."""
+        return self.variants + self.baselines + self.linear_family
 
     @property
     def folds(self) -> tuple[str, ...]:
@@ -83,6 +90,36 @@ class Layout:
         """The dataset holding the matrix the final model's variant trains with."""
         sources = dict(zip(self.variants, self.similarity_sources, strict=False))
         return FINAL_SIMILARITY_DATASETS[sources.get(self.final_variant, "hand_set")]
+
+
+def _linear_losses(
+    config: BaselinesConfig, variants: dict[str, Any], names: tuple[str, ...]
+) -> tuple[str, ...]:
+    """``baselines.losses``, checked against the variants and the names in use."""
+    for variant in config.losses:
+        if variant not in variants:
+            raise ValueError(
+                f"baselines.losses names {variant!r}, which is not one of the "
+                f"loss_variants {list(variants)}"
+            )
+        if variants[variant].loss == "cross_entropy":
+            raise ValueError(
+                f"baselines.losses: {variant!r} trains with cross_entropy, whose "
+                f"linear model is the baseline {names[-1]!r} itself; leave it out"
+            )
+        if variants[variant].similarity in DERIVED_FROM_MODELS:
+            raise ValueError(
+                f"baselines.losses: {variant!r} uses a similarity learned from the "
+                "networks; the linear models are fitted before them (use a variant "
+                "with a hand_set or valence_arousal similarity)"
+            )
+        clash = linear_family_name(variant)
+        if clash in variants or clash in names:
+            raise ValueError(
+                f"baselines.losses: {variant!r}'s linear model would be named "
+                f"{clash!r}, which is already taken"
+            )
+    return tuple(dict.fromkeys(config.losses))
 
 
 def _project_root() -> Path:
@@ -137,8 +174,9 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
     training = TrainingConfig.model_validate(params.get("training") or {})
     if "classes" in params:
         training.check_classes(list(params["classes"]))
-    baselines = ()
-    if BaselinesConfig.model_validate(params.get("baselines") or {}).enabled:
+    baselines, linear_losses = (), ()
+    baselines_config = BaselinesConfig.model_validate(params.get("baselines") or {})
+    if baselines_config.enabled:
         modalities = (params.get("model") or {}).get("modalities", ["speech", "text"])
         baselines = baseline_names(modalities)
         clash = sorted(set(baselines) & set(variants))
@@ -147,6 +185,7 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
                 f"loss_variants {clash} are named like the linear baselines; rename "
                 "them or set baselines.enabled: false"
             )
+        linear_losses = _linear_losses(baselines_config, variants, baselines)
     return Layout(
         cv.n_folds,
         tuple(variants),
@@ -156,6 +195,7 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
         final.variant,
         baselines,
         training.stacked,
+        linear_losses,
     )
 
 

@@ -19,7 +19,10 @@ from emotion_aware_loss.config import (
 )
 from emotion_aware_loss.cross_validation import TEST, TRAIN, rows_of
 from emotion_aware_loss.pipelines.baselines import create_pipeline
-from emotion_aware_loss.pipelines.baselines.nodes import fit_linear_baselines
+from emotion_aware_loss.pipelines.baselines.nodes import (
+    fit_linear_baselines,
+    fit_linear_family,
+)
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
 )
@@ -259,3 +262,88 @@ def test_the_row_space_gives_the_same_regularised_model_with_fewer_values():
     )
     tall = rng.normal(size=(50, 4))
     np.testing.assert_array_equal(RowSpace().fit(tall).transform(tall), tall)
+
+
+# --- the linear models fitted with a variant's loss (baselines.losses) ---------------
+FAMILY_VARIANTS = {
+    "cross_entropy": {"loss": "cross_entropy"},
+    "no_cost": {"loss": "expected_cost", "lam": 0.0},
+    "soft": {"loss": "soft_target", "beta": 2.0},
+}
+
+
+def _run_family(inputs, variants=("no_cost", "soft")):
+    return fit_linear_family(
+        inputs["model_input_table"],
+        inputs["acoustic_features"],
+        inputs["fold_0.split"],
+        inputs["similarity_matrix"],
+        inputs["input_spec"],
+        BaselinesConfig(text=[{"analyzer": "word", "min_df": 1}, {"min_df": 1}]),
+        ModelConfig.model_validate(
+            {"speech": {"blocks": [{"filters": 4, "kernel_size": 3}]}}
+        ),
+        EvaluationConfig(),
+        CrossValidationConfig(n_folds=2, speaker_independent=True),
+        1,
+        FAMILY_VARIANTS,
+        **{v: inputs["similarity_matrix"] for v in variants},
+    )
+
+
+def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
+    """``expected_cost`` with ``lam = 0`` is cross-entropy: its linear model is the
+    reference baseline (speech and text: their mean), to the solver's tolerance;
+    another loss gives another model."""
+    baseline = _run_fold(
+        fold_inputs, fold_inputs["model_input_table"], fold_inputs["acoustic_features"]
+    )
+    family = _run_family(fold_inputs)
+    assert set(family) == {
+        f"linear_{v}_{kind}"
+        for v in ("no_cost", "soft")
+        for kind in ("metrics", "predictions")
+    }
+    np.testing.assert_allclose(
+        _probabilities(family, "linear_no_cost"),
+        _probabilities(baseline, "linear_fusion"),
+        atol=1e-5,
+    )
+    assert not np.allclose(
+        _probabilities(family, "linear_soft"),
+        _probabilities(baseline, "linear_fusion"),
+        atol=1e-3,
+    )
+    metrics = family["linear_soft_metrics"]
+    assert set(metrics["decisions"]) == {"argmax", "min_expected_cost"}
+
+
+def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):
+    from emotion_aware_loss import layout  # noqa: PLC0415
+
+    params = {
+        "loss_variants": FAMILY_VARIANTS
+        | {"learned": {"loss": "emotion_aware", "similarity": "learned"}},
+        "model": {"modalities": ["speech"]},
+    }
+    chosen = layout.layout_from_parameters(
+        params | {"baselines": {"losses": ["soft", "no_cost"]}}
+    )
+    assert chosen.scored[-3:] == ("linear_speech", "linear_soft", "linear_no_cost")
+    monkeypatch.setattr(layout, "_run_layout", chosen)
+    (node,) = [
+        n for n in create_pipeline().nodes if n.name == "fold_1.fit_linear_family_node"
+    ]
+    assert "similarity_matrix" in node.inputs and "params:loss_variants" in node.inputs
+    assert set(node.outputs) == {
+        f"linear_{v}.fold_1.{kind}"
+        for v in ("soft", "no_cost")
+        for kind in ("metrics", "predictions")
+    }
+    for losses, message in (
+        (["nope"], "baselines.losses names 'nope', which is not one of"),
+        (["cross_entropy"], "whose linear model is the baseline 'linear_speech'"),
+        (["learned"], "uses a similarity learned from the networks"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            layout.layout_from_parameters(params | {"baselines": {"losses": losses}})

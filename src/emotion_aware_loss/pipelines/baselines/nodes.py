@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from emotion_aware_loss.baselines import (
     FUSION,
@@ -14,6 +16,8 @@ from emotion_aware_loss.baselines import (
     FoldData,
     acoustic_statistics,
     baseline_names,
+    linear_family_name,
+    reference_baseline,
     speech_baseline,
     text_baseline,
 )
@@ -22,6 +26,7 @@ from emotion_aware_loss.config import (
     CrossValidationConfig,
     EvaluationConfig,
     ModelConfig,
+    validate_variants,
 )
 from emotion_aware_loss.cross_validation import (
     CHUNK_ROWS,
@@ -31,7 +36,9 @@ from emotion_aware_loss.cross_validation import (
     rows_of,
 )
 from emotion_aware_loss.feature_store import iter_row_chunks
+from emotion_aware_loss.losses import LOSS_FUNCTIONS
 from emotion_aware_loss.pipelines.evaluation.nodes import score_test_predictions
+from emotion_aware_loss.softmax_regression import SoftmaxRegression
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,115 @@ def _statistics(
     ]
     width = features.shape[2] * (1 if features.shape[1] == 1 else 2)
     return np.concatenate(chunks) if chunks else np.empty((0, width))
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """One fold's rows by role, labels and (speaker-independent folds) speakers."""
+
+    roles: list[np.ndarray]
+    labels: FoldData
+    speakers: FoldData | None
+
+
+def _fold(
+    model_input_table: pd.DataFrame,
+    split: pd.DataFrame,
+    cross_validation: CrossValidationConfig,
+) -> _Fold:
+    roles = [
+        rows_of(model_input_table, split, role) for role in (TRAIN, VALIDATION, TEST)
+    ]
+    label_ids = model_input_table["label_id"].to_numpy(dtype=np.int64)
+    speakers = None
+    if cross_validation.speaker_independent:
+        speaker_ids = model_input_table["speaker"].astype(str).to_numpy()
+        speakers = FoldData(*(speaker_ids[rows] for rows in roles))
+    return _Fold(roles, FoldData(*(label_ids[rows] for rows in roles)), speakers)
+
+
+def _probabilities(
+    fold: _Fold,
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    modalities: list[str],
+    config: BaselinesConfig,
+    n_classes: int,
+    seed: int,
+    model: BaseEstimator | None = None,
+    name: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Test-part probabilities of the linear model of each modality, and of their
+    mean for both (``model``: the classifier to fit instead of scikit-learn's
+    logistic regression; ``name`` names it in messages)."""
+    probabilities: dict[str, np.ndarray] = {}
+    names = baseline_names(modalities)
+    if SPEECH in names:
+        n_frames = model_input_table["n_frames"].to_numpy(dtype=np.int64)
+        statistics = FoldData(
+            *(_statistics(acoustic_features, n_frames, rows) for rows in fold.roles)
+        )
+        probabilities[SPEECH] = speech_baseline(
+            statistics,
+            fold.labels,
+            config,
+            n_classes,
+            seed,
+            fold.speakers,
+            model,
+            name or SPEECH,
+        )
+    if TEXT in names:
+        tokens = model_input_table["tokens"].astype(str).to_numpy()
+        texts = FoldData(*(tokens[rows] for rows in fold.roles))
+        probabilities[TEXT] = text_baseline(
+            texts,
+            fold.labels,
+            config,
+            n_classes,
+            seed,
+            fold.speakers,
+            model,
+            name or TEXT,
+        )
+    if FUSION in names:
+        probabilities[FUSION] = (probabilities[SPEECH] + probabilities[TEXT]) / 2.0
+    return probabilities
+
+
+def _scored(
+    probabilities: dict[str, np.ndarray],
+    fold: _Fold,
+    model_input_table: pd.DataFrame,
+    split: pd.DataFrame,
+    similarity_matrix: pd.DataFrame,
+    classes: list[str],
+    evaluation: EvaluationConfig,
+) -> dict[str, object]:
+    """``<name>_metrics`` and ``<name>_predictions`` of each model's test part,
+    scored exactly like a network's (both decision rules, the same metrics)."""
+    outputs: dict[str, object] = {}
+    for name, values in probabilities.items():
+        metrics, predictions = score_test_predictions(
+            values,
+            fold.labels.test,
+            fold.roles[2],
+            model_input_table,
+            split,
+            similarity_matrix,
+            classes,
+            evaluation.ece_bins,
+        )
+        outputs[f"{name}_metrics"] = metrics
+        outputs[f"{name}_predictions"] = predictions
+        logger.info(
+            "%s, fold %d: accuracy %.4f, UAR %.4f",
+            name,
+            metrics["fold"],
+            metrics["decisions"]["argmax"]["accuracy"],
+            metrics["decisions"]["argmax"]["uar"],
+        )
+    return outputs
 
 
 def fit_linear_baselines(
@@ -78,53 +194,85 @@ def fit_linear_baselines(
         ``model.modalities`` (``linear_speech``, ``linear_text``, ``linear_fusion``).
     """
     classes = list(input_spec["classes"])
-    n_classes = len(classes)
-    roles = [
-        rows_of(model_input_table, split, role) for role in (TRAIN, VALIDATION, TEST)
-    ]
-    label_ids = model_input_table["label_id"].to_numpy(dtype=np.int64)
-    labels = FoldData(*(label_ids[rows] for rows in roles))
-    speakers = None
-    if cross_validation.speaker_independent:
-        speaker_ids = model_input_table["speaker"].astype(str).to_numpy()
-        speakers = FoldData(*(speaker_ids[rows] for rows in roles))
+    fold = _fold(model_input_table, split, cross_validation)
+    probabilities = _probabilities(
+        fold,
+        model_input_table,
+        acoustic_features,
+        model.modalities,
+        baselines,
+        len(classes),
+        seed,
+    )
+    return _scored(
+        probabilities,
+        fold,
+        model_input_table,
+        split,
+        similarity_matrix,
+        classes,
+        evaluation,
+    )
+
+
+def fit_linear_family(
+    model_input_table: pd.DataFrame,
+    acoustic_features: np.ndarray,
+    split: pd.DataFrame,
+    similarity_matrix: pd.DataFrame,
+    input_spec: dict,
+    baselines: BaselinesConfig,
+    model: ModelConfig,
+    evaluation: EvaluationConfig,
+    cross_validation: CrossValidationConfig,
+    seed: int,
+    loss_variants: dict,
+    **similarities: pd.DataFrame,
+) -> dict[str, object]:
+    """The linear models of one fold fitted with the losses of
+    ``baselines.losses``: for each, the reference baseline of ``model.modalities``
+    (acoustic statistics, TF-IDF, their mean) with scikit-learn's logistic
+    regression replaced by a :class:`SoftmaxRegression` with the variant's loss,
+    hyper-parameters and similarity matrix (``similarities``: variant -> its
+    matrix in this fold), ``C`` chosen the same way; scored like the baselines.
+
+    Returns:
+        ``linear_<variant>_metrics`` and ``_predictions`` per variant.
+    """
+    classes = list(input_spec["classes"])
+    fold = _fold(model_input_table, split, cross_validation)
+    variants = validate_variants(loss_variants)
+    reference = reference_baseline(model.modalities)
     probabilities: dict[str, np.ndarray] = {}
-    names = baseline_names(model.modalities)
-    if SPEECH in names:
-        n_frames = model_input_table["n_frames"].to_numpy(dtype=np.int64)
-        statistics = FoldData(
-            *(_statistics(acoustic_features, n_frames, rows) for rows in roles)
+    for variant, matrix in similarities.items():
+        loss = variants[variant]
+        _, names = LOSS_FUNCTIONS[loss.loss]
+        hyper = loss.hyper_parameters()
+        regression = SoftmaxRegression(
+            loss.loss,
+            matrix.to_numpy(dtype=np.float64),
+            {key: hyper[key] for key in names},
+            max_iter=baselines.max_iter,
+            warm_start=True,
         )
-        probabilities[SPEECH] = speech_baseline(
-            statistics, labels, baselines, n_classes, seed, speakers
-        )
-    if TEXT in names:
-        tokens = model_input_table["tokens"].astype(str).to_numpy()
-        texts = FoldData(*(tokens[rows] for rows in roles))
-        probabilities[TEXT] = text_baseline(
-            texts, labels, baselines, n_classes, seed, speakers
-        )
-    if FUSION in names:
-        probabilities[FUSION] = (probabilities[SPEECH] + probabilities[TEXT]) / 2.0
-    outputs: dict[str, object] = {}
-    for name in names:
-        metrics, predictions = score_test_predictions(
-            probabilities[name],
-            labels.test,
-            roles[2],
+        name = linear_family_name(variant)
+        probabilities[name] = _probabilities(
+            fold,
             model_input_table,
-            split,
-            similarity_matrix,
-            classes,
-            evaluation.ece_bins,
-        )
-        outputs[f"{name}_metrics"] = metrics
-        outputs[f"{name}_predictions"] = predictions
-        logger.info(
-            "%s, fold %d: accuracy %.4f, UAR %.4f",
+            acoustic_features,
+            model.modalities,
+            baselines,
+            len(classes),
+            seed,
+            regression,
             name,
-            metrics["fold"],
-            metrics["decisions"]["argmax"]["accuracy"],
-            metrics["decisions"]["argmax"]["uar"],
-        )
-    return outputs
+        )[reference]
+    return _scored(
+        probabilities,
+        fold,
+        model_input_table,
+        split,
+        similarity_matrix,
+        classes,
+        evaluation,
+    )

@@ -4,7 +4,62 @@ from kedro.pipeline import Node, Pipeline
 
 from emotion_aware_loss.layout import Layout, load_layout
 
-from .nodes import fit_linear_baselines
+from .nodes import fit_linear_baselines, fit_linear_family
+
+INPUTS = [
+    "model_input_table",
+    "acoustic_features",
+    "{fold}.split",
+    "similarity_matrix",
+    "input_spec",
+    "params:baselines",
+    "params:model",
+    "params:evaluation",
+    "params:cross_validation",
+    "params:seed",
+]
+ARGUMENTS = [
+    "model_input_table",
+    "acoustic_features",
+    "split",
+    "similarity_matrix",
+    "input_spec",
+    "baselines",
+    "model",
+    "evaluation",
+    "cross_validation",
+    "seed",
+]
+
+
+def _inputs(fold: str) -> dict[str, str]:
+    return {
+        argument: dataset.format(fold=fold)
+        for argument, dataset in zip(ARGUMENTS, INPUTS, strict=True)
+    }
+
+
+def _family(layout: Layout, fold: str) -> Pipeline:
+    """The linear models fitted with the losses of ``baselines.losses``."""
+    if not layout.linear_losses:
+        return Pipeline([])
+    inputs = _inputs(fold) | {"loss_variants": "params:loss_variants"}
+    inputs |= {v: layout.similarity_dataset(v, fold) for v in layout.linear_losses}
+    return Pipeline(
+        [
+            Node(
+                fit_linear_family,
+                inputs=inputs,
+                outputs={
+                    f"{name}_{kind}": f"{name}.{fold}.{kind}"
+                    for name in layout.linear_family
+                    for kind in ("metrics", "predictions")
+                },
+                name="fit_linear_family_node",
+                namespace=fold,
+            )
+        ]
+    )
 
 
 def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
@@ -23,18 +78,7 @@ def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
                 [
                     Node(
                         fit_linear_baselines,
-                        inputs=[
-                            "model_input_table",
-                            "acoustic_features",
-                            f"{fold}.split",
-                            "similarity_matrix",
-                            "input_spec",
-                            "params:baselines",
-                            "params:model",
-                            "params:evaluation",
-                            "params:cross_validation",
-                            "params:seed",
-                        ],
+                        inputs=_inputs(fold),
                         outputs={
                             f"{name}_{kind}": f"{name}.{fold}.{kind}"
                             for name in layout.baselines
@@ -45,6 +89,7 @@ def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
                     )
                 ]
             )
+            + _family(layout, fold)
             for fold in layout.folds
         ),
         Pipeline([]),

@@ -10,7 +10,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic_core import to_jsonable_python
 
-from emotion_aware_loss.baselines import baseline_names, reference_baseline
+from emotion_aware_loss.baselines import (
+    baseline_names,
+    linear_family_name,
+    reference_baseline,
+)
 from emotion_aware_loss.config import (
     SCALAR_METRICS,
     BaselinesConfig,
@@ -459,7 +463,15 @@ def _describe_baselines(
         "linear_text": f"logistic regression on TF-IDF of the transcripts ({grams})",
         "linear_fusion": "mean of the linear_speech and linear_text probabilities",
     }
-    return {name: text[name] for name in baseline_names(model.modalities)}
+    lines = {name: text[name] for name in baseline_names(model.modalities)}
+    reference = reference_baseline(model.modalities)
+    for variant in baselines.losses:
+        lines[linear_family_name(variant)] = (
+            f"{reference} with {variant}'s loss, hyper-parameters and similarity "
+            "matrix: softmax regressions fitted like it (L-BFGS on the L2-penalised "
+            "objective, C chosen the same way)"
+        )
+    return lines
 
 
 def _baseline_selection(

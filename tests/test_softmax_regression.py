@@ -1,0 +1,141 @@
+"""The softmax regression fitted like scikit-learn's logistic regression, per loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from emotion_aware_loss.losses import LOSS_FUNCTIONS
+from emotion_aware_loss.softmax_regression import SoftmaxRegression
+
+SIMILARITY = np.array(
+    [
+        [1.0, 0.7, 0.2, 0.6, 0.5],
+        [0.7, 1.0, 0.6, 0.1, 0.4],
+        [0.2, 0.6, 1.0, 0.1, 0.4],
+        [0.6, 0.1, 0.1, 1.0, 0.6],
+        [0.5, 0.4, 0.4, 0.6, 1.0],
+    ]
+)
+HYPER = {"emotion_aware": {"alpha": 1.0}, "soft_target": {"beta": 5.0}}
+HYPER["expected_cost"] = {"lam": 1.0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = make_classification(
+        240,
+        12,
+        n_informative=6,
+        n_classes=5,
+        n_clusters_per_class=1,
+        weights=[0.4, 0.2, 0.2, 0.1, 0.1],
+        random_state=0,
+    )
+    return x, y
+
+
+@pytest.mark.parametrize("c", [0.01, 1.0, 30.0])
+def test_cross_entropy_reproduces_scikit_learns_logistic_regression(data, c):
+    x, y = data
+    reference = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    reference.fit(x, y)
+    ours = SoftmaxRegression(C=c, max_iter=2000).fit(x, y)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(ours.intercept_, reference.intercept_, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.predict_proba(x), reference.predict_proba(x), atol=1e-7
+    )
+    np.testing.assert_array_equal(ours.predict(x), reference.predict(x))
+
+
+def test_sample_weights_multiply_the_class_weights(data):
+    x, y = data
+    weights = np.linspace(0.5, 2.0, len(y))
+    reference = LogisticRegression(class_weight="balanced", max_iter=2000)
+    reference.fit(x, y, sample_weight=weights)
+    ours = SoftmaxRegression(max_iter=2000).fit(x, y, sample_weight=weights)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", sorted(set(LOSS_FUNCTIONS) - {"cross_entropy"}))
+def test_every_loss_fits_a_model_of_its_own(data, loss):
+    x, y = data
+    model = SoftmaxRegression(loss, SIMILARITY, HYPER.get(loss), C=1.0).fit(x, y)
+    plain = SoftmaxRegression(C=1.0).fit(x, y)
+    assert model.converged_ or model.n_iter_[0] > 0
+    assert model.coef_.shape == plain.coef_.shape == (5, 12)
+    assert not np.allclose(model.coef_, plain.coef_, atol=1e-3)  # the loss matters
+    assert (model.predict(x) == y).mean() > 0.5  # and it still learns the task
+
+
+def test_the_objective_is_the_losss_mean_plus_the_penalty(data):
+    # the fitted coefficients are a stationary point of the objective the module
+    # states, computed here independently with the loss function itself
+    x, y = data
+    model = SoftmaxRegression(
+        "expected_cost", SIMILARITY, {"lam": 2.0}, C=0.5, class_weight=None, tol=1e-10
+    ).fit(x, y)
+    function, _ = LOSS_FUNCTIONS["expected_cost"]
+    w = tf.Variable(np.hstack([model.coef_, model.intercept_[:, None]]))
+    with tf.GradientTape() as tape:
+        logits = tf.constant(x) @ tf.transpose(w[:, :-1]) + w[:, -1]
+        mean = tf.reduce_mean(function(y, logits, SIMILARITY, 2.0, from_logits=True))
+        value = mean + tf.reduce_sum(w[:, :-1] ** 2) / (2 * 0.5 * len(y))
+    assert np.abs(tape.gradient(value, w).numpy()).max() < 1e-6
+
+
+def test_lam_zero_is_cross_entropy(data):
+    x, y = data
+    zero = SoftmaxRegression("expected_cost", SIMILARITY, {"lam": 0.0}).fit(x, y)
+    plain = SoftmaxRegression().fit(x, y)
+    np.testing.assert_allclose(zero.coef_, plain.coef_, atol=1e-6)
+
+
+def test_a_class_missing_from_the_fit_keeps_the_others_similarities(data):
+    x, y = data
+    keep = y != 2
+    model = SoftmaxRegression("sim_loss", SIMILARITY, C=1.0).fit(x[keep], y[keep])
+    assert model.classes_.tolist() == [0, 1, 3, 4]
+    assert set(model.predict(x)) <= {0, 1, 3, 4}
+
+
+def test_warm_starts_and_clones_like_a_scikit_learn_estimator(data):
+    x, y = data
+    model = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0}, warm_start=True)
+    model.set_params(C=0.1).fit(x, y)
+    cold_iterations = model.n_iter_[0]
+    model.set_params(C=0.11).fit(x, y)
+    assert model.n_iter_[0] < cold_iterations
+    copy = clone(model)
+    assert copy.get_params()["loss"] == "soft_target" and not hasattr(copy, "coef_")
+
+
+def test_bad_settings_are_named(data):
+    x, y = data
+    with pytest.raises(ValueError, match="unknown loss 'focal'"):
+        SoftmaxRegression("focal").fit(x, y)
+    with pytest.raises(ValueError, match=r"takes \['alpha'\], not \['beta'\]"):
+        SoftmaxRegression("emotion_aware", SIMILARITY, {"beta": 1.0}).fit(x, y)
+    with pytest.raises(ValueError, match="label 4 has no row in the 3x3"):
+        SoftmaxRegression("sim_loss", np.eye(3)).fit(x, y)
+    with pytest.raises(ValueError, match="two classes or more"):
+        SoftmaxRegression().fit(x[:5], np.zeros(5, int))
+
+
+def test_a_sparse_matrix_fits_the_same_model(data):
+    import scipy.sparse  # noqa: PLC0415
+
+    x, y = data
+    x = np.where(np.abs(x) > 1.0, x, 0.0)  # mostly zeros, like TF-IDF
+    dense = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0}).fit(x, y)
+    sparse = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0})
+    sparse.fit(scipy.sparse.csr_matrix(x), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-8)
+    np.testing.assert_allclose(
+        sparse.predict_proba(scipy.sparse.csr_matrix(x)), dense.predict_proba(x)
+    )

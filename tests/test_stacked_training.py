@@ -30,11 +30,11 @@ from emotion_aware_loss.training.jobs import (
     Job,
     LossSpec,
     Settings,
+    Stopper,
     View,
     bucket_size,
     epoch_order,
 )
-from emotion_aware_loss.training.schedule import Stopper
 from emotion_aware_loss.training.stack import train_jobs
 from emotion_aware_loss.training.stacked_network import Pass, StackedNetwork
 

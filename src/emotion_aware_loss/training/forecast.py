@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.optimize
 
-if TYPE_CHECKING:
-    from emotion_aware_loss.training.schedule import Stopper
+from emotion_aware_loss.training.jobs import Stopper
 
 
 class Clock:

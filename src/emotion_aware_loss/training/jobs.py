@@ -5,7 +5,8 @@ it trains and validates on (and refits on), its loss with its hyper-parameters,
 similarity matrix and class weights, and its seed; every job of a stack reads one
 :class:`Corpus`. These are plain data, with the rules every job follows alike:
 :func:`epoch_order` (its batches), :func:`warm_up_epochs` (when early stopping
-starts counting) and :func:`bucket_size` (the few stack sizes an epoch runs at).
+starts counting, and :class:`Stopper` its state) and :func:`bucket_size` (the few
+stack sizes an epoch runs at).
 """
 
 from __future__ import annotations
@@ -165,3 +166,28 @@ def bucket_size(active: int, total: int) -> int:
     three = 3 << max(k - 2, 0)
     size = three if k >= 2 and three >= active else 1 << k
     return min(size, total)
+
+
+@dataclass
+class Stopper:
+    """Keras' EarlyStopping state for one model (mode max, min_delta 0)."""
+
+    start: int
+    patience: int
+    wait: int = 0
+    best: float | None = None
+    best_epoch: int = 0
+
+    def update(self, epoch: int, value: float) -> tuple[bool, bool]:
+        """``(improved, stop)`` after 0-based ``epoch`` with score ``value``."""
+        if epoch < self.start:
+            return False, False
+        self.wait += 1
+        if self.best is None or value > self.best:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return True, False
+        return False, self.wait >= self.patience and epoch > 0
+
+    @property
+    def has_best(self) -> bool:
+        return self.best is not None

@@ -12,7 +12,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +19,12 @@ import tensorflow as tf
 from emotion_aware_loss.similarity import embedding_similarity
 from emotion_aware_loss.training.device import Device
 from emotion_aware_loss.training.forecast import Clock, forecast, improvement_rate
-from emotion_aware_loss.training.jobs import EpochReport, epoch_order, warm_up_epochs
+from emotion_aware_loss.training.jobs import (
+    EpochReport,
+    Stopper,
+    epoch_order,
+    warm_up_epochs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,31 +44,6 @@ def _uar(confusion: np.ndarray) -> float:
     present = support > 0
     recall = np.diagonal(confusion) / np.maximum(support, 1.0)
     return float((recall * present).sum() / max(present.sum(), 1))
-
-
-@dataclass
-class Stopper:
-    """Keras' EarlyStopping state for one model (mode max, min_delta 0)."""
-
-    start: int
-    patience: int
-    wait: int = 0
-    best: float | None = None
-    best_epoch: int = 0
-
-    def update(self, epoch: int, value: float) -> tuple[bool, bool]:
-        """``(improved, stop)`` after 0-based ``epoch`` with score ``value``."""
-        if epoch < self.start:
-            return False, False
-        self.wait += 1
-        if self.best is None or value > self.best:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            return True, False
-        return False, self.wait >= self.patience and epoch > 0
-
-    @property
-    def has_best(self) -> bool:
-        return self.best is not None
 
 
 class Phase:

@@ -139,3 +139,13 @@ def test_a_sparse_matrix_fits_the_same_model(data):
     np.testing.assert_allclose(
         sparse.predict_proba(scipy.sparse.csr_matrix(x)), dense.predict_proba(x)
     )
+
+
+def test_two_classes_give_scikit_learns_binary_model_at_twice_c():
+    x, y = make_classification(200, 8, random_state=1)
+    binary = LogisticRegression(C=2.0, class_weight="balanced", tol=1e-10)
+    binary.set_params(max_iter=5000).fit(x, y)
+    ours = SoftmaxRegression(C=1.0, tol=1e-10, max_iter=5000).fit(x, y)
+    np.testing.assert_allclose(
+        ours.predict_proba(x), binary.predict_proba(x), atol=1e-6
+    )

@@ -21,8 +21,9 @@ not convex in ``W`` (``sim_loss`` is a difference of convex functions;
 ``emotion_aware`` and ``seed_weighted`` reweight each utterance by its current
 prediction, with no gradient through the weight); L-BFGS then finds a local
 minimum from the same start (zero coefficients), as the network's optimiser does.
-Two classes or more; with two, the softmax's two rows stand where scikit-learn
-fits one logistic row, so the two agree on probabilities only.
+Two classes or more. With two, scikit-learn fits one logistic row ``w`` where the
+softmax has two, ``w / 2`` and ``−w / 2`` at the optimum, whose penalty is half of
+``w``'s: the model is scikit-learn's binary one at twice the ``C`` (a test).
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def fit(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> SoftmaxRegression:
-        """Fit on ``x`` ``(n, d)`` (dense, or a SciPy sparse matrix) and integer labels ``y`` (class ids of the
-        similarity matrix); ``sample_weight`` multiplies the class weights (which
-        are then balanced on the weighted counts, as scikit-learn's)."""
+        """Fit on ``x`` ``(n, d)`` (dense, or a SciPy sparse matrix) and integer
+        labels ``y`` (class ids of the similarity matrix); ``sample_weight``
+        multiplies the class weights (which are then balanced on the weighted
+        counts, as scikit-learn's)."""
         y = np.asarray(y)
         classes = np.unique(y)
         if len(classes) < 2:

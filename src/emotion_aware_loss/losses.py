@@ -423,6 +423,13 @@ LOSS_FUNCTIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
 }
 
 
+def own_hyper_parameters(loss: str, hyper: dict[str, float]) -> dict[str, float]:
+    """Of ``hyper`` (a variant's ``alpha``, ``beta`` and ``lam``), those ``loss``
+    takes, as :data:`LOSS_FUNCTIONS` names them."""
+    _, names = LOSS_FUNCTIONS[loss]
+    return {name: hyper[name] for name in names}
+
+
 def make_loss(loss: str, similarity: np.ndarray, **hyper: float) -> keras.losses.Loss:
     """Build the loss object a variant names.
 

@@ -36,7 +36,7 @@ from emotion_aware_loss.fitting import (
     settings_of,
     with_final_similarity,
 )
-from emotion_aware_loss.losses import LOSS_FUNCTIONS, make_loss
+from emotion_aware_loss.losses import make_loss, own_hyper_parameters
 from emotion_aware_loss.progress import stack_reporter
 from emotion_aware_loss.text import encode_texts
 from emotion_aware_loss.training.jobs import (
@@ -112,12 +112,10 @@ class _Planned:
 
 def loss_spec(loss: LossConfig, similarity: np.ndarray) -> LossSpec:
     """A variant's loss for the stack (its hyper-parameters by name)."""
-    _, keys = LOSS_FUNCTIONS[loss.loss]
-    hyper = loss.hyper_parameters()
     return LossSpec(
         loss.loss,
         np.asarray(similarity, dtype=np.float32),
-        {key: hyper[key] for key in keys},
+        own_hyper_parameters(loss.loss, loss.hyper_parameters()),
         loss.dynamic_momentum if loss.dynamic else None,
     )
 

@@ -36,7 +36,7 @@ from emotion_aware_loss.cross_validation import (
     rows_of,
 )
 from emotion_aware_loss.feature_store import iter_row_chunks
-from emotion_aware_loss.losses import LOSS_FUNCTIONS
+from emotion_aware_loss.losses import own_hyper_parameters
 from emotion_aware_loss.pipelines.evaluation.nodes import score_test_predictions
 from emotion_aware_loss.softmax_regression import SoftmaxRegression
 
@@ -84,51 +84,54 @@ def _fold(
     return _Fold(roles, FoldData(*(label_ids[rows] for rows in roles)), speakers)
 
 
-def _probabilities(
+def _modality_inputs(
     fold: _Fold,
     model_input_table: pd.DataFrame,
     acoustic_features: np.ndarray,
     modalities: list[str],
+) -> dict[str, FoldData]:
+    """The fold's inputs of each linear model by role: the utterance statistics
+    (``linear_speech``) and the transcripts (``linear_text``), read once for every
+    model fitted on them."""
+    inputs: dict[str, FoldData] = {}
+    names = baseline_names(modalities)
+    if SPEECH in names:
+        n_frames = model_input_table["n_frames"].to_numpy(dtype=np.int64)
+        inputs[SPEECH] = FoldData(
+            *(_statistics(acoustic_features, n_frames, rows) for rows in fold.roles)
+        )
+    if TEXT in names:
+        tokens = model_input_table["tokens"].astype(str).to_numpy()
+        inputs[TEXT] = FoldData(*(tokens[rows] for rows in fold.roles))
+    return inputs
+
+
+def _probabilities(
+    fold: _Fold,
+    inputs: dict[str, FoldData],
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
     model: BaseEstimator | None = None,
     name: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """Test-part probabilities of the linear model of each modality, and of their
-    mean for both (``model``: the classifier to fit instead of scikit-learn's
-    logistic regression; ``name`` names it in messages)."""
+    """Test-part probabilities of the linear model of each modality in ``inputs``,
+    and of their mean for both (``model``: the classifier to fit instead of
+    scikit-learn's logistic regression; ``name`` names it in messages)."""
     probabilities: dict[str, np.ndarray] = {}
-    names = baseline_names(modalities)
-    if SPEECH in names:
-        n_frames = model_input_table["n_frames"].to_numpy(dtype=np.int64)
-        statistics = FoldData(
-            *(_statistics(acoustic_features, n_frames, rows) for rows in fold.roles)
-        )
-        probabilities[SPEECH] = speech_baseline(
-            statistics,
+    fits = {SPEECH: speech_baseline, TEXT: text_baseline}
+    for modality, data in inputs.items():
+        probabilities[modality] = fits[modality](
+            data,
             fold.labels,
             config,
             n_classes,
             seed,
             fold.speakers,
             model,
-            name or SPEECH,
+            name or modality,
         )
-    if TEXT in names:
-        tokens = model_input_table["tokens"].astype(str).to_numpy()
-        texts = FoldData(*(tokens[rows] for rows in fold.roles))
-        probabilities[TEXT] = text_baseline(
-            texts,
-            fold.labels,
-            config,
-            n_classes,
-            seed,
-            fold.speakers,
-            model,
-            name or TEXT,
-        )
-    if FUSION in names:
+    if len(probabilities) == 2:
         probabilities[FUSION] = (probabilities[SPEECH] + probabilities[TEXT]) / 2.0
     return probabilities
 
@@ -195,15 +198,10 @@ def fit_linear_baselines(
     """
     classes = list(input_spec["classes"])
     fold = _fold(model_input_table, split, cross_validation)
-    probabilities = _probabilities(
-        fold,
-        model_input_table,
-        acoustic_features,
-        model.modalities,
-        baselines,
-        len(classes),
-        seed,
+    inputs = _modality_inputs(
+        fold, model_input_table, acoustic_features, model.modalities
     )
+    probabilities = _probabilities(fold, inputs, baselines, len(classes), seed)
     return _scored(
         probabilities,
         fold,
@@ -241,31 +239,24 @@ def fit_linear_family(
     """
     classes = list(input_spec["classes"])
     fold = _fold(model_input_table, split, cross_validation)
+    inputs = _modality_inputs(
+        fold, model_input_table, acoustic_features, model.modalities
+    )
     variants = validate_variants(loss_variants)
     reference = reference_baseline(model.modalities)
     probabilities: dict[str, np.ndarray] = {}
     for variant, matrix in similarities.items():
         loss = variants[variant]
-        _, names = LOSS_FUNCTIONS[loss.loss]
-        hyper = loss.hyper_parameters()
         regression = SoftmaxRegression(
             loss.loss,
             matrix.to_numpy(dtype=np.float64),
-            {key: hyper[key] for key in names},
+            own_hyper_parameters(loss.loss, loss.hyper_parameters()),
             max_iter=baselines.max_iter,
             warm_start=True,
         )
         name = linear_family_name(variant)
         probabilities[name] = _probabilities(
-            fold,
-            model_input_table,
-            acoustic_features,
-            model.modalities,
-            baselines,
-            len(classes),
-            seed,
-            regression,
-            name,
+            fold, inputs, baselines, len(classes), seed, regression, name
         )[reference]
     return _scored(
         probabilities,

@@ -39,6 +39,15 @@ def _inputs(fold: str) -> dict[str, str]:
     }
 
 
+def _outputs(names: tuple[str, ...], fold: str) -> dict[str, str]:
+    """``<name>_metrics`` / ``_predictions`` -> ``<name>.<fold>.metrics`` / ... ."""
+    return {
+        f"{name}_{kind}": f"{name}.{fold}.{kind}"
+        for name in names
+        for kind in ("metrics", "predictions")
+    }
+
+
 def _family(layout: Layout, fold: str) -> Pipeline:
     """The linear models fitted with the losses of ``baselines.losses``."""
     if not layout.linear_losses:
@@ -50,11 +59,7 @@ def _family(layout: Layout, fold: str) -> Pipeline:
             Node(
                 fit_linear_family,
                 inputs=inputs,
-                outputs={
-                    f"{name}_{kind}": f"{name}.{fold}.{kind}"
-                    for name in layout.linear_family
-                    for kind in ("metrics", "predictions")
-                },
+                outputs=_outputs(layout.linear_family, fold),
                 name="fit_linear_family_node",
                 namespace=fold,
             )
@@ -79,11 +84,7 @@ def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
                     Node(
                         fit_linear_baselines,
                         inputs=_inputs(fold),
-                        outputs={
-                            f"{name}_{kind}": f"{name}.{fold}.{kind}"
-                            for name in layout.baselines
-                            for kind in ("metrics", "predictions")
-                        },
+                        outputs=_outputs(layout.baselines, fold),
                         name="fit_linear_baselines_node",
                         namespace=fold,
                     )

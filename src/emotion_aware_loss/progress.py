@@ -418,14 +418,8 @@ class RunProgress:
             return None  # trainings dominate: no estimate before the first one
         if not self._durations and not training_now:
             return None
-        by_kind: dict[str, list[float]] = defaultdict(list)
-        by_stage: dict[str, list[float]] = defaultdict(list)
-        for name, seconds in self._durations.items():
-            by_kind[self._kind[name]].append(seconds)
-            if not _is_training_kind(self._kind[name]):
-                by_stage[self._stage[name]].append(seconds)
-        mean = {kind: sum(v) / len(v) for kind, v in by_kind.items()}
-        stage_mean = {stage: sum(v) / len(v) for stage, v in by_stage.items()}
+        mean = self._mean_seconds(self._kind)
+        stage_mean = self._mean_seconds(self._stage, training=False)
         left = 0.0
         for node in todo:
             running = self._running.get(node.name)
@@ -447,11 +441,27 @@ class RunProgress:
             left += expected
         return left
 
+    def _mean_seconds(
+        self, group: dict[str, str], training: bool = True
+    ) -> dict[str, float]:
+        """Mean duration of the finished nodes by ``group`` (node -> its kind or
+        stage; lock held), trainings left out unless ``training``."""
+        seconds: dict[str, list[float]] = defaultdict(list)
+        for name, value in self._durations.items():
+            if training or not _is_training_kind(self._kind[name]):
+                seconds[group[name]].append(value)
+        return {key: sum(v) / len(v) for key, v in seconds.items()}
+
+    def _input_saves(self, node: Node) -> list[float]:
+        """Seconds each of ``node``'s inputs took to save in this run (0 for one
+        not saved in it)."""
+        return [self._saved.get(name, 0.0) for name in node.inputs]
+
     def _load_seconds(self, node: Node) -> float:
         """Reading a node's inputs saved in this run, each taken to load in twice
         the time its save took (a trained Keras model of the demo network: 0.07 s
         to load, 0.03–0.045 s to save)."""
-        return sum(2.0 * self._saved.get(name, 0.0) for name in node.inputs)
+        return 2.0 * sum(self._input_saves(node))
 
     def _unseen_estimate(self, node: Node, stage_mean: dict[str, float]) -> float:
         """A node of a kind not seen yet in this run (lock held): as long as in the
@@ -470,11 +480,7 @@ class RunProgress:
         """Mean seconds per kind of the finished nodes (their training excepted:
         a training's duration depends on its stack, and is estimated from it)."""
         with self._lock:
-            by_kind: dict[str, list[float]] = defaultdict(list)
-            for name, seconds in self._durations.items():
-                if not _is_training_kind(self._kind[name]):
-                    by_kind[self._kind[name]].append(seconds)
-            return {kind: sum(v) / len(v) for kind, v in by_kind.items()}
+            return self._mean_seconds(self._kind, training=False)
 
     def _tail(self, node: Node, networks: int) -> float:
         """What a training node does after its stack's last epoch (lock held):
@@ -487,9 +493,7 @@ class RunProgress:
             seconds = sum(t for t, _ in self._tails)
             per_network = seconds / max(sum(n for _, n in self._tails), 1)
         else:
-            per_network = 2.0 * max(
-                (self._saved.get(name, 0.0) for name in node.inputs), default=0.0
-            )
+            per_network = 2.0 * max(self._input_saves(node), default=0.0)
         return per_network * networks
 
     def _training_estimate(self, node: Node, now: float) -> float:

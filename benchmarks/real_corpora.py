@@ -1,4 +1,4 @@
-"""The network against the in-pipeline linear baseline on two real corpora.
+"""The network against the in-pipeline linear baseline on the real corpora.
 
 Runs ``kedro run`` with the project's defaults (only the corpus and what it needs
 are set) on the development corpora in ``../shared/corpora`` (see its README):
@@ -7,6 +7,9 @@ are set) on the development corpora in ``../shared/corpora`` (see its README):
   neutral (167 utterances of 5 speakers), speaker-independent 5-fold CV;
 * ``ravdess_dev``: English acted speech, audio only; all five classes (432
   utterances of 12 actors), speaker-independent 5-fold CV;
+* ``nemo_dev``: Polish acted speech, audio only (the transcripts are the same
+  sentences in every emotion); all five classes, fear dropped (1,799 utterances of
+  4 speakers), leave-one-speaker-out (4 folds);
 * ``meld_text_dev``: English TV dialogue, transcripts only; joy mapped to
   happiness, fear and disgust dropped (10,497 utterances), stratified 5-fold CV.
 
@@ -22,11 +25,14 @@ against the best linear baseline, Holm-adjusted (``emotion_aware_loss.study``;
 the critical-difference diagram goes next to ``--out``). Skips with a message
 when the corpora are absent.
 
-    python benchmarks/real_corpora.py [--corpora emodb ravdess meld]
+    python benchmarks/real_corpora.py [--corpora emodb ravdess nemo meld]
         [--variants cross_entropy] [--seeds 42 1 2]
         [--set model.architecture=seed training.class_weight=none ...]
         [--out results.json] [--tables folder-of-cv_fold_metrics-tables]
 
+With ``--out``, each run's pooled out-of-fold predictions are kept next to it
+(``<out>.<corpus>_<seed>.oof.csv``: calibrated probabilities, the temperature and
+the uncalibrated ones), for analyses without retraining.
 ``--variants`` keeps only the named loss variants (default: all of conf/base);
 ``--set`` overrides parameters by dotted key (YAML values) on top of the defaults.
 """
@@ -70,6 +76,17 @@ SETUPS = {
             "cross_validation.speaker_independent": True,
         },
     },
+    "nemo": {
+        "manifest": "nemo_dev/manifest.csv",
+        "parameters": {
+            "preprocessing.labels.mapping": {"surprised": "surprise"},
+            "preprocessing.labels.drop": ["fear"],
+            # the transcripts are the same 90 sentences in every emotion
+            "model.modalities": ["speech"],
+            "cross_validation.speaker_independent": True,
+            "cross_validation.n_folds": 4,  # leave one of the 4 speakers out
+        },
+    },
     "meld": {
         "manifest": "meld_text_dev/manifest.csv",
         "parameters": {
@@ -101,8 +118,15 @@ def with_overrides(parameters: dict, overrides: dict) -> dict:
     return out
 
 
-def run_corpus(name: str, overrides: dict, variants: list[str] | None, work: Path):
-    """One ``kedro run`` on corpus ``name``; returns its summary and wall time."""
+def run_corpus(
+    name: str,
+    overrides: dict,
+    variants: list[str] | None,
+    work: Path,
+    keep: Path | None = None,
+):
+    """One ``kedro run`` on corpus ``name``; returns its summary and wall time
+    (``keep``: where to copy its out-of-fold predictions)."""
     setup = SETUPS[name]
     params = with_overrides(base_parameters(), setup["parameters"] | overrides)
     if variants:
@@ -126,6 +150,8 @@ def run_corpus(name: str, overrides: dict, variants: list[str] | None, work: Pat
     stages += ",similarity,evaluation"
     timed = kedro(project, "run", f"--pipelines={stages}")
     folds = _latest_table(project, "cv_fold_metrics.csv")
+    if keep is not None:  # the pooled out-of-fold predictions, for analyses after
+        _latest_table(project, "oof_predictions.csv").to_csv(keep, index=False)
     return summary(project), timed, _per_class(project), _against_linear(project), folds
 
 
@@ -169,6 +195,47 @@ def _against_linear(project: Path) -> dict:
     return {
         row["variant"]: {k: row[k] for k in keep} for row in rows.to_dict("records")
     }
+
+
+def calibration(folds) -> dict:
+    """Each variant's mean temperature, ECE and cross-entropy before and after
+    calibration, and its min_expected_cost UAR, over folds (empty for tables
+    without calibration columns)."""
+    if "temperature" not in folds:
+        return {}
+    out = {}
+    for variant, part in folds.groupby("variant", sort=False):
+        argmax = part[part["decision"] == "argmax"]
+        cost = part[part["decision"] == "min_expected_cost"]
+        out[variant] = {
+            "temperature": float(argmax["temperature"].mean()),
+            "ece_uncalibrated": float(argmax["ece_uncalibrated"].mean()),
+            "ece": float(argmax["ece"].mean()),
+            "cross_entropy_uncalibrated": float(
+                argmax["cross_entropy_uncalibrated"].mean()
+            ),
+            "cross_entropy": float(argmax["cross_entropy"].mean()),
+            "min_expected_cost_uar": float(cost["uar"].mean()),
+            "min_expected_cost_severity": float(cost["mistake_severity"].mean()),
+            "argmax_severity": float(argmax["mistake_severity"].mean()),
+        }
+    return out
+
+
+def show_calibration(table: dict) -> None:
+    if not table:
+        return
+    print(
+        "\nvariant | temperature | ECE before -> after | cross-entropy before -> "
+        "after | severity argmax -> min_expected_cost | UAR min_expected_cost"
+    )
+    for variant, c in table.items():
+        print(
+            f"{variant} | {c['temperature']:.2f} | {c['ece_uncalibrated']:.4f} -> "
+            f"{c['ece']:.4f} | {c['cross_entropy_uncalibrated']:.4f} -> "
+            f"{c['cross_entropy']:.4f} | {c['argmax_severity']:.4f} -> "
+            f"{c['min_expected_cost_severity']:.4f} | {c['min_expected_cost_uar']:.4f}"
+        )
 
 
 def show(name: str, result: dict, timed, recall: dict, against: dict) -> None:
@@ -234,11 +301,19 @@ def main() -> int:
         for name in args.corpora:
             for seed in args.seeds or [None]:
                 run_overrides = overrides | ({"seed": seed} if seed is not None else {})
+                keep = None
+                if args.out:
+                    keep = args.out.with_suffix(f".{name}_{seed}.oof.csv")
                 result, timed, recall, against, folds = run_corpus(
-                    name, run_overrides, args.variants, Path(tmp) / f"{name}_{seed}"
+                    name,
+                    run_overrides,
+                    args.variants,
+                    Path(tmp) / f"{name}_{seed}",
+                    keep,
                 )
                 label = name if seed is None else f"{name}, seed {seed}"
                 show(label, result, timed, recall, against)
+                show_calibration(calibration(folds))
                 results[label] = {
                     "corpus": name,
                     "seed": seed,
@@ -249,6 +324,7 @@ def main() -> int:
                     "peak_mib": timed.peak_mib,
                     "overrides": run_overrides,
                     "fold_metrics": folds.to_dict("records"),
+                    "calibration": calibration(folds),
                 }
             if len(args.seeds or []) > 1:
                 over_seeds(name, [r for r in results.values() if r["corpus"] == name])
@@ -332,6 +408,24 @@ def over_seeds(name: str, runs: list[dict]) -> None:
             f"{' '.join(f'{u:.4f}' for u in uars)} | {lowest:.3f} | "
             f"{np.mean(margin):+.4f}"
         )
+    tables = [r.get("calibration") or {} for r in runs]
+    if all(variants[0] in t for t in tables):
+        print(
+            "\nvariant | temperature | ECE before -> after | UAR argmax -> "
+            "min_expected_cost | severity argmax -> min_expected_cost (means over seeds)"
+        )
+        for variant in variants:
+            c = {
+                k: np.mean([t[variant][k] for t in tables]) for k in tables[0][variant]
+            }
+            uar = np.mean(
+                [r["summary"]["variants"][variant]["argmax"]["uar_mean"] for r in runs]
+            )
+            print(
+                f"{variant} | {c['temperature']:.2f} | {c['ece_uncalibrated']:.4f} -> "
+                f"{c['ece']:.4f} | {uar:.4f} -> {c['min_expected_cost_uar']:.4f} | "
+                f"{c['argmax_severity']:.4f} -> {c['min_expected_cost_severity']:.4f}"
+            )
 
 
 if __name__ == "__main__":

@@ -268,6 +268,39 @@ def test_each_network_of_a_stack_is_the_network_trained_alone(corpus, dropout):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=job.name)
 
 
+def test_the_validation_predictions_are_the_early_stopped_networks(corpus):
+    # two folds in one stack, one refitted: what calibrates each network is the
+    # early-stopped model's probabilities on its own validation rows
+    model = _model()
+    jobs = [
+        _job(model, "cross_entropy.fold_0"),
+        _job(model, "cross_entropy.fold_1", fold=1, refit=np.arange(100, 260)),
+        _job(model, "fixed.fold_0", validation=None, epochs=2),
+    ]
+    results = train_jobs(model, corpus, jobs, SETTINGS)
+    assert results[2].validation is None
+    (early,) = train_jobs(
+        model, corpus, [dataclasses.replace(jobs[1], refit=None)], SETTINGS
+    )
+    for job, result, weights in zip(
+        jobs[:2], results, [results[0].weights, early.weights], strict=False
+    ):
+        network = keras.models.clone_model(model)
+        network.set_weights(weights)
+        view = corpus.views[job.view]
+        rows = job.validation
+        expected = network(
+            {
+                "speech": (corpus.speech[rows, 0] - view.mean) / view.std,
+                "text": view.tokens[rows],
+            },
+            training=False,
+        )
+        probabilities, labels = result.validation
+        np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+        np.testing.assert_array_equal(labels, corpus.labels[rows])
+
+
 def test_a_model_whose_loss_turns_nan_stops_alone(corpus, caplog):
     model = _model()
     good = _job(model, "cross_entropy.fold_1", fold=1)

@@ -137,23 +137,44 @@ def _logistic_regression(config: BaselinesConfig, seed: int) -> LogisticRegressi
     )
 
 
-def _validation_uars(
+@dataclass(frozen=True)
+class Fitted:
+    """A linear model's class probabilities on a fold's test part, and on the
+    held-out rows that chose its ``C`` (the inner folds' or the validation part's,
+    from models that did not train on them) with their labels: what calibrates
+    it. ``held_out`` is None when nothing was held out."""
+
+    test: np.ndarray
+    held_out: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _probabilities_of(model: BaseEstimator, x: object, n_classes: int) -> np.ndarray:
+    """``(n, n_classes)`` probabilities (0 for a class the model never saw)."""
+    probabilities = np.zeros((x.shape[0], n_classes))
+    probabilities[:, model.classes_] = model.predict_proba(x)
+    return probabilities
+
+
+def _validation_scores(
     features: TransformerMixin,
     train: tuple[object, np.ndarray],
     validation: tuple[object, np.ndarray],
     config: BaselinesConfig,
     model: BaseEstimator,
-) -> np.ndarray:
-    """UAR on ``validation`` of ``model`` fitted on ``train``, per C of the grid
-    (``model`` warm-starts along it)."""
+    n_classes: int,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """UAR on ``validation`` of ``model`` fitted on ``train``, and its class
+    probabilities there, per C of the grid (``model`` warm-starts along it)."""
     x_train = features.fit_transform(train[0], train[1])
     x_validation = features.transform(validation[0])
     model = clone(model)
     uars = np.zeros(len(config.c_grid))
+    probabilities: list[np.ndarray] = [np.empty(0)] * len(config.c_grid)
     for i in np.argsort(config.c_grid):
         model.set_params(C=config.c_grid[i]).fit(x_train, train[1])
-        uars[i] = _uar(validation[1], model.predict(x_validation))
-    return uars
+        probabilities[i] = _probabilities_of(model, x_validation, n_classes)
+        uars[i] = _uar(validation[1], probabilities[i].argmax(axis=1))
+    return uars, probabilities
 
 
 def _inner_splits(
@@ -197,7 +218,7 @@ def _fit_best(
     name: str,
     groups: FoldData | None = None,
     model: BaseEstimator | None = None,
-) -> np.ndarray:
+) -> Fitted:
     """A balanced logistic regression on ``features`` with ``C`` chosen from the grid
     (or ``model``, a classifier with ``C`` and ``warm_start``, chosen the same way).
 
@@ -208,7 +229,8 @@ def _fit_best(
     feature step (scaler, TF-IDF) is fitted with each model, on its training data.
 
     Returns:
-        ``(n_test, n_classes)`` class probabilities of the test part.
+        The class probabilities of the test part, and of the held-out rows at the
+        chosen C (the inner folds', or the validation part's).
     """
     unfitted = model if model is not None else _logistic_regression(config, seed)
     try:
@@ -226,7 +248,7 @@ def _fit_best(
                 else None
             )
             splits = _inner_splits(pool_labels, pool_groups, config, seed)
-        scores = []
+        scores, held_out, held_labels = [], [], []
         for fit_rows, score_rows in splits:
             if score_rows is None:  # the validation part scores
                 train = (data.train, labels.train)
@@ -234,9 +256,12 @@ def _fit_best(
             else:
                 train = (pool[fit_rows], pool_labels[fit_rows])
                 held = (pool[score_rows], pool_labels[score_rows])
-            scores.append(
-                _validation_uars(clone(features), train, held, config, unfitted)
+            uars, probabilities = _validation_scores(
+                clone(features), train, held, config, unfitted, n_classes
             )
+            scores.append(uars)
+            held_out.append(probabilities)
+            held_labels.append(held[1])
         # Without scores (no validation part, a one-class one) the first C stands.
         mean = np.mean(scores, axis=0) if scores else np.zeros(len(config.c_grid))
         best = int(np.argmax(mean))
@@ -252,11 +277,15 @@ def _fit_best(
         "validation" if config.selection == "validation" else "inner-fold",
         mean[best],
     )
-    probabilities = np.zeros((len(labels.test), n_classes))
-    probabilities[:, model.classes_] = model.predict_proba(
-        features.transform(data.test)
+    return Fitted(
+        _probabilities_of(model, features.transform(data.test), n_classes),
+        (
+            np.concatenate([p[best] for p in held_out]),
+            np.concatenate(held_labels),
+        )
+        if held_out
+        else None,
     )
-    return probabilities
 
 
 def speech_baseline(
@@ -268,7 +297,7 @@ def speech_baseline(
     speakers: FoldData | None = None,
     model: BaseEstimator | None = None,
     name: str = SPEECH,
-) -> np.ndarray:
+) -> Fitted:
     """Standardised acoustic statistics -> balanced logistic regression (or
     ``model``, e.g. a :class:`~emotion_aware_loss.softmax_regression.SoftmaxRegression`
     with a loss of the family).
@@ -318,7 +347,7 @@ def text_baseline(
     speakers: FoldData | None = None,
     model: BaseEstimator | None = None,
     name: str = TEXT,
-) -> np.ndarray:
+) -> Fitted:
     """TF-IDF of the transcripts (fitted on training data) -> logistic regression
     (or ``model``, as in :func:`speech_baseline`).
 

@@ -554,6 +554,12 @@ class EvaluationConfig(_Strict):
         description="confidence bins of the ECE: in the tables and the reliability "
         "figure alike",
     )
+    calibration: Literal["temperature", "none"] = Field(
+        "temperature",
+        description="temperature: every model's probabilities divided (in log space) "
+        "by a temperature fitted on held-out predictions before they are scored, "
+        "decided on and averaged | none: scored as the model gives them",
+    )
     pair_cost_confidence: float = Field(0.7, gt=0.2, lt=1.0)
     rule_shift_warning: float = Field(
         0.15,

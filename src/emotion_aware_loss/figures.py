@@ -256,49 +256,77 @@ def learning_curves_figure(
     return fig
 
 
+def _reliability(
+    probabilities: np.ndarray, labels: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Accuracy and count per confidence bin, and the ECE over the same bins."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    accuracy = np.bincount(bins, weights=correct, minlength=n_bins) / np.maximum(
+        count, 1
+    )
+    return accuracy, count, expected_calibration_error(labels, probabilities, n_bins)
+
+
 def reliability_figure(
-    oof: pd.DataFrame, classes: list[str], n_bins: int = 15
+    oof: pd.DataFrame,
+    classes: list[str],
+    n_bins: int = 15,
+    uncalibrated: str = "uncalibrated_",
 ) -> Figure:
     """Reliability diagrams of the top-class confidence, one panel per variant.
 
-    Bars show the accuracy of the predictions in each confidence bin; the diagonal
-    is perfect calibration; the title gives the ECE over the same bins, of the
-    out-of-fold predictions pooled over folds (the report's tables give the mean
-    of the per-fold ECEs, with the same bins: ``evaluation.ece_bins``).
+    Bars show the accuracy of the calibrated predictions in each confidence bin,
+    the outlined steps that of the probabilities before calibration (columns
+    ``<uncalibrated><class>``, when the table has them); the diagonal is perfect
+    calibration; the title gives both ECEs over the same bins, of the out-of-fold
+    predictions pooled over folds (the report's tables give the mean of the
+    per-fold ECEs, with the same bins: ``evaluation.ece_bins``).
     """
     variants = list(dict.fromkeys(oof["variant"]))
     rows, columns = _grid(len(variants))
     fig = Figure(figsize=(3.6 * columns, 3.4 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     edges = np.linspace(0.0, 1.0, n_bins + 1)
+    before = [f"{uncalibrated}{c}" for c in classes]
     for ax, variant in zip(axes, variants, strict=False):
         part = oof[oof["variant"] == variant]
-        probabilities = part[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
-        confidence = probabilities.max(axis=1)
-        correct = np.asarray(classes)[probabilities.argmax(axis=1)] == part["label"]
-        bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-        count = np.bincount(bins, minlength=n_bins)
-        accuracy = np.bincount(bins, weights=correct, minlength=n_bins) / np.maximum(
-            count, 1
-        )
         labels = part["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
-        ece = expected_calibration_error(labels, probabilities, n_bins)
+        probabilities = part[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
+        accuracy, count, ece = _reliability(probabilities, labels, n_bins)
         ax.bar(
             edges[:-1],
             np.where(count > 0, accuracy, 0.0),
             width=1.0 / n_bins,
             align="edge",
             edgecolor="black",
-            label="accuracy",
+            label="accuracy (calibrated)",
         )
+        title = f"ECE {ece:.3f}"
+        if set(before) <= set(part.columns):
+            raw = part[before].to_numpy(dtype=float)
+            accuracy, count, raw_ece = _reliability(raw, labels, n_bins)
+            ax.stairs(
+                np.where(count > 0, accuracy, 0.0),
+                edges,
+                color="tab:red",
+                linewidth=1.5,
+                label="accuracy (uncalibrated)",
+            )
+            title = f"ECE {raw_ece:.3f} → {ece:.3f}"
         ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(f"{variant} (pooled ECE {ece:.3f}, {n_bins} bins)", fontsize=9)
+        ax.set_title(f"{variant} (pooled {title}, {n_bins} bins)", fontsize=9)
         ax.set_xlabel("Confidence (top-class probability)")
         ax.set_ylabel("Accuracy in bin")
     for ax in axes[len(variants) :]:
         ax.set_axis_off()
     axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Reliability diagrams of the out-of-fold predictions (argmax)")
+    fig.suptitle(
+        "Reliability diagrams of the out-of-fold predictions (argmax), before and "
+        "after calibration"
+    )
     return fig

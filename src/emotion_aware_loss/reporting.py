@@ -7,6 +7,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from emotion_aware_loss.config import SCALAR_METRICS
@@ -34,6 +35,7 @@ def fold_table(fold_metrics: list[dict]) -> pd.DataFrame:
             "n_test": m["n_test"],
         }
         | {k: values[k] for k in SCALAR_METRICS}
+        | m.get("calibration", {})
         for m in fold_metrics
         for rule, values in m["decisions"].items()
     ]
@@ -293,7 +295,8 @@ def results_section(
         "(unweighted average recall) and F1; lower is better for cross-entropy, "
         "mistake severity (mean 1 − S[true, predicted] over wrong predictions), "
         "semantic cost (the same over all predictions) and ECE (expected "
-        f"calibration error, {ece_bins} bins). Decision `argmax` predicts the most probable "
+        f"calibration error, {ece_bins} bins; of the calibrated probabilities, see "
+        "Calibration). Decision `argmax` predicts the most probable "
         "class, `min_expected_cost` the class with the lowest expected cost "
         "Σ_i p_i (1 − S[i, j]); both and all cost metrics use the hand-set "
         "similarity matrix, whatever matrix a variant trained with.",
@@ -301,6 +304,53 @@ def results_section(
         *_table(
             ["Variant", "Decision", *(METRIC_TITLES[m] for m in SCALAR_METRICS)], rows
         ),
+        "",
+    ]
+
+
+def calibration_section(folds: pd.DataFrame, decimals: int) -> list[str]:
+    """Each model's temperature and its ECE and cross-entropy before and after
+    calibration (mean over folds); empty for tables without them."""
+    columns = ["temperature", "ece_uncalibrated", "cross_entropy_uncalibrated"]
+    if not set(columns) <= set(folds.columns):
+        return []
+    one = folds[folds["decision"] == folds["decision"].iloc[0]]
+    grouped = one.groupby("variant", sort=False)
+    if np.allclose(one["temperature"], 1.0):
+        return [
+            "## Calibration",
+            "",
+            "Off (`evaluation.calibration: none`, or no held-out predictions): the "
+            "probabilities are scored as the models give them.",
+            "",
+        ]
+    rows = [
+        [
+            variant,
+            f"{_fmt(part['temperature'].mean(), 2)} "
+            f"({_fmt(part['temperature'].min(), 2)}–"
+            f"{_fmt(part['temperature'].max(), 2)})",
+            f"{_fmt(part['ece_uncalibrated'].mean(), decimals)} → "
+            f"{_fmt(part['ece'].mean(), decimals)}",
+            f"{_fmt(part['cross_entropy_uncalibrated'].mean(), decimals)} → "
+            f"{_fmt(part['cross_entropy'].mean(), decimals)}",
+        ]
+        for variant, part in grouped
+    ]
+    return [
+        "## Calibration",
+        "",
+        "Every model's probabilities are divided, in log space, by a temperature "
+        "fitted on held-out predictions by their negative log-likelihood (Guo et "
+        "al., 2017) before they are scored, decided on (`min_expected_cost`) or "
+        "averaged: a network's from its early-stopped model on the validation part "
+        "(the refitted network gets the same temperature), a linear model's from "
+        "its inner folds at the chosen C (`linear_fusion`: each member calibrated, "
+        "then their mean). A temperature above 1 flattens over-confident "
+        "probabilities. The argmax predictions do not change. Mean over folds "
+        "(temperature: range), before → after.",
+        "",
+        *_table(["Variant", "Temperature", "ECE", "Cross-entropy"], rows),
         "",
     ]
 
@@ -547,6 +597,7 @@ def markdown_report(
         "",
         *setup_section(setup),
         *results_section(summary, decimals, int(evaluation.get("ece_bins", 15))),
+        *calibration_section(folds, decimals),
         *(
             line
             for reference in (

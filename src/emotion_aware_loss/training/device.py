@@ -155,6 +155,7 @@ class Device:
             self._evaluate, input_signature=[_SLOTS, _ROWS, _ROWS]
         )
         self.embed = tf.function(self._embed, input_signature=[_SLOTS, _ROWS])
+        self.predict = tf.function(self._predict, input_signature=[_SLOTS, _ROWS])
 
     # --- inputs ---------------------------------------------------------------------
     def _inputs(self, model: keras.Model, corpus: Corpus) -> None:
@@ -508,6 +509,15 @@ class Device:
 
     def _embed(self, slots: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
         """``(A, n, hidden)`` the softmax layer's inputs for ``rows``, inference mode."""
+        return self._inference(slots, rows, 1)
+
+    def _predict(self, slots: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """``(A, n, classes)`` class probabilities for ``rows``, inference mode."""
+        return tf.nn.softmax(self._inference(slots, rows, 0))
+
+    def _inference(self, slots: tf.Tensor, rows: tf.Tensor, output: int) -> tf.Tensor:
+        """``(A, n, ...)`` the network's ``output`` (0 logits, 1 the softmax layer's
+        inputs) for each job's ``rows`` ``(A, n)``, a pass of rows at a time."""
         weights = self._gather(self.weights, slots)
         views = tf.gather(self.view_of_model, slots)
         size = self.pass_rows
@@ -515,8 +525,8 @@ class Device:
         parts = tf.TensorArray(tf.float32, size=chunks, infer_shape=False)
         for i in tf.range(chunks):
             part = rows[:, i * size : (i + 1) * size]
-            _, hidden, _ = self.network(weights, self.inputs_of(views, part), Pass())
-            parts = parts.write(i, tf.transpose(hidden, [1, 0, 2]))
+            values = self.network(weights, self.inputs_of(views, part), Pass())[output]
+            parts = parts.write(i, tf.transpose(values, [1, 0, 2]))
         return tf.transpose(parts.concat(), [1, 0, 2])
 
     # --- copies of the weights --------------------------------------------------------

@@ -119,10 +119,13 @@ class Settings:
 
 @dataclass
 class Trained:
-    """One job's result: its weights and its per-epoch history."""
+    """One job's result: its weights, its per-epoch history and, for a job with
+    validation rows, the early-stopped model's class probabilities on them and
+    their labels (what calibrates it: :mod:`emotion_aware_loss.calibration`)."""
 
     weights: list[np.ndarray]
     history: dict[str, list]
+    validation: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from emotion_aware_loss.calibration import members_temperature
 from emotion_aware_loss.config import LossConfig, TrainingConfig
 from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, rows_of
 from emotion_aware_loss.ensemble import (
@@ -253,6 +254,9 @@ def _assemble(
     with_final_similarity(loss, records[0])
     compile_model(model, loss, training)
     record = dict(records[0])
+    temperature = members_temperature([results[m].validation for m in plan.jobs])
+    if temperature is not None:
+        record["temperature"] = [temperature]
     if len(members) > 1:
         record["ensemble"] = [len(members)]
         if "best_epoch" in record:

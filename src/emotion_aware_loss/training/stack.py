@@ -88,9 +88,11 @@ def _check(jobs: Sequence[Job]) -> None:
 def _first_results(
     device: Device, jobs: Sequence[Job], phase: Phase, monitor: str
 ) -> list[Trained]:
-    """Each job's weights and history after the early-stopped (or fixed) fit."""
+    """Each job's weights and history after the early-stopped (or fixed) fit, and
+    the early-stopped model's probabilities on its validation rows."""
     results = []
     weights = device.model_weights()
+    validation = _validation_probabilities(device, jobs)
     for m, job in enumerate(jobs):
         history = dict(phase.histories[m])
         stopper = phase.stoppers[m]
@@ -115,8 +117,28 @@ def _first_results(
         history["class_weights"] = [float(w) for w in job.class_weights]
         if phase.non_finite[m] is not None:
             history["non_finite_epoch"] = [phase.non_finite[m]]
-        results.append(Trained(weights[m], history))
+        results.append(Trained(weights[m], history, validation[m]))
     return results
+
+
+def _validation_probabilities(
+    device: Device, jobs: Sequence[Job]
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each job's class probabilities on its validation rows and their labels
+    (None for a job without), from the weights on the device."""
+    held = [m for m, job in enumerate(jobs) if job.validation is not None]
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(jobs)
+    if not held:
+        return out
+    parts = [np.asarray(jobs[m].validation, np.int32) for m in held]
+    rows, _ = padded(parts)
+    probabilities = device.predict(
+        tf.constant(np.asarray(held, np.int32)), tf.constant(rows)
+    ).numpy()
+    labels = device.labels.numpy()
+    for i, (m, part) in enumerate(zip(held, parts, strict=True)):
+        out[m] = (probabilities[i, : len(part)], labels[part])
+    return out
 
 
 def _refit(
@@ -162,7 +184,7 @@ def _refit(
             history["dynamic_similarity"] = second.histories[m]["dynamic_similarity"]
         if second.non_finite[m] is not None:
             history["refit_non_finite_epoch"] = [second.non_finite[m]]
-        results[m] = Trained(weights[m], history)
+        results[m] = Trained(weights[m], history, results[m].validation)
         logger.debug(
             "%s: refitted for %d epoch(s) on %d utterances",
             jobs[m].name,

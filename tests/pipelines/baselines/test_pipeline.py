@@ -11,6 +11,7 @@ from emotion_aware_loss.baselines import (
     speech_baseline,
     tfidf_features,
 )
+from emotion_aware_loss.calibration import apply_temperature
 from emotion_aware_loss.config import (
     BaselinesConfig,
     CrossValidationConfig,
@@ -90,13 +91,19 @@ def test_one_prediction_per_test_utterance_of_each_fold(fold_inputs, classes):
             metrics = out[f"{name}.fold_{k}.metrics"]
             assert metrics["n_test"] == len(test_ids)
             assert set(metrics["decisions"]) == {"argmax", "min_expected_cost"}
+        # The fusion is the mean of its members as fitted (before calibration);
+        # calibrated, the mean of the calibrated members at its own temperature.
         fusion = out[f"linear_fusion.fold_{k}.predictions"]
-        for c in classes:
-            mean = (
-                out[f"linear_speech.fold_{k}.predictions"][f"prob_{c}"]
-                + out[f"linear_text.fold_{k}.predictions"][f"prob_{c}"]
-            ) / 2
-            np.testing.assert_allclose(fusion[f"prob_{c}"], mean)
+        members = [out[f"linear_{m}.fold_{k}.predictions"] for m in ("speech", "text")]
+        for prefix in ("uncalibrated_", "prob_"):
+            mean = np.mean(
+                [m[[f"{prefix}{c}" for c in classes]].to_numpy() for m in members], 0
+            )
+            if prefix == "prob_":
+                mean = apply_temperature(mean, fusion["temperature"].iloc[0])
+            np.testing.assert_allclose(
+                fusion[[f"{prefix}{c}" for c in classes]].to_numpy(), mean, rtol=1e-6
+            )
 
 
 def _run_fold(inputs, table, features, selection="cross_validation"):
@@ -217,16 +224,26 @@ def test_c_is_chosen_by_inner_folds_and_refitted_on_training_and_validation():
     )
     config = BaselinesConfig(c_grid=[1e-4, 1.0])
     chosen = speech_baseline(x, labels, config, 2, seed=0)
-    assert (chosen.argmax(axis=1) == labels.test).mean() >= 0.8
+    assert (chosen.test.argmax(axis=1) == labels.test).mean() >= 0.8
+    # The inner folds' held-out predictions (what calibrates the model) cover the
+    # training and validation parts once each.
+    held, held_labels = chosen.held_out
+    assert held.shape == (80, 2)
+    assert sorted(held_labels) == sorted(np.r_[labels.train, labels.validation])
     # The validation part joins the final fit: moving it moves the predictions.
     moved = FoldData(x.train, x.validation + 3.0, x.test)
-    assert not np.allclose(chosen, speech_baseline(moved, labels, config, 2, seed=0))
-    # With selection: validation only the training part is fitted on.
-    alone = BaselinesConfig(c_grid=[1.0], selection="validation")
-    np.testing.assert_allclose(
-        speech_baseline(x, labels, alone, 2, seed=0),
-        speech_baseline(moved, labels, alone, 2, seed=0),
+    assert not np.allclose(
+        chosen.test, speech_baseline(moved, labels, config, 2, seed=0).test
     )
+    # With selection: validation only the training part is fitted on, and the
+    # validation part is what is held out.
+    alone = BaselinesConfig(c_grid=[1.0], selection="validation")
+    fitted = speech_baseline(x, labels, alone, 2, seed=0)
+    np.testing.assert_allclose(
+        fitted.test, speech_baseline(moved, labels, alone, 2, seed=0).test
+    )
+    np.testing.assert_array_equal(fitted.held_out[1], labels.validation)
+    assert (fitted.held_out[0].argmax(axis=1) == labels.validation).mean() >= 0.8
 
 
 def test_text_features_are_word_and_character_ngrams_side_by_side():

@@ -2,13 +2,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from scipy.special import softmax
 
+from emotion_aware_loss.calibration import apply_temperature
 from emotion_aware_loss.config import EvaluationConfig
-from emotion_aware_loss.metrics import expected_calibration_error
+from emotion_aware_loss.metrics import decide, expected_calibration_error
 from emotion_aware_loss.pipelines.evaluation import create_pipeline
 from emotion_aware_loss.pipelines.evaluation.nodes import (
     FIGURES,
+    model_temperature,
     plot_reliability,
+    score_test_predictions,
     summarise_cross_validation,
     write_report,
 )
@@ -206,7 +210,7 @@ def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, cl
     assert all("params:evaluation" in n.inputs for n in per_fold)
     folds, _, recall, _ = _summarise(classes, 0.8)
     report = write_report(_setup(classes), folds, _significance(), recall, evaluation)
-    assert "ECE (expected calibration error, 7 bins)" in report
+    assert "ECE (expected calibration error, 7 bins;" in report
     with pytest.raises(ValueError, match="reliability_bins is now evaluation.ece_bins"):
         EvaluationConfig(reliability_bins=10)
 
@@ -295,3 +299,67 @@ def test_report_says_whether_the_networks_were_refitted(classes):
     report = write_report(refit, folds, _significance(), recall, EvaluationConfig())
     assert "trained again from its initial weights on the training and" in report
     assert "(refit)" in report
+
+
+def test_probabilities_are_scored_calibrated_and_the_report_shows_both(classes):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=1.5, size=(400, len(classes)))
+    calibrated = softmax(logits, axis=1)
+    labels = np.array([rng.choice(len(classes), p=p) for p in calibrated])
+    given = softmax(3.0 * logits, axis=1)  # three times too confident
+    table = pd.DataFrame({"utterance_id": [f"u{i}" for i in range(400)]})
+    split = pd.DataFrame({"fold": [0] * 400})
+    similarity = pd.DataFrame(
+        np.full((5, 5), 0.4) + 0.6 * np.eye(5), index=classes, columns=classes
+    )
+    metrics, predictions = score_test_predictions(
+        given, labels, np.arange(400), table, split, similarity, classes, 10, 3.0
+    )
+    scaled = apply_temperature(given, 3.0)
+    assert metrics["calibration"] == {
+        "temperature": 3.0,
+        "ece_uncalibrated": expected_calibration_error(labels, given, 10),
+        "cross_entropy_uncalibrated": pytest.approx(
+            -np.log(given[np.arange(400), labels]).mean()
+        ),
+    }
+    argmax = metrics["decisions"]["argmax"]
+    assert argmax["ece"] == expected_calibration_error(labels, scaled, 10)
+    assert argmax["ece"] < metrics["calibration"]["ece_uncalibrated"] / 2
+    assert argmax["accuracy"] == (given.argmax(1) == labels).mean()  # argmax kept
+    np.testing.assert_allclose(predictions[[f"prob_{c}" for c in classes]], scaled)
+    np.testing.assert_array_equal(
+        predictions[[f"uncalibrated_{c}" for c in classes]], given
+    )
+    assert (predictions["temperature"] == 3.0).all()
+    # the rule that reads the probabilities decides on the calibrated ones
+    rule = decide(scaled, similarity.to_numpy(), "min_expected_cost")
+    assert predictions["predicted_min_expected_cost"].tolist() == [
+        classes[i] for i in rule
+    ]
+    # the report: temperature and both ECEs; the figure: both diagrams
+    folds, _, recall, _ = summarise_cross_validation(
+        classes, cross_entropy__fold_0=metrics, cross_entropy__fold_1=metrics
+    )
+    report = write_report(
+        _setup(classes), folds, _significance(), recall, EvaluationConfig(decimals=3)
+    )
+    section = report.split("## Calibration")[1].split("## ")[0]
+    before = metrics["calibration"]["ece_uncalibrated"]
+    assert (
+        f"| cross_entropy | 3.00 (3.00–3.00) | {before:.3f} → {argmax['ece']:.3f} |"
+        in (section)
+    )
+    oof = predictions.assign(variant="cross_entropy")
+    figure = plot_reliability(oof, classes, EvaluationConfig(ece_bins=10))
+    pooled = expected_calibration_error(labels, scaled, 10)
+    assert f"ECE {before:.3f} → {pooled:.3f}" in figure.axes[0].get_title()
+
+
+def test_a_network_is_scored_at_its_trained_temperature_unless_calibration_is_off():
+    history = {"loss": [1.0], "temperature": [1.7]}
+    assert model_temperature(history, EvaluationConfig()) == 1.7
+    assert model_temperature(history, EvaluationConfig(calibration="none")) == 1.0
+    assert model_temperature({"loss": [1.0]}, EvaluationConfig()) == 1.0  # none fitted
+    with pytest.raises(ValueError, match="calibration"):
+        EvaluationConfig(calibration="platt")

@@ -13,6 +13,7 @@ from emotion_aware_loss.baselines import (
     FUSION,
     SPEECH,
     TEXT,
+    Fitted,
     FoldData,
     acoustic_statistics,
     baseline_names,
@@ -21,6 +22,7 @@ from emotion_aware_loss.baselines import (
     speech_baseline,
     text_baseline,
 )
+from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import (
     BaselinesConfig,
     CrossValidationConfig,
@@ -106,22 +108,71 @@ def _modality_inputs(
     return inputs
 
 
+@dataclass(frozen=True)
+class _Scores:
+    """A linear model's test probabilities as fitted, the temperature that
+    calibrates them, and (for a mean of calibrated models) the uncalibrated ones."""
+
+    probabilities: np.ndarray
+    temperature: float = 1.0
+    uncalibrated: np.ndarray | None = None
+
+
+def _temperature(fitted: Fitted, calibrate: bool) -> float:
+    if not calibrate or fitted.held_out is None:
+        return 1.0
+    return fit_temperature(*fitted.held_out)
+
+
+def _fusion(speech: Fitted, text: Fitted, calibrate: bool) -> _Scores:
+    """The mean of the two models' probabilities, each calibrated first, and the
+    temperature that calibrates the mean on their held-out rows (the same inner
+    folds: the labels, seed and speakers are the same)."""
+    members = (speech, text)
+    if not calibrate:
+        return _Scores((speech.test + text.test) / 2.0)
+    temperatures = [_temperature(member, calibrate) for member in members]
+
+    def mean(parts: list[np.ndarray]) -> np.ndarray:
+        return np.mean(
+            [apply_temperature(p, t) for p, t in zip(parts, temperatures, strict=True)],
+            axis=0,
+        )
+
+    temperature = 1.0
+    if speech.held_out is not None and text.held_out is not None:
+        if not np.array_equal(speech.held_out[1], text.held_out[1]):
+            raise ValueError(
+                "linear_fusion: the speech and text models were held out on "
+                "different rows; their mean cannot be calibrated"
+            )
+        held = mean([member.held_out[0] for member in members])
+        temperature = fit_temperature(held, speech.held_out[1])
+    return _Scores(
+        mean([member.test for member in members]),
+        temperature,
+        (speech.test + text.test) / 2.0,
+    )
+
+
 def _probabilities(
     fold: _Fold,
     inputs: dict[str, FoldData],
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
+    calibrate: bool,
     model: BaseEstimator | None = None,
     name: str | None = None,
-) -> dict[str, np.ndarray]:
+) -> dict[str, _Scores]:
     """Test-part probabilities of the linear model of each modality in ``inputs``,
-    and of their mean for both (``model``: the classifier to fit instead of
-    scikit-learn's logistic regression; ``name`` names it in messages)."""
-    probabilities: dict[str, np.ndarray] = {}
+    and of their mean for both, with the temperatures that calibrate them
+    (``calibrate``; ``model``: the classifier to fit instead of scikit-learn's
+    logistic regression; ``name`` names it in messages)."""
+    fitted: dict[str, Fitted] = {}
     fits = {SPEECH: speech_baseline, TEXT: text_baseline}
     for modality, data in inputs.items():
-        probabilities[modality] = fits[modality](
+        fitted[modality] = fits[modality](
             data,
             fold.labels,
             config,
@@ -131,13 +182,17 @@ def _probabilities(
             model,
             name or modality,
         )
-    if len(probabilities) == 2:
-        probabilities[FUSION] = (probabilities[SPEECH] + probabilities[TEXT]) / 2.0
-    return probabilities
+    scores = {
+        modality: _Scores(f.test, _temperature(f, calibrate))
+        for modality, f in fitted.items()
+    }
+    if len(fitted) == 2:
+        scores[FUSION] = _fusion(fitted[SPEECH], fitted[TEXT], calibrate)
+    return scores
 
 
 def _scored(
-    probabilities: dict[str, np.ndarray],
+    probabilities: dict[str, _Scores],
     fold: _Fold,
     model_input_table: pd.DataFrame,
     split: pd.DataFrame,
@@ -146,11 +201,12 @@ def _scored(
     evaluation: EvaluationConfig,
 ) -> dict[str, object]:
     """``<name>_metrics`` and ``<name>_predictions`` of each model's test part,
-    scored exactly like a network's (both decision rules, the same metrics)."""
+    scored exactly like a network's (calibrated, both decision rules, the same
+    metrics)."""
     outputs: dict[str, object] = {}
-    for name, values in probabilities.items():
+    for name, scores in probabilities.items():
         metrics, predictions = score_test_predictions(
-            values,
+            scores.probabilities,
             fold.labels.test,
             fold.roles[2],
             model_input_table,
@@ -158,15 +214,18 @@ def _scored(
             similarity_matrix,
             classes,
             evaluation.ece_bins,
+            scores.temperature,
+            scores.uncalibrated,
         )
         outputs[f"{name}_metrics"] = metrics
         outputs[f"{name}_predictions"] = predictions
         logger.info(
-            "%s, fold %d: accuracy %.4f, UAR %.4f",
+            "%s, fold %d: accuracy %.4f, UAR %.4f, temperature %.3f",
             name,
             metrics["fold"],
             metrics["decisions"]["argmax"]["accuracy"],
             metrics["decisions"]["argmax"]["uar"],
+            scores.temperature,
         )
     return outputs
 
@@ -201,7 +260,10 @@ def fit_linear_baselines(
     inputs = _modality_inputs(
         fold, model_input_table, acoustic_features, model.modalities
     )
-    probabilities = _probabilities(fold, inputs, baselines, len(classes), seed)
+    calibrate = evaluation.calibration == "temperature"
+    probabilities = _probabilities(
+        fold, inputs, baselines, len(classes), seed, calibrate
+    )
     return _scored(
         probabilities,
         fold,
@@ -244,7 +306,8 @@ def fit_linear_family(
     )
     variants = validate_variants(loss_variants)
     reference = reference_baseline(model.modalities)
-    probabilities: dict[str, np.ndarray] = {}
+    probabilities: dict[str, _Scores] = {}
+    calibrate = evaluation.calibration == "temperature"
     for variant, matrix in similarities.items():
         loss = variants[variant]
         regression = SoftmaxRegression(
@@ -256,7 +319,7 @@ def fit_linear_family(
         )
         name = linear_family_name(variant)
         probabilities[name] = _probabilities(
-            fold, inputs, baselines, len(classes), seed, regression, name
+            fold, inputs, baselines, len(classes), seed, calibrate, regression, name
         )[reference]
     return _scored(
         probabilities,

@@ -15,6 +15,7 @@ from emotion_aware_loss.baselines import (
     linear_family_name,
     reference_baseline,
 )
+from emotion_aware_loss.calibration import apply_temperature
 from emotion_aware_loss.config import (
     SCALAR_METRICS,
     BaselinesConfig,
@@ -56,6 +57,9 @@ from emotion_aware_loss.significance import (
 
 logger = logging.getLogger(__name__)
 
+# Prefix of the prediction table's columns of probabilities before calibration.
+UNCALIBRATED = "uncalibrated_"
+
 # Caption -> file name of every figure the report links (catalog entries of the
 # same names without the extension).
 FIGURES = {
@@ -70,6 +74,7 @@ FIGURES = {
 
 def evaluate_model(
     model: keras.Model,
+    history: dict,
     model_input_table: pd.DataFrame,
     acoustic_features: np.ndarray,
     split: pd.DataFrame,
@@ -82,13 +87,20 @@ def evaluate_model(
 ) -> tuple[dict, pd.DataFrame]:
     """Score a trained model on its fold's test part.
 
-    The ECE uses ``evaluation.ece_bins``, as the reliability figure does.
+    With ``evaluation.calibration: temperature`` the probabilities are divided by
+    the temperature training fitted on the validation part (``history``'s
+    ``temperature``; 1 for a network trained without one). The ECE uses
+    ``evaluation.ece_bins``, as the reliability figure does.
 
     Returns:
         The fold's metrics under each decision rule (``decisions.argmax`` and
         ``decisions.min_expected_cost``: accuracy, UAR, F1, cross-entropy, mistake
-        severity, semantic cost, ECE, confusion matrix), and its test predictions
-        (``utterance_id, fold, repeat, label, predicted_<rule>..., prob_<class>...``).
+        severity, semantic cost, ECE, confusion matrix; of the calibrated
+        probabilities), ``calibration`` (``temperature``, ``ece_uncalibrated``,
+        ``cross_entropy_uncalibrated``), and its test predictions
+        (``utterance_id, fold, repeat, label, predicted_<rule>..., prob_<class>...,
+        temperature, uncalibrated_<class>...``: the calibrated probabilities, the
+        temperature and the probabilities as the model gave them).
     """
     inputs, labels, rows = split_inputs(
         model_input_table,
@@ -101,6 +113,7 @@ def evaluate_model(
         text_features,
     )
     probabilities = predict(model, inputs)
+    evaluation = evaluation or EvaluationConfig()
     return score_test_predictions(
         probabilities,
         labels,
@@ -109,8 +122,18 @@ def evaluate_model(
         split,
         similarity_matrix,
         list(input_spec["classes"]),
-        (evaluation or EvaluationConfig()).ece_bins,
+        evaluation.ece_bins,
+        model_temperature(history, evaluation),
     )
+
+
+def model_temperature(history: dict, evaluation: EvaluationConfig) -> float:
+    """The temperature a network's probabilities are scored at: the one its
+    training fitted on the validation part (``history["temperature"]``), or 1
+    without calibration or validation."""
+    if evaluation.calibration == "none":
+        return 1.0
+    return float(history.get("temperature", [1.0])[0])
 
 
 def score_test_predictions(
@@ -122,8 +145,15 @@ def score_test_predictions(
     similarity_matrix: pd.DataFrame,
     classes: list[str],
     ece_bins: int,
+    temperature: float = 1.0,
+    uncalibrated: np.ndarray | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Metrics and prediction table of a fold's test part, for any model.
+
+    The probabilities are calibrated first (:func:`apply_temperature`); the
+    metrics, the decision rules and the prediction table use the calibrated ones,
+    and ``calibration`` keeps the temperature and the ECE and cross-entropy of the
+    probabilities as the model gave them.
 
     Args:
         probabilities: ``(n_test, n_classes)`` predicted class probabilities.
@@ -134,6 +164,9 @@ def score_test_predictions(
         similarity_matrix: Hand-set matrix behind the cost metrics and rule.
         classes: Class order of ``probabilities``' columns.
         ece_bins: Confidence bins of the ECE (``evaluation.ece_bins``).
+        temperature: The model's calibration temperature (1: none).
+        uncalibrated: The probabilities without any calibration, when they are
+            not ``probabilities`` (a mean of calibrated models).
 
     Returns:
         The metrics and predictions described in :func:`evaluate_model`.
@@ -141,11 +174,19 @@ def score_test_predictions(
     fold = int(split["fold"].iloc[0])
     repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
     similarity = similarity_matrix.to_numpy()
+    given = probabilities if uncalibrated is None else uncalibrated
+    before = classification_metrics(labels, given, similarity, "argmax", ece_bins)
+    probabilities = apply_temperature(probabilities, temperature)
     metrics = {
         "fold": fold,
         "repeat": repeat,
         "n_test": len(rows),
         "classes": classes,
+        "calibration": {
+            "temperature": float(temperature),
+            "ece_uncalibrated": before["ece"],
+            "cross_entropy_uncalibrated": before["cross_entropy"],
+        },
         "decisions": {
             rule: classification_metrics(
                 labels, probabilities, similarity, rule, ece_bins
@@ -165,6 +206,9 @@ def score_test_predictions(
         predictions[column] = names
     for j, name in enumerate(classes):
         predictions[f"prob_{name}"] = probabilities[:, j]
+    predictions["temperature"] = float(temperature)
+    for j, name in enumerate(classes):
+        predictions[f"{UNCALIBRATED}{name}"] = given[:, j]
     return metrics, predictions
 
 
@@ -377,8 +421,11 @@ def plot_learning_curves(training: TrainingConfig, **histories: dict) -> Figure:
 def plot_reliability(
     oof_predictions: pd.DataFrame, classes: list[str], evaluation: EvaluationConfig
 ) -> Figure:
-    """Reliability diagrams of the pooled out-of-fold predictions."""
-    return reliability_figure(oof_predictions, classes, evaluation.ece_bins)
+    """Reliability diagrams of the pooled out-of-fold predictions, before and
+    after calibration."""
+    return reliability_figure(
+        oof_predictions, classes, evaluation.ece_bins, UNCALIBRATED
+    )
 
 
 def _linear_views(model: ModelConfig, input_spec: dict) -> list[str]:

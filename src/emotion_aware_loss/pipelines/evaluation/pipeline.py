@@ -49,6 +49,7 @@ def create_template() -> Pipeline:
                 evaluate_model,
                 inputs=[
                     "model",
+                    "history",
                     "model_input_table",
                     "acoustic_features",
                     "split",

@@ -55,6 +55,10 @@ def test_an_ensemble_of_one_is_the_single_network(data):
     # ensemble on its members' mean (neither is refitted here)
     for model, record in ((single, history), (trio, trio_history)):
         probabilities = model.predict(data[1][0], verbose=0)
+        np.testing.assert_allclose(
+            record["validation_probabilities"], probabilities, atol=1e-5
+        )
+        assert record["validation_labels"] == data[1][1].tolist()
         assert record["temperature"][0] == pytest.approx(
             fit_temperature(probabilities, data[1][1]), rel=1e-3
         )

@@ -71,6 +71,11 @@ def test_the_study_writes_its_four_outputs_and_every_run_its_report(study):
     report = _latest(study, "study.md").read_text()
     assert "# Study: 2 corpora × 1 seed" in report
     assert "](../../critical_difference.png/" in report
+    # the frontier over both runs: every model at every rule weight, averaged
+    assert "](../../study_frontier.png/" in report
+    frontier = pd.read_csv(_latest(study, "study_frontier.csv"))
+    assert set(frontier["variant"]) == set(summary["variant"])
+    assert frontier.groupby("variant").size().eq(11).all() and frontier["pareto"].any()
     for corpus in ("clean", "noisy"):
         run = study / "data" / "study" / corpus / "seed_42"
         assert versions(run / "08_reporting" / "report.md")

@@ -142,10 +142,12 @@ class Fitted:
     """A linear model's class probabilities on a fold's test part, and on the
     held-out rows that chose its ``C`` (the inner folds' or the validation part's,
     from models that did not train on them) with their labels: what calibrates
-    it. ``held_out`` is None when nothing was held out."""
+    it. ``held_out`` is None when nothing was held out; ``held_out_rows`` are
+    its rows' positions in the training and validation parts, concatenated."""
 
     test: np.ndarray
     held_out: tuple[np.ndarray, np.ndarray] | None = None
+    held_out_rows: np.ndarray | None = None
 
 
 def _probabilities_of(model: BaseEstimator, x: object, n_classes: int) -> np.ndarray:
@@ -248,12 +250,14 @@ def _fit_best(
                 else None
             )
             splits = _inner_splits(pool_labels, pool_groups, config, seed)
-        scores, held_out, held_labels = [], [], []
+        scores, held_out, held_labels, held_rows = [], [], [], []
         for fit_rows, score_rows in splits:
             if score_rows is None:  # the validation part scores
                 train = (data.train, labels.train)
                 held = (data.validation, labels.validation)
+                held_rows.append(len(labels.train) + np.arange(len(labels.validation)))
             else:
+                held_rows.append(score_rows)
                 train = (pool[fit_rows], pool_labels[fit_rows])
                 held = (pool[score_rows], pool_labels[score_rows])
             uars, probabilities = _validation_scores(
@@ -285,6 +289,7 @@ def _fit_best(
         )
         if held_out
         else None,
+        np.concatenate(held_rows) if held_out else None,
     )
 
 

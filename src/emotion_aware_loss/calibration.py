@@ -110,17 +110,33 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return temperature
 
 
-def members_temperature(
+def held_out_record(
     held_out: Sequence[tuple[np.ndarray, np.ndarray] | None],
-) -> float | None:
-    """The temperature of a model that averages the probabilities of ``held_out``'s
-    members (one member: that model), fitted on the mean of their held-out
-    probabilities (the same rows for every member).
+    utterances: Sequence[str] | None = None,
+) -> dict[str, list]:
+    """What a model's history keeps of its held-out predictions: the model
+    averages the probabilities of ``held_out``'s members (one member: that model).
+
+    Args:
+        held_out: Each member's probabilities on the held-out rows and their
+            labels (the same rows for every member).
+        utterances: The held-out rows' utterance ids, when known.
 
     Returns:
-        The temperature, or None when a member has no held-out predictions.
+        ``temperature`` (fitted on the members' mean), ``validation_probabilities``
+        (that mean, uncalibrated, 6 decimals) and ``validation_labels``, and
+        ``validation_utterances`` with ``utterances``; empty when a member has no
+        held-out predictions.
     """
     if not held_out or any(h is None for h in held_out):
-        return None
+        return {}
     probabilities = np.mean([h[0] for h in held_out], axis=0)
-    return fit_temperature(probabilities, held_out[0][1])
+    labels = np.asarray(held_out[0][1])
+    record = {
+        "temperature": [fit_temperature(probabilities, labels)],
+        "validation_probabilities": np.round(probabilities, 6).tolist(),
+        "validation_labels": labels.astype(int).tolist(),
+    }
+    if utterances is not None:
+        record["validation_utterances"] = [str(u) for u in utterances]
+    return record

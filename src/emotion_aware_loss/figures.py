@@ -330,3 +330,66 @@ def reliability_figure(
         "after calibration"
     )
     return fig
+
+
+def frontier_figure(summary: pd.DataFrame) -> Figure:
+    """UAR against mistake severity of every model over the decision rule's weight.
+
+    Each model is a line from its ``argmax`` point (circle, ``w = 0``) to its
+    ``min_expected_cost`` point (square, ``w = 1``) with error bars of one standard
+    deviation over folds at both ends; the linear baselines are dashed; the Pareto
+    front over all points is the thick grey line.
+
+    Args:
+        summary: :func:`emotion_aware_loss.frontier.frontier_summary`.
+    """
+    fig = Figure(figsize=(7.5, 5.2), layout="constrained")
+    ax = fig.subplots()
+    front = summary[summary["pareto"]].sort_values("mistake_severity_mean")
+    ax.plot(
+        front["mistake_severity_mean"],
+        front["uar_mean"],
+        color="0.75",
+        linewidth=6,
+        solid_capstyle="round",
+        zorder=0,
+        label="Pareto front",
+    )
+    colours = colormaps["tab10"]
+    for i, (variant, rows) in enumerate(summary.groupby("variant", sort=False)):
+        part = rows.sort_values("weight")
+        colour = colours(i % 10)
+        style = "--" if variant.startswith("linear_") else "-"
+        ax.plot(
+            part["mistake_severity_mean"],
+            part["uar_mean"],
+            style,
+            color=colour,
+            linewidth=1.2,
+            label=variant,
+        )
+        for end, marker in ((part.iloc[0], "o"), (part.iloc[-1], "s")):
+            ax.errorbar(
+                end["mistake_severity_mean"],
+                end["uar_mean"],
+                xerr=end["mistake_severity_std"],
+                yerr=end["uar_std"],
+                fmt=marker,
+                color=colour,
+                markersize=6,
+                elinewidth=0.6,
+                capsize=2,
+                alpha=0.9,
+            )
+    ax.set_xlabel(
+        "Mistake severity (mean 1 − S[true, predicted] over mistakes; lower is milder)"
+    )
+    ax.set_ylabel("UAR")
+    ax.set_title(
+        "UAR against mistake severity: ○ argmax to □ minimum expected cost\n"
+        "(mean over folds, ± 1 std; the rule's cost weight w from 0 to 1)",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncols=2, loc="best")
+    return fig

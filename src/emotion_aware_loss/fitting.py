@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from emotion_aware_loss.calibration import members_temperature
+from emotion_aware_loss.calibration import held_out_record
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.ensemble import average_of, member_initial_model, member_seed
 from emotion_aware_loss.losses import describe_loss
@@ -274,9 +274,7 @@ def _model_of(
             record.pop("class_weights", None)
     model = average_of(members) if len(members) > 1 else members[0]
     record = records[0]
-    temperature = members_temperature([r.validation for r in trained])
-    if temperature is not None:
-        record["temperature"] = [temperature]
+    record |= held_out_record([r.validation for r in trained])
     with_final_similarity(loss, record)
     compile_model(model, loss, config)
     # built now (fit's callers may save the model themselves): its fresh state

@@ -25,6 +25,7 @@ from emotion_aware_loss.baselines import baseline_names, linear_family_name
 from emotion_aware_loss.config import (
     BaselinesConfig,
     CrossValidationConfig,
+    EvaluationConfig,
     FinalModelConfig,
     TrainingConfig,
     validate_variants,
@@ -62,6 +63,7 @@ class Layout:
     baselines: tuple[str, ...] = ()  # linear references scored on the same folds
     stacked: bool = True  # training.stacked: one node per round, or per (variant, fold)
     linear_losses: tuple[str, ...] = ()  # variants whose loss fits a linear model too
+    ensembles: tuple[str, ...] = ()  # variants averaged with a linear model
 
     @property
     def linear_family(self) -> tuple[str, ...]:
@@ -69,10 +71,22 @@ class Layout:
         return tuple(linear_family_name(v) for v in self.linear_losses)
 
     @property
+    def ensemble_names(self) -> tuple[str, ...]:
+        """The rows of :attr:`ensembles`: ``ensemble_<variant>``."""
+        return tuple(ensemble_name(v) for v in self.ensembles)
+
+    def ensemble_linear(self, variant: str) -> str:
+        """The linear model averaged with ``variant``'s network: the one fitted with
+        its loss (``baselines.losses``), else the reference baseline."""
+        if variant in self.linear_losses:
+            return linear_family_name(variant)
+        return self.baselines[-1]
+
+    @property
     def scored(self) -> tuple[str, ...]:
-        """Everything evaluated per fold: the loss variants, the baselines, then
-        the linear models fitted with a variant's loss."""
-        return self.variants + self.baselines + self.linear_family
+        """Everything evaluated per fold: the loss variants, the baselines, the
+        linear models fitted with a variant's loss, then the ensembles."""
+        return self.variants + self.baselines + self.linear_family + self.ensemble_names
 
     @property
     def folds(self) -> tuple[str, ...]:
@@ -120,6 +134,34 @@ def _linear_losses(
                 f"{clash!r}, which is already taken"
             )
     return tuple(dict.fromkeys(config.losses))
+
+
+def ensemble_name(variant: str) -> str:
+    """The row of ``variant``'s network averaged with a linear model."""
+    return f"ensemble_{variant}"
+
+
+def _ensembles(
+    names: list[str], variants: dict[str, Any], taken: tuple[str, ...]
+) -> tuple[str, ...]:
+    """``evaluation.ensembles``, checked against the variants and the names in use."""
+    if names and not taken:
+        raise ValueError(
+            "evaluation.ensembles averages networks with the linear baselines: set "
+            "baselines.enabled: true or leave evaluation.ensembles empty"
+        )
+    for variant in names:
+        if variant not in variants:
+            raise ValueError(
+                f"evaluation.ensembles names {variant!r}, which is not one of the "
+                f"loss_variants {list(variants)}"
+            )
+        if ensemble_name(variant) in variants or ensemble_name(variant) in taken:
+            raise ValueError(
+                f"evaluation.ensembles: {variant!r}'s ensemble would be named "
+                f"{ensemble_name(variant)!r}, which is already taken"
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def _project_root() -> Path:
@@ -186,6 +228,12 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
                 "them or set baselines.enabled: false"
             )
         linear_losses = _linear_losses(baselines_config, variants, baselines)
+    evaluation = EvaluationConfig.model_validate(params.get("evaluation") or {})
+    ensembles = _ensembles(
+        evaluation.ensembles,
+        variants,
+        baselines + tuple(linear_family_name(v) for v in linear_losses),
+    )
     return Layout(
         cv.n_folds,
         tuple(variants),
@@ -196,6 +244,7 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
         baselines,
         training.stacked,
         linear_losses,
+        ensembles,
     )
 
 

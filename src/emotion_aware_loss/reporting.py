@@ -449,6 +449,68 @@ def significance_section(
     ]
 
 
+def trade_off_section(
+    folds: pd.DataFrame, significance: pd.DataFrame, evaluation: dict, decimals: int
+) -> list[str]:
+    """Which variant and decision rule makes the mildest mistakes at a UAR within
+    one point of the baseline's ``argmax``, with its test against it."""
+    reference = evaluation["baseline"]
+    summary = summary_table(folds)
+    start = summary[
+        (summary["variant"] == reference) & (summary["decision"] == "argmax")
+    ]
+    if start.empty:
+        return []
+    uar, severity = start["uar_mean"].iloc[0], start["mistake_severity_mean"].iloc[0]
+    close = summary[
+        (summary["uar_mean"] >= uar - 0.01)
+        & ~summary["variant"].str.startswith("linear_")
+        & summary["mistake_severity_mean"].notna()
+    ]
+    best = close.loc[close["mistake_severity_mean"].idxmin()] if len(close) else None
+    lines = [
+        "## Trade-off: UAR against mistake severity",
+        "",
+        "The frontier figure draws every model from its `argmax` point to its "
+        "`min_expected_cost` point: the prediction minimises the expected cost "
+        "under (1 − w)(1 − I) + w(1 − S) for w from 0 to 1, so each model's curve "
+        "costs no retraining; the grey line joins the points no other point beats "
+        "on both UAR and mistake severity (`frontier_points.csv`).",
+        "",
+    ]
+    if best is None or (best["variant"] == reference and best["decision"] == "argmax"):
+        return lines + [
+            f"No loss variant or decision rule lowers the mistake severity of "
+            f"`{reference}` (argmax, {_fmt(severity, decimals)}) without losing more "
+            f"than one point of its UAR ({_fmt(uar, decimals)}).",
+            "",
+        ]
+    test = significance[
+        (significance.get("comparison", reference) == reference)
+        & (significance["variant"] == best["variant"])
+        & (significance["decision"] == best["decision"])
+        & (significance["metric"] == "mistake_severity")
+    ]
+    if test.empty:
+        verdict = "no test of it in the comparison table"
+    else:
+        row = test.iloc[0]
+        verdict = (
+            f"Δ {_signed(row['mean_difference'], decimals)} per fold, p decisive "
+            f"{_p(row['p_adjusted'])}, "
+            + ("**significant**" if row["significant"] else "not significant")
+            + f" ({evaluation['significance_test']})"
+        )
+    return lines + [
+        f"At a UAR within one point of `{reference}` (argmax: UAR "
+        f"{_fmt(uar, decimals)}, mistake severity {_fmt(severity, decimals)}), the "
+        f"mildest mistakes come from `{best['variant']}` with `{best['decision']}`: "
+        f"severity {_fmt(best['mistake_severity_mean'], decimals)} at UAR "
+        f"{_fmt(best['uar_mean'], decimals)}; {verdict}.",
+        "",
+    ]
+
+
 def recall_section(
     recall: pd.DataFrame, classes: list[str], decimals: int
 ) -> list[str]:
@@ -609,6 +671,7 @@ def markdown_report(
                 significance, evaluation, decimals, reference
             )
         ),
+        *trade_off_section(folds, significance, evaluation, decimals),
         *recall_section(recall, classes, decimals),
         *rule_shift_section(
             recall, classes, float(evaluation.get("rule_shift_warning", 0.15))

@@ -181,6 +181,11 @@ def study_markdown(
         "",
         "![critical difference]({figure:critical_difference.png})",
         "",
+        "The decision-rule frontier over all runs (each model from its `argmax` to "
+        "its `min_expected_cost` point; mean over runs, `study_frontier.csv`):",
+        "",
+        "![frontier]({figure:study_frontier.png})",
+        "",
     ]
     for reference in (config.reference, LINEAR_BEST):
         table = comparison_table(tests, metric, reference)

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss.calibration import members_temperature
+from emotion_aware_loss.calibration import held_out_record
 from emotion_aware_loss.config import LossConfig, TrainingConfig
 from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, rows_of
 from emotion_aware_loss.ensemble import (
@@ -254,9 +254,11 @@ def _assemble(
     with_final_similarity(loss, records[0])
     compile_model(model, loss, training)
     record = dict(records[0])
-    temperature = members_temperature([results[m].validation for m in plan.jobs])
-    if temperature is not None:
-        record["temperature"] = [temperature]
+    validation = rows_of(run.model_input_table, plan.fold.split, VALIDATION)
+    record |= held_out_record(
+        [results[m].validation for m in plan.jobs],
+        run.model_input_table["utterance_id"].to_numpy()[validation],
+    )
     if len(members) > 1:
         record["ensemble"] = [len(members)]
         if "best_epoch" in record:
@@ -325,7 +327,10 @@ def train_runs(
 
     Returns:
         ``(run key, variant, fold)`` -> the trained model (compiled with its loss)
-        and its history.
+        and its history; with validation, the history also keeps the early-stopped
+        model's probabilities on the validation part (``validation_probabilities``,
+        ``_labels``, ``_utterances``) and the ``temperature`` fitted on them
+        (:func:`emotion_aware_loss.calibration.held_out_record`).
 
     Raises:
         ValueError: If the runs cannot share one stack (named).

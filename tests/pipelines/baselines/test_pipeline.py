@@ -18,7 +18,7 @@ from emotion_aware_loss.config import (
     EvaluationConfig,
     ModelConfig,
 )
-from emotion_aware_loss.cross_validation import TEST, TRAIN, rows_of
+from emotion_aware_loss.cross_validation import TEST, TRAIN, VALIDATION, rows_of
 from emotion_aware_loss.pipelines.baselines import create_pipeline
 from emotion_aware_loss.pipelines.baselines.nodes import (
     fit_linear_baselines,
@@ -70,13 +70,16 @@ def test_acoustic_statistics_ignore_padding():
     )
 
 
+MODALITIES = ("speech", "text", "fusion")
+
+
 def test_one_prediction_per_test_utterance_of_each_fold(fold_inputs, classes):
     out = run_pipeline(create_pipeline(), fold_inputs)
     assert set(out) == {
         f"{name}.fold_{k}.{kind}"
         for name in NAMES
         for k in (0, 1)
-        for kind in ("metrics", "predictions")
+        for kind in ("metrics", "predictions", "held_out")
     }
     table = fold_inputs["model_input_table"]
     for k in (0, 1):
@@ -104,6 +107,26 @@ def test_one_prediction_per_test_utterance_of_each_fold(fold_inputs, classes):
             np.testing.assert_allclose(
                 fusion[[f"{prefix}{c}" for c in classes]].to_numpy(), mean, rtol=1e-6
             )
+        # Held out: every training and validation utterance once, from the inner
+        # folds, calibrated; the fusion's is its members' mean at its temperature.
+        pool = table["utterance_id"].iloc[
+            np.r_[rows_of(table, split, TRAIN), rows_of(table, split, VALIDATION)]
+        ]
+        held = {m: out[f"linear_{m}.fold_{k}.held_out"] for m in MODALITIES}
+        columns = [f"prob_{c}" for c in classes]
+        for frame in held.values():
+            assert sorted(frame["utterance_id"]) == sorted(pool)
+            assert (frame["utterance_id"] == held["fusion"]["utterance_id"]).all()
+            np.testing.assert_allclose(frame[columns].sum(axis=1), 1.0, rtol=1e-6)
+        np.testing.assert_allclose(
+            held["fusion"][columns].to_numpy(),
+            apply_temperature(
+                (held["speech"][columns].to_numpy() + held["text"][columns].to_numpy())
+                / 2,
+                fusion["temperature"].iloc[0],
+            ),
+            rtol=1e-6,
+        )
 
 
 def _run_fold(inputs, table, features, selection="cross_validation"):
@@ -319,7 +342,7 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
     assert set(family) == {
         f"linear_{v}_{kind}"
         for v in ("no_cost", "soft")
-        for kind in ("metrics", "predictions")
+        for kind in ("metrics", "predictions", "held_out")
     }
     np.testing.assert_allclose(
         _probabilities(family, "linear_no_cost"),
@@ -355,7 +378,7 @@ def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):
     assert set(node.outputs) == {
         f"linear_{v}.fold_1.{kind}"
         for v in ("soft", "no_cost")
-        for kind in ("metrics", "predictions")
+        for kind in ("metrics", "predictions", "held_out")
     }
     for losses, message in (
         (["nope"], "baselines.losses names 'nope', which is not one of"),

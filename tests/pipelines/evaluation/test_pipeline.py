@@ -363,3 +363,43 @@ def test_a_network_is_scored_at_its_trained_temperature_unless_calibration_is_of
     assert model_temperature({"loss": [1.0]}, EvaluationConfig()) == 1.0  # none fitted
     with pytest.raises(ValueError, match="calibration"):
         EvaluationConfig(calibration="platt")
+
+
+def test_report_names_the_mildest_mistakes_within_one_point_of_uar(classes):
+    def metrics(fold, uar, severity, rule_severity):
+        record = _fold_metrics(fold, 2 * uar)  # _rule_metrics halves accuracy
+        record["decisions"]["argmax"]["mistake_severity"] = severity
+        record["decisions"]["min_expected_cost"]["uar"] = uar - 0.004
+        record["decisions"]["min_expected_cost"]["mistake_severity"] = rule_severity
+        return record
+
+    folds, _, recall, _ = summarise_cross_validation(
+        classes,
+        cross_entropy__fold_0=metrics(0, 0.60, 0.50, 0.45),
+        cross_entropy__fold_1=metrics(1, 0.60, 0.50, 0.45),
+        soft_target__fold_0=metrics(0, 0.595, 0.40, 0.41),  # -0.5 points: close
+        soft_target__fold_1=metrics(1, 0.595, 0.40, 0.41),
+        sim_loss__fold_0=metrics(0, 0.55, 0.30, 0.30),  # milder, but -5 points
+        sim_loss__fold_1=metrics(1, 0.55, 0.30, 0.30),
+    )
+    significance = _significance().assign(
+        variant="soft_target", metric="mistake_severity", mean_difference=-0.1
+    )
+    report = write_report(
+        _setup(classes), folds, significance, recall, EvaluationConfig()
+    )
+    section = report.split("## Trade-off: UAR against mistake severity")[1]
+    section = section.split("\n## ")[0]
+    assert "the mildest mistakes come from `soft_target` with `argmax`" in section
+    assert "severity 0.4000 at UAR 0.5950" in section
+    assert "Δ -0.1000 per fold, p decisive < 0.001, **significant**" in section
+    # nothing milder within one point: said so
+    folds, _, recall, _ = summarise_cross_validation(
+        classes,
+        cross_entropy__fold_0=metrics(0, 0.60, 0.30, 0.45),
+        cross_entropy__fold_1=metrics(1, 0.60, 0.30, 0.45),
+    )
+    report = write_report(
+        _setup(classes), folds, significance, recall, EvaluationConfig()
+    )
+    assert "No loss variant or decision rule lowers the mistake severity" in report

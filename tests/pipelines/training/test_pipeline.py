@@ -118,8 +118,14 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
         "pair_costs_plot",
         "learning_curves_plot",
         "reliability_diagrams_plot",
+        "frontier_plot",
     ):
         assert out[figure].axes, figure
+    assert "## Calibration" in report
+    assert "## Trade-off: UAR against mistake severity" in report
+    points = out["frontier_points"]
+    assert points["pareto"].any()
+    assert set(points["variant"]) == set(out["oof_predictions"]["variant"])
 
 
 def test_refit_node_trains_on_the_training_and_validation_parts(
@@ -195,3 +201,67 @@ def test_a_round_over_its_memory_budget_trains_as_several_stacks(
         if name.endswith(".history"):
             assert split[name]["best_epoch"] == history["best_epoch"]
             np.testing.assert_allclose(split[name]["loss"], history["loss"], rtol=1e-4)
+
+
+def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
+    training_inputs, training_config, monkeypatch
+):
+    import dataclasses
+
+    from emotion_aware_loss import layout
+    from emotion_aware_loss.blend import blend, choose_weight
+    from emotion_aware_loss.calibration import apply_temperature
+    from emotion_aware_loss.pipelines.baselines import create_pipeline as baselines
+    from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
+
+    chosen = dataclasses.replace(
+        layout.load_layout(),
+        baselines=("linear_speech", "linear_text", "linear_fusion"),
+        ensembles=("emotion_aware",),
+    )
+    monkeypatch.setattr(layout, "_run_layout", chosen)
+    params = _two_variants(training_config) | {
+        "params:classes": training_inputs["input_spec"]["classes"],
+        "similarity_learned": training_inputs["similarity_matrix"],
+        "similarity_confusions": training_inputs["similarity_matrix"],
+        "params:loss_variants": {
+            "cross_entropy": {"loss": "cross_entropy"},
+            "emotion_aware": {"loss": "emotion_aware"},
+        },
+    }
+    trained = run_pipeline(training_pipeline(), training_inputs | params)
+    linear = run_pipeline(baselines(), training_inputs | params)
+    out = run_pipeline(evaluation(), training_inputs | trained | linear | params)
+    assert "ensemble_emotion_aware" in out["cv_summary"]["variants"]
+    # fold 0 by hand: the weight chosen on the validation part, then the mean
+    history = trained["emotion_aware.fold_0.history"]
+    held = linear["linear_fusion.fold_0.held_out"].set_index("utterance_id")
+    classes = training_inputs["input_spec"]["classes"]
+    columns = [f"prob_{c}" for c in classes]
+    network = apply_temperature(
+        np.asarray(history["validation_probabilities"]), history["temperature"][0]
+    )
+    weight = choose_weight(
+        network,
+        held.loc[history["validation_utterances"], columns].to_numpy(),
+        history["validation_labels"],
+    )
+    metrics = out["ensemble_emotion_aware.fold_0.metrics"]
+    assert metrics["ensemble"]["network_weight"] == weight
+    predictions = out["ensemble_emotion_aware.fold_0.predictions"]
+    mean = blend(
+        out["emotion_aware.fold_0.predictions"][columns].to_numpy(),
+        linear["linear_fusion.fold_0.predictions"][columns].to_numpy(),
+        weight,
+    )
+    np.testing.assert_allclose(
+        predictions[columns].to_numpy(),
+        apply_temperature(mean, predictions["temperature"].iloc[0]),
+        rtol=1e-6,
+    )
+    # compared with cross_entropy and with the linear baseline, like a network
+    tests = out["significance_tests"]
+    assert set(tests[tests["variant"] == "ensemble_emotion_aware"]["comparison"]) == {
+        "cross_entropy",
+        "linear_fusion",
+    }

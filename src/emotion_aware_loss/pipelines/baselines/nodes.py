@@ -111,11 +111,15 @@ def _modality_inputs(
 @dataclass(frozen=True)
 class _Scores:
     """A linear model's test probabilities as fitted, the temperature that
-    calibrates them, and (for a mean of calibrated models) the uncalibrated ones."""
+    calibrates them, (for a mean of calibrated models) the uncalibrated ones, and
+    its calibrated held-out probabilities with their rows' positions in the fold's
+    training and validation parts (concatenated)."""
 
     probabilities: np.ndarray
     temperature: float = 1.0
     uncalibrated: np.ndarray | None = None
+    held_out: np.ndarray | None = None
+    held_out_rows: np.ndarray | None = None
 
 
 def _temperature(fitted: Fitted, calibrate: bool) -> float:
@@ -124,34 +128,46 @@ def _temperature(fitted: Fitted, calibrate: bool) -> float:
     return fit_temperature(*fitted.held_out)
 
 
-def _fusion(speech: Fitted, text: Fitted, calibrate: bool) -> _Scores:
-    """The mean of the two models' probabilities, each calibrated first, and the
-    temperature that calibrates the mean on their held-out rows (the same inner
+def _single(fitted: Fitted, calibrate: bool) -> _Scores:
+    temperature = _temperature(fitted, calibrate)
+    if fitted.held_out is None:
+        return _Scores(fitted.test, temperature)
+    return _Scores(
+        fitted.test,
+        temperature,
+        held_out=apply_temperature(fitted.held_out[0], temperature),
+        held_out_rows=fitted.held_out_rows,
+    )
+
+
+def _fusion(
+    speech: _Scores, text: _Scores, labels: np.ndarray | None, calibrate: bool
+) -> _Scores:
+    """The mean of the two models' (calibrated) probabilities, and the temperature
+    that calibrates the mean on their held-out rows (``labels``; the same inner
     folds: the labels, seed and speakers are the same)."""
     members = (speech, text)
-    if not calibrate:
-        return _Scores((speech.test + text.test) / 2.0)
-    temperatures = [_temperature(member, calibrate) for member in members]
-
-    def mean(parts: list[np.ndarray]) -> np.ndarray:
-        return np.mean(
-            [apply_temperature(p, t) for p, t in zip(parts, temperatures, strict=True)],
-            axis=0,
+    test = np.mean(
+        [apply_temperature(m.probabilities, m.temperature) for m in members], axis=0
+    )
+    uncalibrated = (
+        (speech.probabilities + text.probabilities) / 2.0 if calibrate else None
+    )
+    if labels is None or speech.held_out is None or text.held_out is None:
+        return _Scores(test, 1.0, uncalibrated)
+    if not np.array_equal(speech.held_out_rows, text.held_out_rows):
+        raise ValueError(
+            "linear_fusion: the speech and text models were held out on different "
+            "rows; their mean cannot be calibrated"
         )
-
-    temperature = 1.0
-    if speech.held_out is not None and text.held_out is not None:
-        if not np.array_equal(speech.held_out[1], text.held_out[1]):
-            raise ValueError(
-                "linear_fusion: the speech and text models were held out on "
-                "different rows; their mean cannot be calibrated"
-            )
-        held = mean([member.held_out[0] for member in members])
-        temperature = fit_temperature(held, speech.held_out[1])
+    held = (speech.held_out + text.held_out) / 2.0
+    temperature = fit_temperature(held, labels) if calibrate else 1.0
     return _Scores(
-        mean([member.test for member in members]),
+        test,
         temperature,
-        (speech.test + text.test) / 2.0,
+        uncalibrated,
+        apply_temperature(held, temperature),
+        speech.held_out_rows,
     )
 
 
@@ -182,13 +198,37 @@ def _probabilities(
             model,
             name or modality,
         )
-    scores = {
-        modality: _Scores(f.test, _temperature(f, calibrate))
-        for modality, f in fitted.items()
-    }
+    scores = {modality: _single(f, calibrate) for modality, f in fitted.items()}
     if len(fitted) == 2:
-        scores[FUSION] = _fusion(fitted[SPEECH], fitted[TEXT], calibrate)
+        held = fitted[SPEECH].held_out
+        scores[FUSION] = _fusion(
+            scores[SPEECH], scores[TEXT], None if held is None else held[1], calibrate
+        )
     return scores
+
+
+def _held_out_table(
+    scores: _Scores, fold: _Fold, model_input_table: pd.DataFrame, classes: list[str]
+) -> pd.DataFrame:
+    """``utterance_id, label, prob_<class>...``: the model's calibrated
+    probabilities on the rows held out while its C was chosen (inner folds of the
+    training and validation parts, or the validation part), from models that did
+    not train on them; what an ensemble's weights are chosen on."""
+    columns = ["utterance_id", "label", *(f"prob_{c}" for c in classes)]
+    if scores.held_out is None:
+        return pd.DataFrame(columns=columns)
+    rows = np.concatenate(fold.roles[:2])[scores.held_out_rows]
+    table = pd.DataFrame(
+        {
+            "utterance_id": model_input_table["utterance_id"].to_numpy()[rows],
+            "label": [
+                classes[i] for i in model_input_table["label_id"].to_numpy()[rows]
+            ],
+        }
+    )
+    for j, name in enumerate(classes):
+        table[f"prob_{name}"] = scores.held_out[:, j]
+    return table
 
 
 def _scored(
@@ -202,7 +242,7 @@ def _scored(
 ) -> dict[str, object]:
     """``<name>_metrics`` and ``<name>_predictions`` of each model's test part,
     scored exactly like a network's (calibrated, both decision rules, the same
-    metrics)."""
+    metrics), and ``<name>_held_out``, its held-out predictions."""
     outputs: dict[str, object] = {}
     for name, scores in probabilities.items():
         metrics, predictions = score_test_predictions(
@@ -219,6 +259,9 @@ def _scored(
         )
         outputs[f"{name}_metrics"] = metrics
         outputs[f"{name}_predictions"] = predictions
+        outputs[f"{name}_held_out"] = _held_out_table(
+            scores, fold, model_input_table, classes
+        )
         logger.info(
             "%s, fold %d: accuracy %.4f, UAR %.4f, temperature %.3f",
             name,

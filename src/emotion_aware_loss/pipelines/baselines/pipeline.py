@@ -40,11 +40,12 @@ def _inputs(fold: str) -> dict[str, str]:
 
 
 def _outputs(names: tuple[str, ...], fold: str) -> dict[str, str]:
-    """``<name>_metrics`` / ``_predictions`` -> ``<name>.<fold>.metrics`` / ... ."""
+    """``<name>_metrics`` / ``_predictions`` / ``_held_out`` ->
+    ``<name>.<fold>.metrics`` / ... ."""
     return {
         f"{name}_{kind}": f"{name}.{fold}.{kind}"
         for name in names
-        for kind in ("metrics", "predictions")
+        for kind in ("metrics", "predictions", "held_out")
     }
 
 

@@ -15,7 +15,8 @@ from emotion_aware_loss.baselines import (
     linear_family_name,
     reference_baseline,
 )
-from emotion_aware_loss.calibration import apply_temperature
+from emotion_aware_loss.blend import blend, choose_weight
+from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import (
     SCALAR_METRICS,
     BaselinesConfig,
@@ -25,9 +26,10 @@ from emotion_aware_loss.config import (
     ModelConfig,
     TrainingConfig,
 )
-from emotion_aware_loss.cross_validation import TEST, split_inputs
+from emotion_aware_loss.cross_validation import TEST, rows_of, split_inputs
 from emotion_aware_loss.figures import (
     confusion_figure,
+    frontier_figure,
     learning_curves_figure,
     pair_cost_figure,
     per_class_recall_figure,
@@ -35,6 +37,7 @@ from emotion_aware_loss.figures import (
     similarity_figure,
 )
 from emotion_aware_loss.fitting import predict
+from emotion_aware_loss.frontier import frontier_points, frontier_summary
 from emotion_aware_loss.losses import make_loss, pair_costs
 from emotion_aware_loss.metrics import (
     DECISION_RULES,
@@ -69,6 +72,7 @@ FIGURES = {
     "Loss per (true, predicted) pair": "pair_costs.png",
     "Learning curves per fold": "learning_curves.png",
     "Reliability diagrams": "reliability_diagrams.png",
+    "UAR against mistake severity (decision-rule frontier)": "frontier.png",
 }
 
 
@@ -125,6 +129,90 @@ def evaluate_model(
         evaluation.ece_bins,
         model_temperature(history, evaluation),
     )
+
+
+def _columns(table: pd.DataFrame, prefix: str, classes: list[str]) -> np.ndarray:
+    return table[[f"{prefix}{c}" for c in classes]].to_numpy(dtype=np.float64)
+
+
+def score_ensemble(
+    network_predictions: pd.DataFrame,
+    history: dict,
+    linear_predictions: pd.DataFrame,
+    linear_held_out: pd.DataFrame,
+    model_input_table: pd.DataFrame,
+    split: pd.DataFrame,
+    similarity_matrix: pd.DataFrame,
+    input_spec: dict,
+    evaluation: EvaluationConfig,
+) -> tuple[dict, pd.DataFrame]:
+    """A network averaged with a linear model (:mod:`emotion_aware_loss.blend`),
+    scored on the fold's test part like any model.
+
+    The network's weight is chosen on the validation part: the early-stopped
+    network's probabilities there (``history``), calibrated at its temperature,
+    against the linear model's held-out ones on the same utterances. The mean is
+    calibrated again on the same rows, as ``linear_fusion`` is.
+
+    Returns:
+        Metrics (with ``ensemble``: the network's weight and the linear model) and
+        predictions, as :func:`evaluate_model` gives them.
+    """
+    classes = list(input_spec["classes"])
+    rows = rows_of(model_input_table, split, TEST)
+    ids = model_input_table["utterance_id"].to_numpy()[rows]
+    for name, table in (
+        ("network", network_predictions),
+        ("linear", linear_predictions),
+    ):
+        if not np.array_equal(table["utterance_id"].to_numpy(), ids):
+            raise ValueError(
+                f"the {name} predictions do not hold the fold's test utterances in "
+                "order; rerun the fold's training and baselines"
+            )
+    weight, temperature = 0.5, 1.0
+    held = linear_held_out.set_index("utterance_id")
+    validation = history.get("validation_utterances", [])
+    if len(validation) and set(validation) <= set(held.index):
+        labels = np.asarray(history["validation_labels"], dtype=np.int64)
+        network = apply_temperature(
+            np.asarray(history["validation_probabilities"]),
+            model_temperature(history, evaluation),
+        )
+        linear = _columns(held.loc[validation], "prob_", classes)
+        weight = choose_weight(network, linear, labels)
+        if evaluation.calibration == "temperature":
+            temperature = fit_temperature(blend(network, linear, weight), labels)
+    else:
+        logger.warning(
+            "no validation predictions to choose the ensemble's weight on; "
+            "averaging with weight 0.5"
+        )
+    labels = model_input_table["label_id"].to_numpy(dtype=np.int64)[rows]
+    mixed = blend(
+        _columns(network_predictions, "prob_", classes),
+        _columns(linear_predictions, "prob_", classes),
+        weight,
+    )
+    uncalibrated = blend(
+        _columns(network_predictions, UNCALIBRATED, classes),
+        _columns(linear_predictions, UNCALIBRATED, classes),
+        weight,
+    )
+    metrics, predictions = score_test_predictions(
+        mixed,
+        labels,
+        rows,
+        model_input_table,
+        split,
+        similarity_matrix,
+        classes,
+        evaluation.ece_bins,
+        temperature,
+        uncalibrated,
+    )
+    metrics["ensemble"] = {"network_weight": weight}
+    return metrics, predictions
 
 
 def model_temperature(history: dict, evaluation: EvaluationConfig) -> float:
@@ -426,6 +514,21 @@ def plot_reliability(
     return reliability_figure(
         oof_predictions, classes, evaluation.ece_bins, UNCALIBRATED
     )
+
+
+def plot_frontier(
+    oof_predictions: pd.DataFrame, similarity_matrix: pd.DataFrame, classes: list[str]
+) -> tuple[pd.DataFrame, Figure]:
+    """Every model's UAR and mistake severity over the decision rule's cost weight
+    (:mod:`emotion_aware_loss.frontier`), and the figure drawing them.
+
+    Returns:
+        The points (mean and std over folds per model and weight, ``pareto``) and
+        the frontier figure.
+    """
+    points = frontier_points(oof_predictions, classes, similarity_matrix.to_numpy())
+    summary = frontier_summary(points)
+    return summary, frontier_figure(summary)
 
 
 def _linear_views(model: ModelConfig, input_spec: dict) -> list[str]:

@@ -15,11 +15,13 @@ from .nodes import (
     compare_with_baseline,
     describe_setup,
     evaluate_model,
+    plot_frontier,
     plot_learning_curves,
     plot_pair_costs,
     plot_per_class_recall,
     plot_reliability,
     plot_similarities,
+    score_ensemble,
     summarise_cross_validation,
     write_report,
 )
@@ -75,6 +77,35 @@ def _per_run(
         for variant in (layout.scored if variants is None else variants)
         for fold in layout.folds
     }
+
+
+def _ensembles(layout: Layout) -> Pipeline:
+    """One node per (ensembled variant, fold): the network averaged with its
+    linear model, scored as ``ensemble_<variant>``."""
+    nodes = []
+    for variant, name in zip(layout.ensembles, layout.ensemble_names, strict=True):
+        linear = layout.ensemble_linear(variant)
+        for fold in layout.folds:
+            nodes.append(
+                Node(
+                    score_ensemble,
+                    inputs={
+                        "network_predictions": f"{variant}.{fold}.predictions",
+                        "history": f"{variant}.{fold}.history",
+                        "linear_predictions": f"{linear}.{fold}.predictions",
+                        "linear_held_out": f"{linear}.{fold}.held_out",
+                        "model_input_table": "model_input_table",
+                        "split": f"{fold}.split",
+                        "similarity_matrix": "similarity_matrix",
+                        "input_spec": "input_spec",
+                        "evaluation": "params:evaluation",
+                    },
+                    outputs=[f"{name}.{fold}.metrics", f"{name}.{fold}.predictions"],
+                    name="score_ensemble_node",
+                    namespace=f"{name}.{fold}",
+                )
+            )
+    return Pipeline(nodes)
 
 
 def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
@@ -164,6 +195,12 @@ def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
                 name="plot_reliability_node",
             ),
             Node(
+                plot_frontier,
+                inputs=["oof_predictions", "similarity_matrix", "params:classes"],
+                outputs=["frontier_points", figure["frontier.png"]],
+                name="plot_frontier_node",
+            ),
+            Node(
                 describe_setup,
                 inputs=[
                     "model_input_table",
@@ -194,4 +231,4 @@ def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
             ),
         ]
     )
-    return instances + report
+    return instances + _ensembles(layout) + report

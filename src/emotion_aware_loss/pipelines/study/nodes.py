@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from emotion_aware_loss.config import StudyTestsConfig
+from emotion_aware_loss.figures import frontier_figure
+from emotion_aware_loss.frontier import frontier_summary
 from emotion_aware_loss.study import critical_difference_figure
 from emotion_aware_loss.study_report import METRIC_NAMES, study_markdown
 from emotion_aware_loss.study_tables import (
@@ -108,3 +110,37 @@ def write_study_report(
         Markdown; its figure link is resolved when the report is saved.
     """
     return study_markdown(study_summary, study_tests, study_fold_metrics, tests)
+
+
+def aggregate_frontiers(**run_points: pd.DataFrame) -> tuple[pd.DataFrame, Figure]:
+    """The frontier over corpora and seeds: each (model, rule weight)'s UAR and
+    mistake severity averaged over the runs (each run's mean over its folds), with
+    the spread over runs and the Pareto points recomputed.
+
+    Args:
+        **run_points: Each run's ``frontier_points``, keyed ``<corpus>__seed_<seed>``.
+
+    Returns:
+        The aggregated points (``variant, weight``, mean and std over runs,
+        ``pareto``) and their figure.
+    """
+    points = pd.concat(
+        [
+            frame[["variant", "weight"]].assign(
+                fold=i,
+                uar=frame["uar_mean"],
+                mistake_severity=frame["mistake_severity_mean"],
+            )
+            for i, frame in enumerate(run_points.values())
+        ],
+        ignore_index=True,
+    )
+    summary = frontier_summary(points)
+    figure = frontier_figure(summary)
+    figure.axes[0].set_title(
+        f"UAR against mistake severity over {len(run_points)} corpus × seed runs: "
+        "○ argmax to □ minimum expected cost\n(mean over runs of each run's mean "
+        "over folds, ± 1 std over runs)",
+        fontsize=9,
+    )
+    return summary, figure

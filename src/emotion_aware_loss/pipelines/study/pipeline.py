@@ -30,6 +30,7 @@ from emotion_aware_loss.pipelines.training import pipeline as training
 from emotion_aware_loss.study_design import StudyRun, study_config, study_runs
 
 from .nodes import (
+    aggregate_frontiers,
     collect_study_metrics,
     plot_critical_difference,
     summarise_study_runs,
@@ -147,6 +148,12 @@ def aggregation(runs: list[StudyRun]) -> Pipeline:
                 inputs=["study_fold_metrics", "params:study.tests"],
                 outputs="study_tests",
                 name="test_study_runs_node",
+            ),
+            Node(
+                aggregate_frontiers,
+                inputs={run.key: f"{run.namespace}.frontier_points" for run in runs},
+                outputs=["study_frontier", "study_frontier_plot"],
+                name="aggregate_frontiers_node",
             ),
             Node(
                 plot_critical_difference,

@@ -1,0 +1,120 @@
+"""What averaging a network with the linear baseline would score, from saved runs.
+
+Reads the pooled out-of-fold predictions that ``real_corpora.py --out`` keeps
+(``<out>.<corpus>_<seed>.oof.csv``) and prints, per corpus, the mean over seeds
+of the UAR (mean over folds, as the report computes it) of:
+
+* every network variant and every linear baseline, as scored;
+* each network variant averaged with the reference linear baseline
+  (``linear_fusion`` / ``linear_speech`` / ``linear_text``) at network weight
+  ``w`` (0.5 by default), on the calibrated probabilities (``prob_*``) and on the
+  uncalibrated ones (``uncalibrated_*``).
+
+No training: the figures come from predictions the runs already made. The weight
+here is fixed in advance, not chosen on any data.
+
+    python benchmarks/oof_analysis.py RESULTS_STEM [--weights 0.25 0.5 0.75]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import recall_score
+
+REFERENCES = ("linear_fusion", "linear_speech", "linear_text")
+
+
+def fold_uar(labels: pd.Series, predicted: np.ndarray, folds: pd.Series) -> float:
+    """UAR per fold (the classes present in it), averaged over folds."""
+    scores = []
+    for fold in sorted(folds.unique()):
+        keep = (folds == fold).to_numpy()
+        truth = labels.to_numpy()[keep]
+        scores.append(
+            recall_score(
+                truth,
+                predicted[keep],
+                labels=np.unique(truth),
+                average="macro",
+                zero_division=0,
+            )
+        )
+    return float(np.mean(scores))
+
+
+def analyse(oof: pd.DataFrame, weights: list[float]) -> dict[str, float]:
+    """Every row's UAR, and the averaged rows ``avg<w>[_uncal]:<variant>``."""
+    classes = [c.removeprefix("prob_") for c in oof.columns if c.startswith("prob_")]
+    index = {c: i for i, c in enumerate(classes)}
+    parts = {
+        v: p.sort_values(["repeat", "utterance_id"]).reset_index(drop=True)
+        for v, p in oof.groupby("variant", sort=False)
+    }
+    out = {}
+    for variant, part in parts.items():
+        predicted = part[[f"prob_{c}" for c in classes]].to_numpy().argmax(1)
+        out[variant] = fold_uar(part["label"].map(index), predicted, part["fold"])
+    reference = next((r for r in REFERENCES if r in parts), None)
+    if reference is None:
+        return out
+    linear = parts[reference]
+    for variant, part in parts.items():
+        if variant.startswith("linear_"):
+            continue
+        assert (part["utterance_id"].to_numpy() == linear["utterance_id"]).all()
+        for prefix, tag in (("prob_", ""), ("uncalibrated_", "_uncal")):
+            columns = [f"{prefix}{c}" for c in classes]
+            if not set(columns) <= set(part.columns):
+                continue
+            for w in weights:
+                mixed = w * part[columns].to_numpy() + (1 - w) * linear[
+                    columns
+                ].to_numpy()
+                out[f"avg{w:g}{tag}:{variant}"] = fold_uar(
+                    part["label"].map(index), mixed.argmax(1), part["fold"]
+                )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stem", type=Path, help="the --out file of real_corpora.py")
+    parser.add_argument("--weights", nargs="+", type=float, default=[0.5])
+    args = parser.parse_args()
+    pattern = re.compile(rf"{re.escape(args.stem.stem)}\.(\w+)_(\d+)\.oof\.csv$")
+    runs: dict[str, list[dict]] = defaultdict(list)
+    for path in sorted(args.stem.parent.glob(f"{args.stem.stem}.*.oof.csv")):
+        found = pattern.search(path.name)
+        if found:
+            runs[found[1]].append(analyse(pd.read_csv(path), args.weights))
+    if not runs:
+        print(f"no {args.stem.stem}.<corpus>_<seed>.oof.csv next to {args.stem}")
+        return 1
+    for corpus, tables in runs.items():
+        rows = [k for k in tables[0] if all(k in t for t in tables)]
+        best = max(
+            (k for k in rows if k.startswith("linear_")),
+            key=lambda k: np.mean([t[k] for t in tables]),
+        )
+        reference = np.mean([t[best] for t in tables])
+        print(f"\n## {corpus}: {len(tables)} seed(s); best baseline {best}")
+        print("row | UAR mean over seeds | per seed | minus the best baseline")
+        for key in rows:
+            values = [t[key] for t in tables]
+            print(
+                f"{key} | {np.mean(values):.4f} | "
+                f"{' '.join(f'{v:.4f}' for v in values)} | "
+                f"{np.mean(values) - reference:+.4f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,6 +5,8 @@ Reads the pooled out-of-fold predictions that ``real_corpora.py --out`` keeps
 of the UAR (mean over folds, as the report computes it) of:
 
 * every network variant and every linear baseline, as scored;
+* each model's ECE pooled over all its out-of-fold predictions, before and after
+  calibration;
 * each network variant averaged with the reference linear baseline
   (``linear_fusion`` / ``linear_speech`` / ``linear_text``) at network weight
   ``w`` (0.5 by default), on the calibrated probabilities (``prob_*``) and on the
@@ -49,6 +51,29 @@ def fold_uar(labels: pd.Series, predicted: np.ndarray, folds: pd.Series) -> floa
     return float(np.mean(scores))
 
 
+def pooled_ece(oof: pd.DataFrame, bins: int = 15) -> dict[str, float]:
+    """Each model's ECE over all its out-of-fold predictions, before and after
+    calibration (``ece_before:<variant>``, ``ece_after:<variant>``): on a small
+    corpus the per-fold ECE of the report's tables is mostly the noise of a few
+    utterances per bin."""
+    from emotion_aware_loss.metrics import (  # noqa: PLC0415
+        expected_calibration_error,
+    )
+
+    classes = [c.removeprefix("prob_") for c in oof.columns if c.startswith("prob_")]
+    index = {c: i for i, c in enumerate(classes)}
+    out = {}
+    for variant, part in oof.groupby("variant", sort=False):
+        labels = part["label"].map(index).to_numpy()
+        for prefix, tag in (("uncalibrated_", "before"), ("prob_", "after")):
+            columns = [f"{prefix}{c}" for c in classes]
+            if set(columns) <= set(part.columns):
+                out[f"ece_{tag}:{variant}"] = expected_calibration_error(
+                    labels, part[columns].to_numpy(), bins
+                )
+    return out
+
+
 def analyse(oof: pd.DataFrame, weights: list[float]) -> dict[str, float]:
     """Every row's UAR, and the averaged rows ``avg<w>[_uncal]:<variant>``."""
     classes = [c.removeprefix("prob_") for c in oof.columns if c.startswith("prob_")]
@@ -74,9 +99,9 @@ def analyse(oof: pd.DataFrame, weights: list[float]) -> dict[str, float]:
             if not set(columns) <= set(part.columns):
                 continue
             for w in weights:
-                mixed = w * part[columns].to_numpy() + (1 - w) * linear[
-                    columns
-                ].to_numpy()
+                mixed = (
+                    w * part[columns].to_numpy() + (1 - w) * linear[columns].to_numpy()
+                )
                 out[f"avg{w:g}{tag}:{variant}"] = fold_uar(
                     part["label"].map(index), mixed.argmax(1), part["fold"]
                 )
@@ -93,12 +118,15 @@ def main() -> int:
     for path in sorted(args.stem.parent.glob(f"{args.stem.stem}.*.oof.csv")):
         found = pattern.search(path.name)
         if found:
-            runs[found[1]].append(analyse(pd.read_csv(path), args.weights))
+            oof = pd.read_csv(path)
+            runs[found[1]].append(analyse(oof, args.weights) | pooled_ece(oof))
     if not runs:
         print(f"no {args.stem.stem}.<corpus>_<seed>.oof.csv next to {args.stem}")
         return 1
     for corpus, tables in runs.items():
         rows = [k for k in tables[0] if all(k in t for t in tables)]
+        eces = [k for k in rows if k.startswith("ece_")]
+        rows = [k for k in rows if not k.startswith("ece_")]
         best = max(
             (k for k in rows if k.startswith("linear_")),
             key=lambda k: np.mean([t[k] for t in tables]),
@@ -113,6 +141,13 @@ def main() -> int:
                 f"{' '.join(f'{v:.4f}' for v in values)} | "
                 f"{np.mean(values) - reference:+.4f}"
             )
+        if eces:
+            print("\nmodel | pooled ECE before -> after (mean over seeds)")
+            for key in (k for k in eces if k.startswith("ece_before:")):
+                variant = key.partition(":")[2]
+                before = np.mean([t[key] for t in tables])
+                after = np.mean([t[f"ece_after:{variant}"] for t in tables])
+                print(f"{variant} | {before:.4f} -> {after:.4f}")
     return 0
 
 

@@ -32,7 +32,8 @@ when the corpora are absent.
 
 With ``--out``, each run's pooled out-of-fold predictions are kept next to it
 (``<out>.<corpus>_<seed>.oof.csv``: calibrated probabilities, the temperature and
-the uncalibrated ones), for analyses without retraining.
+the uncalibrated ones), and each network's early-stopped predictions on its
+validation part (``.validation.json``), for analyses without retraining.
 ``--variants`` keeps only the named loss variants (default: all of conf/base);
 ``--set`` overrides parameters by dotted key (YAML values) on top of the defaults.
 """
@@ -152,7 +153,33 @@ def run_corpus(
     folds = _latest_table(project, "cv_fold_metrics.csv")
     if keep is not None:  # the pooled out-of-fold predictions, for analyses after
         _latest_table(project, "oof_predictions.csv").to_csv(keep, index=False)
+        held = _validation_predictions(project)
+        keep.with_name(keep.name.replace(".oof.csv", ".validation.json")).write_text(
+            json.dumps(held)
+        )
     return summary(project), timed, _per_class(project), _against_linear(project), folds
+
+
+def _validation_predictions(project: Path) -> dict:
+    """Each network's early-stopped predictions on its validation part and its
+    temperature (from its history), keyed ``<variant>/<fold>``."""
+    out = {}
+    models = project / "data" / "07_model_output"
+    for path in sorted(models.glob("*/fold_*/history.json")):
+        latest = sorted(p for p in path.iterdir() if p.is_dir())[-1] / "history.json"
+        history = json.loads(latest.read_text())
+        if "validation_probabilities" in history:
+            out[f"{path.parent.parent.name}/{path.parent.name}"] = {
+                k: history[k]
+                for k in (
+                    "temperature",
+                    "validation_probabilities",
+                    "validation_labels",
+                    "validation_utterances",
+                )
+                if k in history
+            }
+    return out
 
 
 def _latest_table(project: Path, name: str):

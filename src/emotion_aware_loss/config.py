@@ -302,6 +302,14 @@ class ModelConfig(_Strict):
         return value
 
 
+# The hyper-parameter each loss has of its own (the one a sweep may vary).
+OWN_HYPER_PARAMETER = {
+    "emotion_aware": "alpha",
+    "soft_target": "beta",
+    "expected_cost": "lam",
+}
+
+
 class LossConfig(_Strict):
     """One loss variant: which loss and its hyper-parameters."""
 
@@ -336,11 +344,7 @@ class LossConfig(_Strict):
 
     def describe(self) -> str:
         """One line naming the loss, its hyper-parameter and its similarity."""
-        hyper = {
-            "emotion_aware": "alpha",
-            "soft_target": "beta",
-            "expected_cost": "lam",
-        }
+        hyper = OWN_HYPER_PARAMETER
         parts = [self.loss]
         if self.loss in hyper:
             parts.append(f"{hyper[self.loss]}={getattr(self, hyper[self.loss]):g}")

@@ -30,6 +30,7 @@ from emotion_aware_loss.config import (
     TrainingConfig,
     validate_variants,
 )
+from emotion_aware_loss.sweeps import expand_sweeps
 
 # Where each similarity source lives in the catalog. Matrices derived from models
 # are per fold: fold k's second round uses only what fold k's first-round model saw
@@ -273,7 +274,7 @@ def _parameters_from_files(root: Path) -> dict[str, Any]:
         base_env="base",
         default_run_env=os.environ.get("KEDRO_ENV", "local"),
     )
-    return loader["parameters"]
+    return expand_sweeps(loader["parameters"])
 
 
 @cache

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from emotion_aware_loss.config import StudyConfig
 from emotion_aware_loss.layout import Layout, layout_from_parameters
+from emotion_aware_loss.sweeps import expand_sweeps
 
 STUDY_KEY = "study"
 # Catalog entries the study's aggregation writes itself (not copied per run).
@@ -225,7 +226,7 @@ class StudyConfigLoader(OmegaConfigLoader):
     def __getitem__(self, key: str) -> Any:
         value = super().__getitem__(key)
         if key == "parameters":
-            return with_study_parameters(value)
+            return with_study_parameters(expand_sweeps(value))
         if key == "catalog":
             return with_study_datasets(value)
         return value

@@ -17,15 +17,19 @@ def _calibrated_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return logits, labels
 
 
+@pytest.mark.parametrize("objective", ["log_likelihood", "confidence"])
 @pytest.mark.parametrize("true_temperature", [0.5, 1.0, 3.0])
 def test_the_fit_recovers_the_temperature_that_distorted_calibrated_probabilities(
-    true_temperature,
+    true_temperature, objective
 ):
     logits, labels = _calibrated_sample(4000, seed=0)
     # a model true_temperature times too confident (or too timid, below 1)
     given = softmax(logits * true_temperature, axis=1)
-    fitted = fit_temperature(given, labels)
+    fitted = fit_temperature(given, labels, objective)
     assert fitted == pytest.approx(true_temperature, rel=0.1)
+    if objective == "confidence":  # its defining equation holds
+        top = apply_temperature(given, fitted).max(axis=1).mean()
+        assert top == pytest.approx((given.argmax(1) == labels).mean(), abs=1e-6)
     calibrated = apply_temperature(given, fitted)
     np.testing.assert_allclose(calibrated, softmax(logits, axis=1), atol=0.05)
     if true_temperature != 1.0:
@@ -66,6 +70,8 @@ def test_bad_input_is_refused_with_the_shapes_or_labels_named():
         fit_temperature(np.full((4, 3), 1 / 3), np.zeros(5, int))
     with pytest.raises(ValueError, match="class ids 0..2, got 0..3"):
         fit_temperature(np.full((4, 3), 1 / 3), np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="unknown calibration objective 'ece'"):
+        fit_temperature(np.full((4, 3), 1 / 3), np.array([0, 1, 2, 0]), "ece")
     for bad in (0.0, -1.0, np.inf, np.nan):
         with pytest.raises(ValueError, match="temperature must be positive"):
             apply_temperature(np.full((2, 3), 1 / 3), bad)

@@ -571,6 +571,11 @@ class EvaluationConfig(_Strict):
         "by a temperature fitted on held-out predictions before they are scored, "
         "decided on and averaged | none: scored as the model gives them",
     )
+    calibration_objective: Literal["log_likelihood", "confidence"] = Field(
+        "log_likelihood",
+        description="how the temperature is fitted: log_likelihood (Guo et al.) | "
+        "confidence (mean top-class probability = accuracy on the held-out rows)",
+    )
     pair_cost_confidence: float = Field(0.7, gt=0.2, lt=1.0)
     rule_shift_warning: float = Field(
         0.15,
@@ -579,6 +584,10 @@ class EvaluationConfig(_Strict):
         description="the report flags a variant whose decision rules' predicted "
         "class distributions differ by at least this total-variation distance",
     )
+
+    def temperature_objective(self) -> str | None:
+        """How temperatures are fitted, or None without calibration."""
+        return None if self.calibration == "none" else self.calibration_objective
 
     @model_validator(mode="before")
     @classmethod

@@ -329,8 +329,8 @@ def train_runs(
         ``(run key, variant, fold)`` -> the trained model (compiled with its loss)
         and its history; with validation, the history also keeps the early-stopped
         model's probabilities on the validation part (``validation_probabilities``,
-        ``_labels``, ``_utterances``) and the ``temperature`` fitted on them
-        (:func:`emotion_aware_loss.calibration.held_out_record`).
+        ``_labels``, ``_utterances``: what calibrates it,
+        :func:`emotion_aware_loss.calibration.held_out_record`).
 
     Raises:
         ValueError: If the runs cannot share one stack (named).

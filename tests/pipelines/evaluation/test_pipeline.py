@@ -4,7 +4,7 @@ import pytest
 from matplotlib.figure import Figure
 from scipy.special import softmax
 
-from emotion_aware_loss.calibration import apply_temperature
+from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import EvaluationConfig
 from emotion_aware_loss.metrics import decide, expected_calibration_error
 from emotion_aware_loss.pipelines.evaluation import create_pipeline
@@ -356,11 +356,24 @@ def test_probabilities_are_scored_calibrated_and_the_report_shows_both(classes):
     assert f"ECE {before:.3f} → {pooled:.3f}" in figure.axes[0].get_title()
 
 
-def test_a_network_is_scored_at_its_trained_temperature_unless_calibration_is_off():
-    history = {"loss": [1.0], "temperature": [1.7]}
-    assert model_temperature(history, EvaluationConfig()) == 1.7
+def test_a_network_is_calibrated_on_its_validation_predictions_unless_off():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=1.5, size=(300, 5))
+    labels = np.array([rng.choice(5, p=p) for p in softmax(logits, axis=1)])
+    given = softmax(2.5 * logits, axis=1)
+    history = {
+        "loss": [1.0],
+        "validation_probabilities": given.tolist(),
+        "validation_labels": labels.tolist(),
+    }
+    for objective in ("log_likelihood", "confidence"):
+        config = EvaluationConfig(calibration_objective=objective)
+        assert model_temperature(history, config) == fit_temperature(
+            given, labels, objective
+        )
+        assert 1.8 < model_temperature(history, config) < 3.2
     assert model_temperature(history, EvaluationConfig(calibration="none")) == 1.0
-    assert model_temperature({"loss": [1.0]}, EvaluationConfig()) == 1.0  # none fitted
+    assert model_temperature({"loss": [1.0]}, EvaluationConfig()) == 1.0  # none held
     with pytest.raises(ValueError, match="calibration"):
         EvaluationConfig(calibration="platt")
 

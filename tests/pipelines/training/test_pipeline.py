@@ -210,7 +210,7 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
 
     from emotion_aware_loss import layout
     from emotion_aware_loss.blend import blend, choose_weight
-    from emotion_aware_loss.calibration import apply_temperature
+    from emotion_aware_loss.calibration import apply_temperature, fit_temperature
     from emotion_aware_loss.pipelines.baselines import create_pipeline as baselines
     from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 
@@ -238,8 +238,9 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
     held = linear["linear_fusion.fold_0.held_out"].set_index("utterance_id")
     classes = training_inputs["input_spec"]["classes"]
     columns = [f"prob_{c}" for c in classes]
+    network = np.asarray(history["validation_probabilities"])
     network = apply_temperature(
-        np.asarray(history["validation_probabilities"]), history["temperature"][0]
+        network, fit_temperature(network, history["validation_labels"])
     )
     weight = choose_weight(
         network,

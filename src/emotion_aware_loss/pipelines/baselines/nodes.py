@@ -122,13 +122,13 @@ class _Scores:
     held_out_rows: np.ndarray | None = None
 
 
-def _temperature(fitted: Fitted, calibrate: bool) -> float:
+def _temperature(fitted: Fitted, calibrate: str | None) -> float:
     if not calibrate or fitted.held_out is None:
         return 1.0
-    return fit_temperature(*fitted.held_out)
+    return fit_temperature(*fitted.held_out, calibrate)
 
 
-def _single(fitted: Fitted, calibrate: bool) -> _Scores:
+def _single(fitted: Fitted, calibrate: str | None) -> _Scores:
     temperature = _temperature(fitted, calibrate)
     if fitted.held_out is None:
         return _Scores(fitted.test, temperature)
@@ -141,7 +141,7 @@ def _single(fitted: Fitted, calibrate: bool) -> _Scores:
 
 
 def _fusion(
-    speech: _Scores, text: _Scores, labels: np.ndarray | None, calibrate: bool
+    speech: _Scores, text: _Scores, labels: np.ndarray | None, calibrate: str | None
 ) -> _Scores:
     """The mean of the two models' (calibrated) probabilities, and the temperature
     that calibrates the mean on their held-out rows (``labels``; the same inner
@@ -161,7 +161,7 @@ def _fusion(
             "rows; their mean cannot be calibrated"
         )
     held = (speech.held_out + text.held_out) / 2.0
-    temperature = fit_temperature(held, labels) if calibrate else 1.0
+    temperature = fit_temperature(held, labels, calibrate) if calibrate else 1.0
     return _Scores(
         test,
         temperature,
@@ -177,13 +177,13 @@ def _probabilities(
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
-    calibrate: bool,
+    calibrate: str | None,
     model: BaseEstimator | None = None,
     name: str | None = None,
 ) -> dict[str, _Scores]:
     """Test-part probabilities of the linear model of each modality in ``inputs``,
     and of their mean for both, with the temperatures that calibrate them
-    (``calibrate``; ``model``: the classifier to fit instead of scikit-learn's
+    (``calibrate``: the temperature's objective, None for none; ``model``: the classifier to fit instead of scikit-learn's
     logistic regression; ``name`` names it in messages)."""
     fitted: dict[str, Fitted] = {}
     fits = {SPEECH: speech_baseline, TEXT: text_baseline}
@@ -303,7 +303,7 @@ def fit_linear_baselines(
     inputs = _modality_inputs(
         fold, model_input_table, acoustic_features, model.modalities
     )
-    calibrate = evaluation.calibration == "temperature"
+    calibrate = evaluation.temperature_objective()
     probabilities = _probabilities(
         fold, inputs, baselines, len(classes), seed, calibrate
     )
@@ -350,7 +350,7 @@ def fit_linear_family(
     variants = validate_variants(loss_variants)
     reference = reference_baseline(model.modalities)
     probabilities: dict[str, _Scores] = {}
-    calibrate = evaluation.calibration == "temperature"
+    calibrate = evaluation.temperature_objective()
     for variant, matrix in similarities.items():
         loss = variants[variant]
         regression = SoftmaxRegression(

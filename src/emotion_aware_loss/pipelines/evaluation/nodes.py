@@ -92,8 +92,8 @@ def evaluate_model(
     """Score a trained model on its fold's test part.
 
     With ``evaluation.calibration: temperature`` the probabilities are divided by
-    the temperature training fitted on the validation part (``history``'s
-    ``temperature``; 1 for a network trained without one). The ECE uses
+    a temperature fitted on the network's early-stopped predictions on the
+    validation part (``history``; 1 for a network trained without one). The ECE uses
     ``evaluation.ece_bins``, as the reliability figure does.
 
     Returns:
@@ -181,8 +181,11 @@ def score_ensemble(
         )
         linear = _columns(held.loc[validation], "prob_", classes)
         weight = choose_weight(network, linear, labels)
-        if evaluation.calibration == "temperature":
-            temperature = fit_temperature(blend(network, linear, weight), labels)
+        objective = evaluation.temperature_objective()
+        if objective is not None:
+            temperature = fit_temperature(
+                blend(network, linear, weight), labels, objective
+            )
     else:
         logger.warning(
             "no validation predictions to choose the ensemble's weight on; "
@@ -216,12 +219,18 @@ def score_ensemble(
 
 
 def model_temperature(history: dict, evaluation: EvaluationConfig) -> float:
-    """The temperature a network's probabilities are scored at: the one its
-    training fitted on the validation part (``history["temperature"]``), or 1
-    without calibration or validation."""
-    if evaluation.calibration == "none":
+    """The temperature a network's probabilities are scored at: fitted
+    (``evaluation.calibration_objective``) on its early-stopped predictions on the
+    validation part, which its history keeps; 1 without calibration or
+    validation."""
+    objective = evaluation.temperature_objective()
+    if objective is None or "validation_probabilities" not in history:
         return 1.0
-    return float(history.get("temperature", [1.0])[0])
+    return fit_temperature(
+        np.asarray(history["validation_probabilities"]),
+        np.asarray(history["validation_labels"]),
+        objective,
+    )
 
 
 def score_test_predictions(

@@ -53,6 +53,10 @@ def test_ensembles_are_rows_named_after_their_variant_and_bad_entries_are_named(
     chosen = layout_from_parameters(PARAMS | {"evaluation": {"ensembles": ["soft"]}})
     assert chosen.scored[-1] == "ensemble_soft"
     assert chosen.ensemble_linear("soft") == "linear_speech"
+    every = layout_from_parameters(PARAMS | {"evaluation": {"ensembles": "all"}})
+    assert every.ensemble_names == ("ensemble_cross_entropy", "ensemble_soft")
+    alone = {"evaluation": {"ensembles": "all"}, "baselines": {"enabled": False}}
+    assert layout_from_parameters(PARAMS | alone).ensembles == ()  # nothing to mix
     own = layout_from_parameters(
         PARAMS
         | {"evaluation": {"ensembles": ["soft"]}, "baselines": {"losses": ["soft"]}}

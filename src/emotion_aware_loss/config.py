@@ -558,12 +558,12 @@ class EvaluationConfig(_Strict):
         description="confidence bins of the ECE: in the tables and the reliability "
         "figure alike",
     )
-    ensembles: list[str] = Field(
+    ensembles: list[str] | Literal["all"] = Field(
         default_factory=list,
         description="loss variants whose network is also averaged with a linear "
         "model (its own loss's, linear_<variant>, when baselines.losses fits one; "
         "else the reference baseline), the network's weight chosen on the "
-        "validation part: a row ensemble_<variant> each",
+        "validation part: a row ensemble_<variant> each; all: every variant",
     )
     calibration: Literal["temperature", "none"] = Field(
         "temperature",

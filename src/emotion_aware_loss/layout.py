@@ -143,9 +143,12 @@ def ensemble_name(variant: str) -> str:
 
 
 def _ensembles(
-    names: list[str], variants: dict[str, Any], taken: tuple[str, ...]
+    names: list[str] | str, variants: dict[str, Any], taken: tuple[str, ...]
 ) -> tuple[str, ...]:
-    """``evaluation.ensembles``, checked against the variants and the names in use."""
+    """``evaluation.ensembles`` (``all``: every variant, none when the baselines are
+    off), checked against the variants and the names in use."""
+    if names == "all":
+        names = list(variants) if taken else []
     if names and not taken:
         raise ValueError(
             "evaluation.ensembles averages networks with the linear baselines: set "

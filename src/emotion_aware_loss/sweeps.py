@@ -104,6 +104,6 @@ def expand_sweeps(params: dict[str, Any]) -> dict[str, Any]:
             )
     for block, key in LIST_REFERENCES:
         names = (out.get(block) or {}).get(key)
-        if names:
+        if isinstance(names, list) and names:
             out[block][key] = [new for n in names for new in swept.get(n, [n])]
     return out

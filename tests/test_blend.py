@@ -77,3 +77,15 @@ def test_ensembles_are_rows_named_after_their_variant_and_bad_entries_are_named(
     }
     with pytest.raises(ValueError, match="'ensemble_cross_entropy', which is already"):
         layout_from_parameters(clash)
+
+
+def test_an_ensemble_weight_is_a_share_or_chosen_on_validation():
+    from emotion_aware_loss.config import EvaluationConfig
+
+    assert EvaluationConfig().ensemble_weight == 0.3
+    assert (
+        EvaluationConfig(ensemble_weight="validation").ensemble_weight == "validation"
+    )
+    for bad in (1.5, -0.1, "best"):
+        with pytest.raises(ValueError, match="ensemble_weight"):
+            EvaluationConfig(ensemble_weight=bad)

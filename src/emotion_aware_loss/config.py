@@ -565,6 +565,12 @@ class EvaluationConfig(_Strict):
         "else the reference baseline), the network's weight chosen on the "
         "validation part: a row ensemble_<variant> each; all: every variant",
     )
+    ensemble_weight: float | Literal["validation"] = Field(
+        0.3,
+        description="the network's weight in an ensemble (the linear model's is 1 "
+        "minus it), or validation: chosen per fold on the validation part by "
+        "log-likelihood",
+    )
     calibration: Literal["temperature", "none"] = Field(
         "temperature",
         description="temperature: every model's probabilities divided (in log space) "
@@ -584,6 +590,16 @@ class EvaluationConfig(_Strict):
         description="the report flags a variant whose decision rules' predicted "
         "class distributions differ by at least this total-variation distance",
     )
+
+    @field_validator("ensemble_weight")
+    @classmethod
+    def _a_weight(cls, value: float | str) -> float | str:
+        if value != "validation" and not 0.0 <= float(value) <= 1.0:
+            raise ValueError(
+                f"evaluation.ensemble_weight must lie in [0, 1] or be 'validation', "
+                f"got {value}"
+            )
+        return value
 
     def temperature_objective(self) -> str | None:
         """How temperatures are fitted, or None without calibration."""

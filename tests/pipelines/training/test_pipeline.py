@@ -211,8 +211,10 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
     from emotion_aware_loss import layout
     from emotion_aware_loss.blend import blend, choose_weight
     from emotion_aware_loss.calibration import apply_temperature, fit_temperature
+    from emotion_aware_loss.config import EvaluationConfig
     from emotion_aware_loss.pipelines.baselines import create_pipeline as baselines
     from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
+    from emotion_aware_loss.pipelines.evaluation.nodes import score_ensemble
 
     chosen = dataclasses.replace(
         layout.load_layout(),
@@ -242,13 +244,27 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
     network = apply_temperature(
         network, fit_temperature(network, history["validation_labels"])
     )
-    weight = choose_weight(
+    chosen = choose_weight(
         network,
         held.loc[history["validation_utterances"], columns].to_numpy(),
         history["validation_labels"],
     )
+    again = score_ensemble(
+        out["emotion_aware.fold_0.predictions"],
+        history,
+        linear["linear_fusion.fold_0.predictions"],
+        linear["linear_fusion.fold_0.held_out"],
+        training_inputs["model_input_table"],
+        training_inputs["fold_0.split"],
+        training_inputs["similarity_matrix"],
+        training_inputs["input_spec"],
+        EvaluationConfig(ensemble_weight="validation"),
+    )[0]
+    assert again["ensemble"]["network_weight"] == chosen
+    # the default: a fixed weight
+    weight = EvaluationConfig().ensemble_weight
     metrics = out["ensemble_emotion_aware.fold_0.metrics"]
-    assert metrics["ensemble"]["network_weight"] == weight
+    assert metrics["ensemble"]["network_weight"] == weight == 0.3
     predictions = out["ensemble_emotion_aware.fold_0.predictions"]
     mean = blend(
         out["emotion_aware.fold_0.predictions"][columns].to_numpy(),

@@ -149,10 +149,11 @@ def score_ensemble(
     """A network averaged with a linear model (:mod:`emotion_aware_loss.blend`),
     scored on the fold's test part like any model.
 
-    The network's weight is chosen on the validation part: the early-stopped
-    network's probabilities there (``history``), calibrated at its temperature,
-    against the linear model's held-out ones on the same utterances. The mean is
-    calibrated again on the same rows, as ``linear_fusion`` is.
+    The network's weight is ``evaluation.ensemble_weight``, or, with
+    ``validation``, chosen on the validation part: the early-stopped network's
+    probabilities there (``history``), calibrated at its temperature, against the
+    linear model's held-out ones on the same utterances. The mean is calibrated
+    again on the same rows, as ``linear_fusion`` is.
 
     Returns:
         Metrics (with ``ensemble``: the network's weight and the linear model) and
@@ -170,7 +171,9 @@ def score_ensemble(
                 f"the {name} predictions do not hold the fold's test utterances in "
                 "order; rerun the fold's training and baselines"
             )
-    weight, temperature = 0.5, 1.0
+    fixed = evaluation.ensemble_weight != "validation"
+    weight = float(evaluation.ensemble_weight) if fixed else 0.5
+    temperature = 1.0
     held = linear_held_out.set_index("utterance_id")
     validation = history.get("validation_utterances", [])
     if len(validation) and set(validation) <= set(held.index):
@@ -180,7 +183,8 @@ def score_ensemble(
             model_temperature(history, evaluation),
         )
         linear = _columns(held.loc[validation], "prob_", classes)
-        weight = choose_weight(network, linear, labels)
+        if not fixed:
+            weight = choose_weight(network, linear, labels)
         objective = evaluation.temperature_objective()
         if objective is not None:
             temperature = fit_temperature(
@@ -188,8 +192,9 @@ def score_ensemble(
             )
     else:
         logger.warning(
-            "no validation predictions to choose the ensemble's weight on; "
-            "averaging with weight 0.5"
+            "no validation predictions to choose the ensemble's weight on or to "
+            "calibrate it with; averaging with weight %g",
+            weight,
         )
     labels = model_input_table["label_id"].to_numpy(dtype=np.int64)[rows]
     mixed = blend(

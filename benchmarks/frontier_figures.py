@@ -8,6 +8,7 @@ the study does (``aggregate_frontiers``) and writes ``frontier_<corpus>.png`` an
 argmax and minimum-expected-cost points and the Pareto-optimal points.
 
     python benchmarks/frontier_figures.py RESULTS_STEM --figures benchmarks/figures
+        [--drop ensemble_]
 """
 
 from __future__ import annotations
@@ -31,13 +32,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stem", type=Path, help="the --out file of real_corpora.py")
     parser.add_argument("--figures", type=Path, required=True)
+    parser.add_argument(
+        "--drop", nargs="*", default=[], help="leave out models whose name starts so"
+    )
     args = parser.parse_args()
     pattern = re.compile(rf"{re.escape(args.stem.stem)}\.(\w+)_(\d+)\.oof\.csv$")
     runs: dict[str, dict[str, pd.DataFrame]] = defaultdict(dict)
     for path in sorted(args.stem.parent.glob(f"{args.stem.stem}.*.oof.csv")):
         found = pattern.search(path.name)
         if found:
-            runs[found[1]][f"{found[1]}__seed_{found[2]}"] = pd.read_csv(path)
+            oof = pd.read_csv(path)
+            if args.drop:
+                oof = oof[~oof["variant"].str.startswith(tuple(args.drop))]
+            runs[found[1]][f"{found[1]}__seed_{found[2]}"] = oof
     if not runs:
         print(f"no {args.stem.stem}.<corpus>_<seed>.oof.csv next to {args.stem}")
         return 1

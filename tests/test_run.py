@@ -115,7 +115,9 @@ def test_default_run_writes_the_comparison_report(project):
         "emotion_aware_learned",
     }
     baselines = {"linear_speech", "linear_text", "linear_fusion"}
-    assert set(summary["variants"]) == losses | baselines
+    # every network also averaged with the linear baseline (evaluation.ensembles: all)
+    ensembles = {f"ensemble_{v}" for v in losses}
+    assert set(summary["variants"]) == losses | baselines | ensembles
     for rules in summary["variants"].values():
         assert set(rules) == {"argmax", "min_expected_cost"}
         for values in rules.values():
@@ -135,9 +137,12 @@ def test_default_run_writes_the_comparison_report(project):
     assert "| linear_text | linear baseline: logistic regression on TF-IDF" in report
     assert "by UAR over 3 inner folds of each fold's training and validation" in report
     assert "| emotion_aware_learned | emotion_aware, alpha=1, S=learned |" in report
+    # calibrated probabilities, with the temperatures and both ECEs, and the frontier
+    assert "## Calibration" in report and "| ensemble_soft_target | " in report
+    assert "## Trade-off: UAR against mistake severity" in report
     # every figure the report shows is the one this run saved
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
-    assert len(links) == 6
+    assert len(links) == 7
     for link in links:
         figure = (report_path.parent / link).resolve()
         assert figure.parent.name == version.name
@@ -145,13 +150,14 @@ def test_default_run_writes_the_comparison_report(project):
     oof = pd.read_csv(
         reporting / "oof_predictions.csv" / version.name / "oof_predictions.csv"
     )
-    assert len(oof) == 11 * 50  # every utterance once per variant and baseline
+    assert len(oof) == 19 * 50  # every utterance once per variant, baseline, ensemble
+    assert {"temperature", "uncalibrated_anger"} <= set(oof.columns)
     tests = pd.read_csv(
         reporting / "significance_tests.csv" / version.name / "significance_tests.csv"
     )
     assert tests["p_corrected_t_test"].between(0, 1).all()
     versus_linear = tests[tests["comparison"] == "linear_fusion"]
-    assert set(versus_linear["variant"]) == losses
+    assert set(versus_linear["variant"]) == losses | ensembles
     for name in ("similarity_learned.csv", "similarity_confusions.csv"):
         assert len(versions(project / "data/07_model_output" / name)) == 1
     for variant in losses:
@@ -398,4 +404,4 @@ def test_tracking_logs_runs_to_mlflow_only_when_enabled(project):
     report = {a.path for a in client.list_artifacts(evaluation.info.run_id, "report")}
     assert {"report/report.md", "report/significance_tests.csv"} <= report
     figures = client.list_artifacts(evaluation.info.run_id, "report/figures")
-    assert len(figures) == 6
+    assert len(figures) == 7

@@ -40,7 +40,11 @@ def _project(
     return copy_project(tmp_path, parameters, catalog)
 
 
-NETWORKS = {"cross_entropy", "emotion_aware"}
+# each network also averaged with the linear baseline (evaluation.ensembles: all)
+NETWORKS = {"cross_entropy", "emotion_aware"} | {
+    "ensemble_cross_entropy",
+    "ensemble_emotion_aware",
+}
 BOTH = NETWORKS | {"linear_speech", "linear_text", "linear_fusion"}
 
 

@@ -58,13 +58,15 @@ def test_the_study_writes_its_four_outputs_and_every_run_its_report(study):
         "cross_entropy",
         "emotion_aware",
         "linear_speech",
+        "ensemble_cross_entropy",  # evaluation.ensembles: all
+        "ensemble_emotion_aware",
     }
     assert {"argmax", "min_expected_cost"} == set(summary["decision"])
     assert (summary["n_folds"] == 2).all() and (summary["n_seeds"] == 1).all()
     tests = pd.read_csv(_latest(study, "study_tests.csv"))
     friedman = tests[(tests["test"] == "friedman") & (tests["metric"] == "uar")]
     assert friedman["n_blocks"].tolist() == [2] and friedman["n_methods"].tolist() == [
-        3
+        5
     ]
     assert set(tests["reference"].dropna()) == {"cross_entropy", "linear (best)"}
     assert _latest(study, "critical_difference.png").stat().st_size > 1000

@@ -13,16 +13,9 @@ from emotion_aware_loss.frontier import (
 )
 from emotion_aware_loss.metrics import decide, mistake_severity
 
-CLASSES = ["anger", "surprise", "happiness", "sadness", "neutral"]
-SIMILARITY = np.array(
-    [
-        [1.0, 0.5, 0.2, 0.6, 0.3],
-        [0.5, 1.0, 0.6, 0.4, 0.5],
-        [0.2, 0.6, 1.0, 0.2, 0.5],
-        [0.6, 0.4, 0.2, 1.0, 0.5],
-        [0.3, 0.5, 0.5, 0.5, 1.0],
-    ]
-)
+from .conftest import CLASSES, SEED_MATRIX
+
+SIMILARITY = np.array(SEED_MATRIX)
 
 
 def _oof(n=300, seed=0):

@@ -35,6 +35,20 @@ def _two_variants(training_config) -> dict:
     }
 
 
+def _evaluation_params(training_inputs, training_config) -> dict:
+    """What the evaluation of the two-fold layout reads besides the stages' outputs."""
+    return _two_variants(training_config) | {
+        "params:classes": training_inputs["input_spec"]["classes"],
+        # made by the similarity pipeline, which these tests leave out
+        "similarity_learned": training_inputs["similarity_matrix"],
+        "similarity_confusions": training_inputs["similarity_matrix"],
+        "params:loss_variants": {
+            "cross_entropy": {"loss": "cross_entropy"},
+            "emotion_aware": {"loss": "emotion_aware"},
+        },
+    }
+
+
 def test_one_model_per_variant_and_fold(training_inputs, training_config):
     initial = [w.copy() for w in training_inputs["initial_model"].get_weights()]
     out = run_pipeline(
@@ -65,19 +79,7 @@ def test_one_model_per_variant_and_fold(training_inputs, training_config):
 def test_trained_models_are_evaluated_per_fold(training_inputs, training_config):
     from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 
-    params = {
-        "params:training": training_config,
-        "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
-        "params:loss_variants.emotion_aware": LossConfig(loss="emotion_aware"),
-        "params:classes": training_inputs["input_spec"]["classes"],
-        # made by the similarity pipeline, which this test leaves out
-        "similarity_learned": training_inputs["similarity_matrix"],
-        "similarity_confusions": training_inputs["similarity_matrix"],
-        "params:loss_variants": {
-            "cross_entropy": {"loss": "cross_entropy"},
-            "emotion_aware": {"loss": "emotion_aware"},
-        },
-    }
+    params = _evaluation_params(training_inputs, training_config)
     trained = run_pipeline(training_pipeline(), training_inputs | params)
     out = run_pipeline(evaluation(), training_inputs | trained | params)
     metrics = out["emotion_aware.fold_0.metrics"]
@@ -222,15 +224,7 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
         ensembles=("emotion_aware",),
     )
     monkeypatch.setattr(layout, "_run_layout", chosen)
-    params = _two_variants(training_config) | {
-        "params:classes": training_inputs["input_spec"]["classes"],
-        "similarity_learned": training_inputs["similarity_matrix"],
-        "similarity_confusions": training_inputs["similarity_matrix"],
-        "params:loss_variants": {
-            "cross_entropy": {"loss": "cross_entropy"},
-            "emotion_aware": {"loss": "emotion_aware"},
-        },
-    }
+    params = _evaluation_params(training_inputs, training_config)
     trained = run_pipeline(training_pipeline(), training_inputs | params)
     linear = run_pipeline(baselines(), training_inputs | params)
     out = run_pipeline(evaluation(), training_inputs | trained | linear | params)

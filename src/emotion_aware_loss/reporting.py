@@ -495,8 +495,14 @@ def trade_off_section(
         verdict = "no test of it in the comparison table"
     else:
         row = test.iloc[0]
+        against = (
+            "its own `argmax`"
+            if best["variant"] == reference
+            else f"`{reference}` with the same rule"
+        )
         verdict = (
-            f"Δ {_signed(row['mean_difference'], decimals)} per fold, p decisive "
+            f"against {against}, Δ {_signed(row['mean_difference'], decimals)} per "
+            "fold, p decisive "
             f"{_p(row['p_adjusted'])}, "
             + ("**significant**" if row["significant"] else "not significant")
             + f" ({evaluation['significance_test']})"

@@ -59,13 +59,11 @@ from emotion_aware_loss.cross_validation import (
 )
 from emotion_aware_loss.datasets import AudioCorpus
 from emotion_aware_loss.datasets.audio_corpus import check_manifest
+from emotion_aware_loss.extraction import extract_acoustic_features
 from emotion_aware_loss.fitting import fit, select_inputs
 from emotion_aware_loss.losses import make_loss
 from emotion_aware_loss.model import build_fusion_model
-from emotion_aware_loss.pipelines.preprocessing.nodes import (
-    extract_acoustic_features,
-    prepare_utterances,
-)
+from emotion_aware_loss.model_inputs import prepare_utterances
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["anger", "happiness", "sadness", "neutral"]

@@ -32,9 +32,10 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.cross_validation import TEST, TRAIN, VALIDATION, split_inputs
-from emotion_aware_loss.fitting import configure_threads, fit
+from emotion_aware_loss.fitting import fit
 from emotion_aware_loss.losses import CrossEntropy
 from emotion_aware_loss.metrics import UnweightedAverageRecall
+from emotion_aware_loss.training.setup import configure_threads
 
 SEED = 42
 

@@ -24,7 +24,8 @@ from emotion_aware_loss.encoders import (
     extractor_record,
     speech_encoder_dimension,
 )
-from emotion_aware_loss.features import MissingExtraError, feature_dimension
+from emotion_aware_loss.extras import MissingExtraError
+from emotion_aware_loss.features import feature_dimension
 from emotion_aware_loss.model import build_fusion_model
 
 from . import tiny_encoders
@@ -262,9 +263,7 @@ def test_pipeline_stages_run_on_encoder_features(
     [("encoder", "threads"), ("encoder", "processes"), ("egemaps", "threads")],
 )
 def test_workers_extract_the_same_features(tiny_corpus, speech_path, feature, workers):
-    from emotion_aware_loss.pipelines.preprocessing.nodes import (
-        extract_acoustic_features,
-    )
+    from emotion_aware_loss.extraction import extract_acoustic_features
 
     table = tiny_corpus.manifest[["utterance_id"]].iloc[:6]
     config = (

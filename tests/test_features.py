@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import AcousticConfig
+from emotion_aware_loss.extras import MissingExtraError
 from emotion_aware_loss.features import (
-    MissingExtraError,
     feature_dimension,
     frame_features,
     functional_names,
-    opensmile_features,
-    opensmile_names,
     pad_sequences,
     utterance_functionals,
 )
+from emotion_aware_loss.smile import opensmile_features, opensmile_names
 
 
 def test_logmel_and_mfcc_shapes():
@@ -130,15 +129,15 @@ def test_compare_functionals_at_another_sample_rate():
 
 
 def test_a_missing_extra_names_the_pip_command(monkeypatch):
-    from emotion_aware_loss import features
+    from emotion_aware_loss import smile
 
     monkeypatch.setitem(sys.modules, "opensmile", None)  # as if not installed
-    features._smile.cache_clear()
+    smile._smile.cache_clear()
     try:
         with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[egemaps\]"'):
             feature_dimension(AcousticConfig(feature="egemaps"))
     finally:
-        features._smile.cache_clear()
+        smile._smile.cache_clear()
 
 
 def test_egemaps_works_after_tensorflow_is_loaded():
@@ -148,7 +147,7 @@ def test_egemaps_works_after_tensorflow_is_loaded():
     code = (
         "import tensorflow, numpy as np\n"
         "from emotion_aware_loss.config import AcousticConfig\n"
-        "from emotion_aware_loss.features import opensmile_features\n"
+        "from emotion_aware_loss.smile import opensmile_features\n"
         "y = np.sin(np.arange(32000) / 16.0).astype(np.float32)\n"
         "for _ in range(20):\n"
         "    v = opensmile_features(y, AcousticConfig(feature='egemaps'))\n"

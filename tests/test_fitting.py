@@ -126,7 +126,7 @@ import logging
 import os
 import tensorflow as tf
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.fitting import configure_threads
+from emotion_aware_loss.training.setup import configure_threads
 logging.basicConfig(level=logging.WARNING)
 configure_threads(TrainingConfig(intra_op_threads=1, inter_op_threads=1))
 assert tf.config.threading.get_intra_op_parallelism_threads() == 1

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from emotion_aware_loss.config import LabelConfig, TextConfig
 from emotion_aware_loss.datasets import AudioCorpus, AudioManifestDataset, CorpusError
-from emotion_aware_loss.pipelines.preprocessing.nodes import prepare_utterances
+from emotion_aware_loss.model_inputs import prepare_utterances
 from emotion_aware_loss.similarity import SimilarityMatrixError, validate_similarity
 
 CLASSES = ["anger", "surprise", "happiness", "sadness", "neutral"]

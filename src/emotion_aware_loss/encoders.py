@@ -32,11 +32,8 @@ from emotion_aware_loss.config import (
     TextConfig,
     TextEncoderConfig,
 )
-from emotion_aware_loss.features import (
-    OPENSMILE_FEATURES,
-    opensmile_version,
-    require_extra,
-)
+from emotion_aware_loss.extras import require_extra
+from emotion_aware_loss.smile import OPENSMILE_FEATURES, opensmile_version
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ project's protocol; the pipelines train many at once through
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import keras
@@ -19,9 +18,15 @@ from emotion_aware_loss.calibration import held_out_record
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.ensemble import average_of, member_initial_model, member_seed
 from emotion_aware_loss.losses import describe_loss
-from emotion_aware_loss.metrics import UnweightedAverageRecall
 from emotion_aware_loss.progress import stack_reporter
-from emotion_aware_loss.training.jobs import Corpus, Job, LossSpec, Settings, View
+from emotion_aware_loss.training.jobs import Corpus, Job, LossSpec, View
+from emotion_aware_loss.training.setup import (
+    compile_model,
+    configure_threads,
+    initial_weights,
+    settings_of,
+    with_final_similarity,
+)
 from emotion_aware_loss.training.stack import train_jobs
 
 logger = logging.getLogger(__name__)
@@ -82,41 +87,6 @@ def predict(
     return np.concatenate(parts)
 
 
-def configure_threads(config: TrainingConfig) -> None:
-    """Apply ``config``'s TensorFlow thread counts to this process and its children.
-
-    TensorFlow fixes its thread pools when its runtime starts (the first tensor or
-    model). The counts are therefore also put in ``TF_NUM_INTRAOP_THREADS`` and
-    ``TF_NUM_INTEROP_THREADS``, which TensorFlow reads when it starts, here or in
-    worker processes started later (ParallelRunner, a local Dask cluster). The
-    project's ``TrainingThreadsHooks`` calls this when the Kedro context is created,
-    before TensorFlow starts; a later call with other counts is logged and only
-    affects processes started afterwards.
-    """
-    wanted = {
-        "intra_op": config.intra_op_threads,
-        "inter_op": config.inter_op_threads,
-    }
-    for pool, threads in wanted.items():
-        if not threads:
-            continue
-        variable = f"TF_NUM_{pool.replace('_', '').upper()}_THREADS"
-        preset = os.environ.get(variable) == str(threads)
-        os.environ[variable] = str(threads)
-        current = getattr(tf.config.threading, f"get_{pool}_parallelism_threads")()
-        if preset or current == threads:
-            continue
-        try:
-            getattr(tf.config.threading, f"set_{pool}_parallelism_threads")(threads)
-        except RuntimeError:
-            logger.warning(
-                "TensorFlow already started in this process; %s threads = %d "
-                "applies only to processes started from now on",
-                pool,
-                threads,
-            )
-
-
 def select_inputs(model: keras.Model, inputs: dict[str, Any]) -> dict[str, Any]:
     """Keep only the inputs the model has (a speech-only model takes no text).
 
@@ -134,55 +104,6 @@ def select_inputs(model: keras.Model, inputs: dict[str, Any]) -> dict[str, Any]:
                 value = value.without_frame_axis()
         selected[name] = value
     return selected
-
-
-def compile_model(
-    model: keras.Model, loss: keras.losses.Loss, config: TrainingConfig
-) -> None:
-    """Compile ``model`` as the project saves it: Adam, ``loss``, accuracy, UAR."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=loss,
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            UnweightedAverageRecall(model.output_shape[-1]),
-        ],
-    )
-
-
-def with_final_similarity(loss: keras.losses.Loss, history: dict[str, list]) -> None:
-    """A dynamic similarity's last matrix into ``loss`` (saved with the model)."""
-    if "dynamic_similarity" in history and hasattr(loss, "similarity_variable"):
-        final = np.asarray(history["dynamic_similarity"], dtype=np.float32)
-        loss.similarity_variable.assign(final)
-
-
-def settings_of(training: TrainingConfig) -> Settings:
-    """The settings a stack of networks trains with, from ``training``."""
-    return Settings(
-        epochs=training.epochs,
-        batch_size=training.batch_size,
-        learning_rate=training.learning_rate,
-        patience=training.patience,
-        min_steps=training.min_steps,
-        monitor=training.monitor,
-        jit_compile=training.jit_compile,
-    )
-
-
-EMBEDDING_LAYER = "text_embedding"
-
-
-def initial_weights(
-    model: keras.Model, embedding_matrix: np.ndarray | None
-) -> list[np.ndarray]:
-    """``model``'s weights, with pre-trained vectors as its token embeddings."""
-    weights = [np.array(w) for w in model.get_weights()]
-    if embedding_matrix is not None and embedding_matrix.size:
-        layer = model.get_layer(EMBEDDING_LAYER)
-        position = [id(v) for v in model.weights].index(id(layer.embeddings))
-        weights[position] = np.asarray(embedding_matrix, dtype=weights[position].dtype)
-    return weights
 
 
 def _one_block(

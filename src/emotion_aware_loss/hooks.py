@@ -57,6 +57,6 @@ class TrainingThreadsHooks:
         if not (training.intra_op_threads or training.inter_op_threads):
             return  # TensorFlow's own counts: nothing to set, no need to import it
         # Imported here: it imports TensorFlow, which `kedro --help` need not wait for.
-        from emotion_aware_loss.fitting import configure_threads  # noqa: PLC0415
+        from emotion_aware_loss.training.setup import configure_threads  # noqa: PLC0415
 
         configure_threads(training)

@@ -25,6 +25,7 @@ from emotion_aware_loss.datasets.audio_corpus import (
     check_manifest,
 )
 from emotion_aware_loss.encoders import text_features_of
+from emotion_aware_loss.extraction import extract_acoustic_features
 from emotion_aware_loss.recognizer import EmotionRecognizer, RecognizerError
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,6 @@ def predict_corpus(recognizer: EmotionRecognizer, corpus: AudioCorpus) -> pd.Dat
             manifest has no audio, or it takes only text and no utterance has a
             transcript. These are checked before any audio is read.
     """
-    # Imported here: the preprocessing nodes are the one place features are made.
-    from emotion_aware_loss.pipelines.preprocessing.nodes import (  # noqa: PLC0415
-        extract_acoustic_features,
-    )
-
     manifest = corpus.manifest
     if not len(manifest):
         raise CorpusError(f"{corpus.source}: no utterances to classify")

@@ -17,7 +17,7 @@ import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
 from emotion_aware_loss.datasets._fs import location
-from emotion_aware_loss.text import normalise_text
+from emotion_aware_loss.text import RESERVED, normalise_text
 
 logger = logging.getLogger(__name__)
 
@@ -148,3 +148,53 @@ class WordVectorsDataset(AbstractDataset[Any, WordVectors]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "lowercase": self._lowercase}
+
+
+def embedding_matrix(
+    word_vectors: WordVectors,
+    vocabulary: list[str],
+    input_spec: dict,
+    embedding_dim: int,
+    seed: int,
+) -> np.ndarray:
+    """Initial text embeddings of the fold's vocabulary from pre-trained vectors.
+
+    Row ``i`` belongs to token id ``i`` (0 padding and 1 out-of-vocabulary stay
+    zero); a vocabulary word missing from the file gets a random vector with the
+    found vectors' scale. Without a vector file the result is empty and the model
+    keeps its random, trainable embeddings.
+
+    Raises:
+        WordVectorsError: If the file's dimension differs from ``embedding_dim``
+            (``model.text.embedding_dim``), or the text input is an encoder's
+            embeddings.
+    """
+    if not word_vectors.available:
+        return np.zeros((0, 0), dtype=np.float32)
+    if input_spec.get("text_input") == "embeddings":
+        raise WordVectorsError(
+            f"word_vectors ({word_vectors.path}) initialise trainable token "
+            "embeddings, but the text input is a text encoder's embeddings "
+            "(preprocessing.text.encoder.path); set one of the two to null"
+        )
+    dim, found = word_vectors.lookup(vocabulary)
+    if dim != embedding_dim:
+        raise WordVectorsError(
+            f"{word_vectors.path} has {dim}-dimensional vectors but "
+            f"model.text.embedding_dim is {embedding_dim}; set it to {dim}"
+        )
+    matrix = np.zeros((int(input_spec["vocab_size"]), dim), dtype=np.float32)
+    scale = float(np.std(list(found.values()))) if found else 0.1
+    rng = np.random.default_rng(seed)
+    for i, word in enumerate(vocabulary):
+        vector = found.get(word)
+        matrix[i + RESERVED] = (
+            vector if vector is not None else rng.normal(0.0, scale, dim)
+        )
+    logger.info(
+        "Pre-trained vectors cover %d of %d vocabulary words (%.1f%%)",
+        len(found),
+        len(vocabulary),
+        100.0 * len(found) / max(len(vocabulary), 1),
+    )
+    return matrix

@@ -30,13 +30,6 @@ from emotion_aware_loss.ensemble import (
     member_initial_model,
     member_seed,
 )
-from emotion_aware_loss.fitting import (
-    compile_model,
-    configure_threads,
-    initial_weights,
-    settings_of,
-    with_final_similarity,
-)
 from emotion_aware_loss.losses import make_loss, own_hyper_parameters
 from emotion_aware_loss.progress import stack_reporter
 from emotion_aware_loss.text import encode_texts
@@ -47,6 +40,13 @@ from emotion_aware_loss.training.jobs import (
     Job,
     LossSpec,
     View,
+)
+from emotion_aware_loss.training.setup import (
+    compile_model,
+    configure_threads,
+    initial_weights,
+    settings_of,
+    with_final_similarity,
 )
 from emotion_aware_loss.training.stack import train_jobs
 

@@ -10,13 +10,12 @@ from emotion_aware_loss.metrics import decide, expected_calibration_error
 from emotion_aware_loss.pipelines.evaluation import create_pipeline
 from emotion_aware_loss.pipelines.evaluation.nodes import (
     FIGURES,
-    model_temperature,
     plot_reliability,
-    score_test_predictions,
     summarise_cross_validation,
     write_report,
 )
 from emotion_aware_loss.reporting import compute_environment
+from emotion_aware_loss.scoring import model_temperature, score_test_predictions
 
 
 def _rule_metrics(accuracy):

@@ -4,12 +4,9 @@ import pytest
 
 from emotion_aware_loss.config import AcousticConfig, LabelConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
-from emotion_aware_loss.pipelines.preprocessing.nodes import (
-    _workers,
-    extract_acoustic_features,
-    prepare_utterances,
-    validate_similarity_matrix,
-)
+from emotion_aware_loss.extraction import _workers, extract_acoustic_features
+from emotion_aware_loss.model_inputs import prepare_utterances
+from emotion_aware_loss.pipelines.preprocessing.nodes import validate_similarity_matrix
 from emotion_aware_loss.similarity import SimilarityMatrixError
 
 
@@ -130,9 +127,6 @@ def test_nan_audio_is_refused_naming_the_utterance(tmp_path, acoustic_config):
     import soundfile as sf
 
     from emotion_aware_loss.datasets import AudioManifestDataset
-    from emotion_aware_loss.pipelines.preprocessing.nodes import (
-        extract_acoustic_features,
-    )
 
     wave = np.full(1600, 0.1, dtype=np.float32)
     sf.write(tmp_path / "ok.wav", wave, 16000, subtype="FLOAT")
@@ -166,7 +160,7 @@ def test_constant_features_are_reported(caplog):
 
 def test_sequence_length_and_vocabulary_follow_the_corpus():
     from emotion_aware_loss.config import TextConfig
-    from emotion_aware_loss.pipelines.preprocessing.nodes import (
+    from emotion_aware_loss.model_inputs import (
         corpus_sequence_length,
         corpus_vocabulary_size,
     )

@@ -39,7 +39,7 @@ from emotion_aware_loss.cross_validation import (
 )
 from emotion_aware_loss.feature_store import iter_row_chunks
 from emotion_aware_loss.losses import own_hyper_parameters
-from emotion_aware_loss.pipelines.evaluation.nodes import score_test_predictions
+from emotion_aware_loss.scoring import score_test_predictions
 from emotion_aware_loss.softmax_regression import SoftmaxRegression
 
 logger = logging.getLogger(__name__)

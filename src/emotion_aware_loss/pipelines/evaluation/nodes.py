@@ -39,17 +39,17 @@ from emotion_aware_loss.figures import (
 from emotion_aware_loss.fitting import predict
 from emotion_aware_loss.frontier import frontier_points, frontier_summary
 from emotion_aware_loss.losses import make_loss, pair_costs
-from emotion_aware_loss.metrics import (
-    DECISION_RULES,
-    classification_metrics,
-    predicted_labels,
-)
 from emotion_aware_loss.reporting import (
     compute_environment,
     fold_table,
     markdown_report,
     software_versions,
     summary_table,
+)
+from emotion_aware_loss.scoring import (
+    UNCALIBRATED,
+    model_temperature,
+    score_test_predictions,
 )
 from emotion_aware_loss.significance import (
     bootstrap_comparisons,
@@ -59,9 +59,6 @@ from emotion_aware_loss.significance import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Prefix of the prediction table's columns of probabilities before calibration.
-UNCALIBRATED = "uncalibrated_"
 
 # Caption -> file name of every figure the report links (catalog entries of the
 # same names without the extension).
@@ -220,97 +217,6 @@ def score_ensemble(
         uncalibrated,
     )
     metrics["ensemble"] = {"network_weight": weight}
-    return metrics, predictions
-
-
-def model_temperature(history: dict, evaluation: EvaluationConfig) -> float:
-    """The temperature a network's probabilities are scored at: fitted
-    (``evaluation.calibration_objective``) on its early-stopped predictions on the
-    validation part, which its history keeps; 1 without calibration or
-    validation."""
-    objective = evaluation.temperature_objective()
-    if objective is None or "validation_probabilities" not in history:
-        return 1.0
-    return fit_temperature(
-        np.asarray(history["validation_probabilities"]),
-        np.asarray(history["validation_labels"]),
-        objective,
-    )
-
-
-def score_test_predictions(
-    probabilities: np.ndarray,
-    labels: np.ndarray,
-    rows: np.ndarray,
-    model_input_table: pd.DataFrame,
-    split: pd.DataFrame,
-    similarity_matrix: pd.DataFrame,
-    classes: list[str],
-    ece_bins: int,
-    temperature: float = 1.0,
-    uncalibrated: np.ndarray | None = None,
-) -> tuple[dict, pd.DataFrame]:
-    """Metrics and prediction table of a fold's test part, for any model.
-
-    The probabilities are calibrated first (:func:`apply_temperature`); the
-    metrics, the decision rules and the prediction table use the calibrated ones,
-    and ``calibration`` keeps the temperature and the ECE and cross-entropy of the
-    probabilities as the model gave them.
-
-    Args:
-        probabilities: ``(n_test, n_classes)`` predicted class probabilities.
-        labels: True label ids of the test rows.
-        rows: Row positions of the test utterances in ``model_input_table``.
-        model_input_table: The model-input table (utterance ids).
-        split: The fold's split table (``fold``, optionally ``repeat``).
-        similarity_matrix: Hand-set matrix behind the cost metrics and rule.
-        classes: Class order of ``probabilities``' columns.
-        ece_bins: Confidence bins of the ECE (``evaluation.ece_bins``).
-        temperature: The model's calibration temperature (1: none).
-        uncalibrated: The probabilities without any calibration, when they are
-            not ``probabilities`` (a mean of calibrated models).
-
-    Returns:
-        The metrics and predictions described in :func:`evaluate_model`.
-    """
-    fold = int(split["fold"].iloc[0])
-    repeat = int(split["repeat"].iloc[0]) if "repeat" in split else 0
-    similarity = similarity_matrix.to_numpy()
-    given = probabilities if uncalibrated is None else uncalibrated
-    before = classification_metrics(labels, given, similarity, "argmax", ece_bins)
-    probabilities = apply_temperature(probabilities, temperature)
-    metrics = {
-        "fold": fold,
-        "repeat": repeat,
-        "n_test": len(rows),
-        "classes": classes,
-        "calibration": {
-            "temperature": float(temperature),
-            "ece_uncalibrated": before["ece"],
-            "cross_entropy_uncalibrated": before["cross_entropy"],
-        },
-        "decisions": {
-            rule: classification_metrics(
-                labels, probabilities, similarity, rule, ece_bins
-            )
-            for rule in DECISION_RULES
-        },
-    }
-    predictions = pd.DataFrame(
-        {
-            "utterance_id": model_input_table["utterance_id"].iloc[rows].to_numpy(),
-            "fold": fold,
-            "repeat": repeat,
-            "label": [classes[i] for i in labels],
-        }
-    )
-    for column, names in predicted_labels(probabilities, similarity, classes).items():
-        predictions[column] = names
-    for j, name in enumerate(classes):
-        predictions[f"prob_{name}"] = probabilities[:, j]
-    predictions["temperature"] = float(temperature)
-    for j, name in enumerate(classes):
-        predictions[f"{UNCALIBRATED}{name}"] = given[:, j]
     return metrics, predictions
 
 

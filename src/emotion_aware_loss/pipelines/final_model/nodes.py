@@ -16,14 +16,10 @@ from emotion_aware_loss.config import (
     TextConfig,
     TrainingConfig,
 )
-from emotion_aware_loss.cross_validation import TRAIN
-from emotion_aware_loss.datasets.word_vectors import WordVectors
+from emotion_aware_loss.cross_validation import TRAIN, fit_fold_transforms
+from emotion_aware_loss.datasets.word_vectors import WordVectors, embedding_matrix
 from emotion_aware_loss.encoders import check_extractors, with_absolute_paths
 from emotion_aware_loss.features import feature_dimension
-from emotion_aware_loss.pipelines.fold_generation.nodes import (
-    embedding_matrix_of_fold,
-    fit_fold_preprocessing,
-)
 from emotion_aware_loss.recognizer import EmotionRecognizer
 from emotion_aware_loss.training.plan import Fold, Variant, train_for_epochs
 
@@ -158,11 +154,15 @@ def train_final_model(
     everything = pd.DataFrame(
         {"utterance_id": model_input_table["utterance_id"], "split": TRAIN}
     )
-    scaler, vocabulary = fit_fold_preprocessing(
-        model_input_table, acoustic_features, everything, text
+    scaler, vocabulary = fit_fold_transforms(
+        model_input_table,
+        acoustic_features,
+        everything,
+        max_vocab_size=text.max_vocab_size,
+        min_count=text.min_count,
     )
-    embeddings = embedding_matrix_of_fold(
-        vocabulary, word_vectors, input_spec, model, seed
+    embeddings = embedding_matrix(
+        word_vectors, vocabulary, input_spec, model.text.embedding_dim, seed
     )
     rows = np.arange(len(model_input_table))
     logger.info(

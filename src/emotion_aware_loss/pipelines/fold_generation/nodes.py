@@ -9,8 +9,7 @@ import pandas as pd
 
 from emotion_aware_loss.config import CrossValidationConfig, ModelConfig, TextConfig
 from emotion_aware_loss.cross_validation import assign_folds, fit_fold_transforms
-from emotion_aware_loss.datasets.word_vectors import WordVectors, WordVectorsError
-from emotion_aware_loss.text import RESERVED
+from emotion_aware_loss.datasets.word_vectors import WordVectors, embedding_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -78,43 +77,9 @@ def embedding_matrix_of_fold(
     model: ModelConfig,
     seed: int,
 ) -> np.ndarray:
-    """Initial text embeddings of the fold's vocabulary from pre-trained vectors.
-
-    Row ``i`` belongs to token id ``i`` (0 padding and 1 out-of-vocabulary stay
-    zero); a vocabulary word missing from the file gets a random vector with the
-    found vectors' scale. Without a vector file the result is empty and the model
-    keeps its random, trainable embeddings.
-
-    Raises:
-        WordVectorsError: If the file's dimension differs from
-            ``model.text.embedding_dim``.
-    """
-    if not word_vectors.available:
-        return np.zeros((0, 0), dtype=np.float32)
-    if input_spec.get("text_input") == "embeddings":
-        raise WordVectorsError(
-            f"word_vectors ({word_vectors.path}) initialise trainable token "
-            "embeddings, but the text input is a text encoder's embeddings "
-            "(preprocessing.text.encoder.path); set one of the two to null"
-        )
-    dim, found = word_vectors.lookup(vocabulary)
-    if dim != model.text.embedding_dim:
-        raise WordVectorsError(
-            f"{word_vectors.path} has {dim}-dimensional vectors but "
-            f"model.text.embedding_dim is {model.text.embedding_dim}; set it to {dim}"
-        )
-    matrix = np.zeros((int(input_spec["vocab_size"]), dim), dtype=np.float32)
-    scale = float(np.std(list(found.values()))) if found else 0.1
-    rng = np.random.default_rng(seed)
-    for i, word in enumerate(vocabulary):
-        vector = found.get(word)
-        matrix[i + RESERVED] = (
-            vector if vector is not None else rng.normal(0.0, scale, dim)
-        )
-    logger.info(
-        "Pre-trained vectors cover %d of %d vocabulary words (%.1f%%)",
-        len(found),
-        len(vocabulary),
-        100.0 * len(found) / max(len(vocabulary), 1),
+    """Initial text embeddings of the fold's vocabulary from pre-trained vectors
+    (:func:`~emotion_aware_loss.datasets.word_vectors.embedding_matrix`); empty
+    without a vector file."""
+    return embedding_matrix(
+        word_vectors, vocabulary, input_spec, model.text.embedding_dim, seed
     )
-    return matrix

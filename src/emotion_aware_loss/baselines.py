@@ -157,25 +157,19 @@ def _probabilities_of(model: BaseEstimator, x: object, n_classes: int) -> np.nda
     return probabilities
 
 
-def _validation_scores(
-    features: TransformerMixin,
-    train: tuple[object, np.ndarray],
-    validation: tuple[object, np.ndarray],
-    config: BaselinesConfig,
-    model: BaseEstimator,
-    n_classes: int,
+def _grid_scores(
+    split: Split, config: BaselinesConfig, model: BaseEstimator, n_classes: int
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """UAR on ``validation`` of ``model`` fitted on ``train``, and its class
-    probabilities there, per C of the grid (``model`` warm-starts along it)."""
-    x_train = features.fit_transform(train[0], train[1])
-    x_validation = features.transform(validation[0])
+    """UAR on ``split``'s held-out rows of ``model`` fitted on its fitting rows, and
+    its class probabilities there, per C of the grid (``model`` warm-starts along
+    it)."""
     model = clone(model)
     uars = np.zeros(len(config.c_grid))
     probabilities: list[np.ndarray] = [np.empty(0)] * len(config.c_grid)
     for i in np.argsort(config.c_grid):
-        model.set_params(C=config.c_grid[i]).fit(x_train, train[1])
-        probabilities[i] = _probabilities_of(model, x_validation, n_classes)
-        uars[i] = _uar(validation[1], probabilities[i].argmax(axis=1))
+        model.set_params(C=config.c_grid[i]).fit(split.x_fit, split.y_fit)
+        probabilities[i] = _probabilities_of(model, split.x_held, n_classes)
+        uars[i] = _uar(split.y_held, probabilities[i].argmax(axis=1))
     return uars, probabilities
 
 
@@ -209,36 +203,55 @@ def _one_blas_thread(func):
     return limited
 
 
+@dataclass(frozen=True)
+class Split:
+    """One split that scores the grid of ``C``: the features fitted on its fitting
+    rows, both parts transformed by them, and the held-out rows' positions in the
+    training and validation parts (concatenated)."""
+
+    x_fit: object
+    y_fit: np.ndarray
+    x_held: object
+    y_held: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class Design:
+    """A fold's inputs to a linear model, transformed once for every model fitted
+    on them (the baseline and each loss of the family): the splits that choose
+    ``C``, and the training and validation parts together (``pool``) with the test
+    part, transformed by features fitted on the pool."""
+
+    splits: list[Split]
+    x_pool: object
+    y_pool: np.ndarray
+    x_test: object
+
+
 @_one_blas_thread
-def _fit_best(
+def design(
     features: TransformerMixin,
     data: FoldData,
     labels: FoldData,
     config: BaselinesConfig,
-    n_classes: int,
     seed: int,
     name: str,
     groups: FoldData | None = None,
-    model: BaseEstimator | None = None,
-) -> Fitted:
-    """A balanced logistic regression on ``features`` with ``C`` chosen from the grid
-    (or ``model``, a classifier with ``C`` and ``warm_start``, chosen the same way).
+) -> Design:
+    """``features`` (scaler, TF-IDF: unfitted) fitted and applied for each split
+    that chooses ``C`` and for the final fit.
 
-    ``config.selection``: ``validation`` fits on the training part and keeps the C
-    with the best UAR on the validation part; ``cross_validation`` scores each C
-    by its mean UAR over inner folds of the training and validation parts together
-    (grouped by ``groups``, the speakers, when given) and refits on both. The
-    feature step (scaler, TF-IDF) is fitted with each model, on its training data.
-
-    Returns:
-        The class probabilities of the test part, and of the held-out rows at the
-        chosen C (the inner folds', or the validation part's).
+    ``config.selection``: ``validation`` fits on the training part and scores on
+    the validation part (the final fit then uses the training part alone);
+    ``cross_validation`` scores on inner folds of the training and validation parts
+    together (grouped by ``groups``, the speakers, when given), the final fit
+    uses both. The feature step is fitted on each split's fitting rows only.
     """
-    unfitted = model if model is not None else _logistic_regression(config, seed)
     try:
         if config.selection == "validation" or not len(labels.validation):
             pool, pool_labels = data.train, labels.train
-            splits = (
+            pairs = (
                 [(np.arange(len(labels.train)), None)] if len(labels.validation) else []
             )
         else:
@@ -249,31 +262,64 @@ def _fit_best(
                 if groups is not None
                 else None
             )
-            splits = _inner_splits(pool_labels, pool_groups, config, seed)
-        scores, held_out, held_labels, held_rows = [], [], [], []
-        for fit_rows, score_rows in splits:
+            pairs = _inner_splits(pool_labels, pool_groups, config, seed)
+        splits = []
+        for fit_rows, score_rows in pairs:
             if score_rows is None:  # the validation part scores
                 train = (data.train, labels.train)
                 held = (data.validation, labels.validation)
-                held_rows.append(len(labels.train) + np.arange(len(labels.validation)))
+                rows = len(labels.train) + np.arange(len(labels.validation))
             else:
-                held_rows.append(score_rows)
                 train = (pool[fit_rows], pool_labels[fit_rows])
                 held = (pool[score_rows], pool_labels[score_rows])
-            uars, probabilities = _validation_scores(
-                clone(features), train, held, config, unfitted, n_classes
+                rows = score_rows
+            fitted = clone(features)
+            splits.append(
+                Split(
+                    fitted.fit_transform(*train),
+                    train[1],
+                    fitted.transform(held[0]),
+                    held[1],
+                    rows,
+                )
             )
-            scores.append(uars)
-            held_out.append(probabilities)
-            held_labels.append(held[1])
-        # Without scores (no validation part, a one-class one) the first C stands.
-        mean = np.mean(scores, axis=0) if scores else np.zeros(len(config.c_grid))
-        best = int(np.argmax(mean))
         x_pool = features.fit_transform(pool, pool_labels)
     except ValueError as exc:  # e.g. no n-gram left after min_df
         raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
+    return Design(splits, x_pool, pool_labels, features.transform(data.test))
+
+
+@_one_blas_thread
+def fit_best(
+    design: Design,
+    config: BaselinesConfig,
+    n_classes: int,
+    seed: int,
+    name: str,
+    model: BaseEstimator | None = None,
+) -> Fitted:
+    """A balanced logistic regression on ``design`` with ``C`` chosen from the grid
+    by its mean UAR over the design's splits (or ``model``, a classifier with ``C``
+    and ``warm_start``, chosen the same way), refitted on the pool.
+
+    Returns:
+        The class probabilities of the test part, and of the held-out rows at the
+        chosen C (the inner folds', or the validation part's).
+    """
+    unfitted = model if model is not None else _logistic_regression(config, seed)
+    scores, held_out = [], []
+    for split in design.splits:
+        uars, probabilities = _grid_scores(split, config, unfitted, n_classes)
+        scores.append(uars)
+        held_out.append(probabilities)
+    # Without scores (no validation part, a one-class one) the first C stands.
+    mean = np.mean(scores, axis=0) if scores else np.zeros(len(config.c_grid))
+    best = int(np.argmax(mean))
     model = clone(unfitted).set_params(C=config.c_grid[best])
-    model.fit(x_pool, pool_labels)
+    try:
+        model.fit(design.x_pool, design.y_pool)
+    except ValueError as exc:
+        raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
     logger.info(
         "%s: C=%g (%s UAR %.4f)",
         name,
@@ -281,16 +327,21 @@ def _fit_best(
         "validation" if config.selection == "validation" else "inner-fold",
         mean[best],
     )
+    if not held_out:
+        return Fitted(_probabilities_of(model, design.x_test, n_classes))
     return Fitted(
-        _probabilities_of(model, features.transform(data.test), n_classes),
+        _probabilities_of(model, design.x_test, n_classes),
         (
             np.concatenate([p[best] for p in held_out]),
-            np.concatenate(held_labels),
-        )
-        if held_out
-        else None,
-        np.concatenate(held_rows) if held_out else None,
+            np.concatenate([split.y_held for split in design.splits]),
+        ),
+        np.concatenate([split.rows for split in design.splits]),
     )
+
+
+def speech_features() -> TransformerMixin:
+    """Standardised acoustic statistics in row-space coordinates, unfitted."""
+    return make_pipeline(StandardScaler(), RowSpace())
 
 
 def speech_baseline(
@@ -310,17 +361,8 @@ def speech_baseline(
     ``speakers`` (the folds are speaker-independent) group the inner folds that
     choose ``C``.
     """
-    return _fit_best(
-        make_pipeline(StandardScaler(), RowSpace()),
-        statistics,
-        labels,
-        config,
-        n_classes,
-        seed,
-        name,
-        speakers,
-        model,
-    )
+    inputs = design(speech_features(), statistics, labels, config, seed, name, speakers)
+    return fit_best(inputs, config, n_classes, seed, name, model)
 
 
 def tfidf_features(blocks: list[TfidfConfig]) -> TransformerMixin:
@@ -359,14 +401,7 @@ def text_baseline(
     ``speakers`` (the folds are speaker-independent) group the inner folds that
     choose ``C``.
     """
-    return _fit_best(
-        tfidf_features(config.text),
-        texts,
-        labels,
-        config,
-        n_classes,
-        seed,
-        name,
-        speakers,
-        model,
+    inputs = design(
+        tfidf_features(config.text), texts, labels, config, seed, name, speakers
     )
+    return fit_best(inputs, config, n_classes, seed, name, model)

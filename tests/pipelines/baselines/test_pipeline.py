@@ -347,7 +347,7 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
     np.testing.assert_allclose(
         _probabilities(family, "linear_no_cost"),
         _probabilities(baseline, "linear_fusion"),
-        atol=1e-5,
+        atol=1e-4,  # both stop at gradient 1e-4, by different paths
     )
     assert not np.allclose(
         _probabilities(family, "linear_soft"),

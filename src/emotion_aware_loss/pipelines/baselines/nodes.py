@@ -13,14 +13,17 @@ from emotion_aware_loss.baselines import (
     FUSION,
     SPEECH,
     TEXT,
+    Design,
     Fitted,
     FoldData,
     acoustic_statistics,
     baseline_names,
+    design,
+    fit_best,
     linear_family_name,
     reference_baseline,
-    speech_baseline,
-    text_baseline,
+    speech_features,
+    tfidf_features,
 )
 from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import (
@@ -171,9 +174,28 @@ def _fusion(
     )
 
 
+def _designs(
+    fold: _Fold, inputs: dict[str, FoldData], config: BaselinesConfig, seed: int
+) -> dict[str, Design]:
+    """Each modality's inputs transformed for every split that chooses ``C`` and
+    for the final fit: once per fold, for every linear model fitted on them."""
+    features = {SPEECH: speech_features, TEXT: lambda: tfidf_features(config.text)}
+    return {
+        modality: design(
+            features[modality](),
+            data,
+            fold.labels,
+            config,
+            seed,
+            modality,
+            fold.speakers,
+        )
+        for modality, data in inputs.items()
+    }
+
+
 def _probabilities(
-    fold: _Fold,
-    inputs: dict[str, FoldData],
+    designs: dict[str, Design],
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
@@ -181,23 +203,15 @@ def _probabilities(
     model: BaseEstimator | None = None,
     name: str | None = None,
 ) -> dict[str, _Scores]:
-    """Test-part probabilities of the linear model of each modality in ``inputs``,
-    and of their mean for both, with the temperatures that calibrate them
-    (``calibrate``: the temperature's objective, None for none; ``model``: the classifier to fit instead of scikit-learn's
-    logistic regression; ``name`` names it in messages)."""
-    fitted: dict[str, Fitted] = {}
-    fits = {SPEECH: speech_baseline, TEXT: text_baseline}
-    for modality, data in inputs.items():
-        fitted[modality] = fits[modality](
-            data,
-            fold.labels,
-            config,
-            n_classes,
-            seed,
-            fold.speakers,
-            model,
-            name or modality,
-        )
+    """Test-part probabilities of the linear model of each modality in
+    ``designs``, and of their mean for both, with the temperatures that calibrate
+    them (``calibrate``: the temperature's objective, None for none; ``model``: the
+    classifier to fit instead of scikit-learn's logistic regression; ``name`` names
+    it in messages)."""
+    fitted: dict[str, Fitted] = {
+        modality: fit_best(inputs, config, n_classes, seed, name or modality, model)
+        for modality, inputs in designs.items()
+    }
     scores = {modality: _single(f, calibrate) for modality, f in fitted.items()}
     if len(fitted) == 2:
         held = fitted[SPEECH].held_out
@@ -305,7 +319,11 @@ def fit_linear_baselines(
     )
     calibrate = evaluation.temperature_objective()
     probabilities = _probabilities(
-        fold, inputs, baselines, len(classes), seed, calibrate
+        _designs(fold, inputs, baselines, seed),
+        baselines,
+        len(classes),
+        seed,
+        calibrate,
     )
     return _scored(
         probabilities,
@@ -349,6 +367,7 @@ def fit_linear_family(
     )
     variants = validate_variants(loss_variants)
     reference = reference_baseline(model.modalities)
+    designs = _designs(fold, inputs, baselines, seed)
     probabilities: dict[str, _Scores] = {}
     calibrate = evaluation.temperature_objective()
     for variant, matrix in similarities.items():
@@ -362,7 +381,7 @@ def fit_linear_family(
         )
         name = linear_family_name(variant)
         probabilities[name] = _probabilities(
-            fold, inputs, baselines, len(classes), seed, calibrate, regression, name
+            designs, baselines, len(classes), seed, calibrate, regression, name
         )[reference]
     return _scored(
         probabilities,

@@ -26,7 +26,7 @@ class SpeechEncoderConfig(_Strict):
     The graph's first input takes the waveform, ``(1, samples)`` float32 at
     ``preprocessing.acoustic.sample_rate``; each output named in ``outputs`` is one
     layer's ``(1, frames, dim)`` hidden states. Nothing is downloaded: ``path``
-    is a file on disk (README, "Pre-trained encoders (ONNX)").
+    is a file on disk (docs/features.md, "Pre-trained encoders (ONNX)").
     """
 
     path: str | None = Field(None, description="the .onnx file (null: none)")
@@ -56,7 +56,7 @@ class TextEncoderConfig(_Strict):
     when it has that input), ``(batch, tokens)`` int64; each output named in
     ``outputs`` is one layer's ``(batch, tokens, dim)`` hidden states. With
     ``path`` set, the model's text input is these embeddings instead of trainable
-    token embeddings (README, "Pre-trained encoders (ONNX)").
+    token embeddings (docs/features.md, "Pre-trained encoders (ONNX)").
     """
 
     path: str | None = Field(None, description="the .onnx file (null: none)")
@@ -159,7 +159,7 @@ class AcousticConfig(_Strict):
         if self.feature == "encoder" and self.encoder.path is None:
             raise ValueError(
                 "feature: encoder needs preprocessing.acoustic.encoder.path, the "
-                "ONNX file of the speech encoder (README, 'Pre-trained encoders (ONNX)')"
+                "ONNX file of the speech encoder (docs/features.md, 'Pre-trained encoders (ONNX)')"
             )
         return self
 

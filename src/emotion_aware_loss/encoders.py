@@ -6,7 +6,7 @@ a tokenised transcript into hidden states per token. Both run once, with
 onnxruntime (the ``encoders`` extra), and their outputs are cached in the catalog
 like any other feature; neither is trained. ONNX keeps a second deep-learning
 framework out of this TensorFlow project: export the model with its own library
-(README, "Pre-trained encoders (ONNX)"). Nothing is downloaded: every path is a
+(docs/features.md, "Pre-trained encoders (ONNX)"). Nothing is downloaded: every path is a
 file on disk.
 
 The files an extraction used are recorded by :func:`extractor_record` (path,
@@ -37,7 +37,7 @@ from emotion_aware_loss.smile import OPENSMILE_FEATURES, opensmile_version
 
 logger = logging.getLogger(__name__)
 
-README_SECTION = 'README section "Pre-trained encoders (ONNX)"'
+ENCODERS_PAGE = 'section "Pre-trained encoders (ONNX)" of docs/features.md'
 # The conv front-end of wav2vec 2.0-style encoders needs 400 samples for one frame;
 # shorter audio is padded with silence to this length.
 _MIN_SECONDS = 0.1
@@ -50,12 +50,12 @@ class EncoderError(ValueError):
 
 
 def _existing_file(path: str, key: str) -> str:
-    """``path`` if it is a file; otherwise an error naming it and the README."""
+    """``path`` if it is a file; otherwise an error naming it and the docs page."""
     if not Path(path).is_file():
         raise EncoderError(
             f"{key}: {path} does not exist (relative paths are relative to the "
             f"project folder). Nothing is downloaded at run time; the "
-            f"{README_SECTION} says how to export or obtain one"
+            f"{ENCODERS_PAGE} says how to export or obtain one"
         )
     return path
 

@@ -720,7 +720,7 @@ def markdown_report(
             "Figures are reproduced exactly with the same software versions, CPU "
             "vector extensions and thread counts; on other CPUs or thread counts "
             "floating-point sums round differently and the figures can differ "
-            "(README, *Repeatability*).",
+            "(docs/running.md, *Repeatability*).",
             "",
             *_table(["", ""], [[k, v] for k, v in setup["hardware"].items()]),
             "",

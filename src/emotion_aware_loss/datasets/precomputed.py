@@ -1,7 +1,7 @@
 """Corpora whose features were computed elsewhere (the seed's NumPy layout, or a table).
 
 A run from precomputed features skips audio reading and acoustic extraction:
-``kedro run --pipelines=from_features`` (see the README). Token-id arrays stand for
+``kedro run --pipelines=from_features`` (docs/corpora.md). Token-id arrays stand for
 transcripts: token id ``k`` becomes the word ``id<k>`` (0 is padding), so the
 per-fold vocabulary and the pre-trained embedding matrix
 (:class:`EmbeddingMatrixDataset`) work as with raw transcripts.

@@ -21,7 +21,7 @@ import scipy.optimize
 import tensorflow as tf
 
 from emotion_aware_loss.config import ModelConfig
-from emotion_aware_loss.losses import LOSS_FUNCTIONS, make_loss
+from emotion_aware_loss.losses import LOSS_REGISTRY, make_loss
 from emotion_aware_loss.metrics import UnweightedAverageRecall
 from emotion_aware_loss.model import build_fusion_model
 from emotion_aware_loss.training.forecast import Clock, forecast
@@ -172,7 +172,7 @@ def test_the_stacked_forward_pass_is_each_keras_model(architecture, frames, extr
 # --- against Keras' own training step --------------------------------------------------
 @pytest.mark.parametrize(
     ("loss", "joins"),
-    [(loss, "hidden") for loss in sorted(LOSS_FUNCTIONS)]
+    [(loss, "hidden") for loss in sorted(LOSS_REGISTRY)]
     + [("emotion_aware", "output")],
 )
 def test_a_network_trains_as_keras_train_on_batch_trains_it(corpus, loss, joins):
@@ -230,7 +230,7 @@ def _stack_jobs(model: keras.Model) -> list[Job]:
     epochs, refits, a second similarity matrix."""
     jobs = []
     for fold in (0, 1):
-        for loss in sorted(LOSS_FUNCTIONS):
+        for loss in sorted(LOSS_REGISTRY):
             refit = np.arange(0, 200) if fold == 0 else np.arange(100, 260)
             jobs.append(_job(model, f"{loss}.fold_{fold}", loss, fold, refit=refit))
     jobs.append(

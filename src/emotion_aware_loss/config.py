@@ -13,6 +13,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emotion_aware_loss.losses import (
+    own_hyper_parameter,
+    own_hyper_parameters,
+    registered,
+)
+
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -302,28 +308,19 @@ class ModelConfig(_Strict):
         return value
 
 
-# The hyper-parameter each loss has of its own (the one a sweep may vary).
-OWN_HYPER_PARAMETER = {
-    "emotion_aware": "alpha",
-    "soft_target": "beta",
-    "expected_cost": "lam",
-}
-
-
 class LossConfig(_Strict):
-    """One loss variant: which loss and its hyper-parameters."""
+    """One loss variant: which loss (a name of
+    :data:`emotion_aware_loss.losses.LOSS_REGISTRY`) and its hyper-parameters.
 
-    loss: Literal[
-        "cross_entropy",
-        "emotion_aware",
-        "seed_weighted",
-        "soft_target",
-        "expected_cost",
-        "sim_loss",
-    ]
-    alpha: float = Field(1.0, ge=0.0, description="emotion_aware: extra cost weight")
-    beta: float = Field(5.0, ge=0.0, description="soft_target: target sharpness")
-    lam: float = Field(1.0, ge=0.0, description="expected_cost: cost weight (λ)")
+    The hyper-parameters are the loss's own, written as keys of the variant
+    (``alpha: 1.5``); each defaults to what the loss declares, and a key the loss
+    does not declare is refused, naming it and those it takes.
+    """
+
+    loss: str
+    hyper: dict[str, float] = Field(
+        default_factory=dict, description="the loss's hyper-parameters by name"
+    )
     similarity: Literal["hand_set", "valence_arousal", "learned", "confusions"] = (
         "hand_set"
     )
@@ -332,23 +329,56 @@ class LossConfig(_Strict):
     )
     dynamic_momentum: float = Field(0.9, ge=0.0, lt=1.0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _hyper_parameters_as_keys(cls, data: Any) -> Any:
+        """``{loss: soft_target, beta: 2}``: the keys that are not fields are the
+        loss's hyper-parameters."""
+        if not isinstance(data, dict):
+            return data
+        extra = {k: v for k, v in data.items() if k not in cls.model_fields}
+        if not extra:
+            return data
+        kept = {k: v for k, v in data.items() if k in cls.model_fields}
+        return kept | {"hyper": {**kept.get("hyper", {}), **extra}}
+
+    @field_validator("loss")
+    @classmethod
+    def _registered_loss(cls, value: str) -> str:
+        registered(value)
+        return value
+
     @model_validator(mode="after")
-    def _dynamic_needs_a_similarity_loss(self) -> LossConfig:
-        if self.dynamic and self.loss == "cross_entropy":
+    def _own_hyper_parameters(self) -> LossConfig:
+        declared = registered(self.loss).hyper
+        unknown = sorted(set(self.hyper) - set(declared))
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]}: loss {self.loss!r} takes "
+                f"{list(declared) or 'no hyper-parameters'}, not {unknown}"
+            )
+        for key, value in self.hyper.items():
+            if value < declared[key].minimum:
+                raise ValueError(
+                    f"{key}: must be >= {declared[key].minimum:g} for loss "
+                    f"{self.loss!r}, got {value:g}"
+                )
+        if self.dynamic and not registered(self.loss).uses_similarity:
             raise ValueError("dynamic similarity needs a similarity-aware loss")
         return self
 
     def hyper_parameters(self) -> dict[str, float]:
-        """Keyword arguments for ``losses.make_loss`` (each loss takes its own)."""
-        return {"alpha": self.alpha, "beta": self.beta, "lam": self.lam}
+        """The loss's hyper-parameters, its declared defaults filled in (keyword
+        arguments for ``losses.make_loss``)."""
+        return own_hyper_parameters(self.loss, self.hyper)
 
     def describe(self) -> str:
         """One line naming the loss, its hyper-parameter and its similarity."""
-        hyper = OWN_HYPER_PARAMETER
         parts = [self.loss]
-        if self.loss in hyper:
-            parts.append(f"{hyper[self.loss]}={getattr(self, hyper[self.loss]):g}")
-        if self.loss != "cross_entropy":
+        own = own_hyper_parameter(self.loss)
+        if own is not None:
+            parts.append(f"{own}={self.hyper_parameters()[own]:g}")
+        if registered(self.loss).uses_similarity:
             parts.append(f"S={self.similarity}")
         if self.dynamic:
             parts.append(f"dynamic (momentum {self.dynamic_momentum:g})")

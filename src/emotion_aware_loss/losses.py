@@ -30,7 +30,8 @@ three are smooth in ``p``. See ``docs/losses.md`` for how to choose.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -78,9 +79,12 @@ def _pair_similarity(y_true: Any, y_pred: Any, similarity: Any) -> Any:
     return ops.stop_gradient(ops.take_along_axis(rows, predicted, axis=-1)[..., 0])
 
 
-def _per_model(value: Any, like: Any) -> Any:
+def per_model(value: Any, like: Any) -> Any:
     """A hyper-parameter against ``like``: a number as it is, or one value per
-    model (``(M,)``, a stack) broadcast over ``like``'s other axes."""
+    model (``(M,)``, a stack) broadcast over ``like``'s other axes.
+
+    A loss function of the family combines each hyper-parameter with a per-sample
+    tensor through this: the stacked training calls it with one value per model."""
     if isinstance(value, (int, float)):
         return value
     value = ops.cast(value, like.dtype)
@@ -119,7 +123,7 @@ def emotion_aware(
     y_pred = ops.convert_to_tensor(y_pred)
     ce = cross_entropy(y_true, y_pred, from_logits=from_logits)
     distance = 1.0 - _pair_similarity(y_true, y_pred, similarity)
-    weight = 1.0 + _per_model(alpha, distance) * distance
+    weight = 1.0 + per_model(alpha, distance) * distance
     return ce * ops.cast(weight, ce.dtype)
 
 
@@ -162,7 +166,7 @@ def soft_target(
     """
     y_pred = ops.convert_to_tensor(y_pred)
     rows = _similarity_rows(y_true, y_pred, similarity)
-    targets = ops.softmax(-_per_model(beta, rows) * (1.0 - rows), axis=-1)
+    targets = ops.softmax(-per_model(beta, rows) * (1.0 - rows), axis=-1)
     return keras.losses.categorical_crossentropy(
         targets, y_pred, from_logits=from_logits
     )
@@ -193,7 +197,7 @@ def expected_cost(
     probs = _probabilities(y_pred, from_logits)
     cost = ops.sum(probs * (1.0 - rows), axis=-1)
     cost = ops.cast(cost, ce.dtype)
-    return ce + _per_model(lam, cost) * cost
+    return ce + per_model(lam, cost) * cost
 
 
 def sim_loss(
@@ -217,16 +221,114 @@ def sim_loss(
     return -ops.log(ops.clip(mass, epsilon, 1.0))
 
 
-class _SimilarityLoss(keras.losses.Loss):
-    """A loss function of ``(y_true, y_pred, similarity, **hyper)`` as a Keras Loss.
+@dataclass(frozen=True)
+class HyperParameter:
+    """A loss's hyper-parameter: its default and what it does (the variant's
+    parameters entry may set it; it must be at least ``minimum``)."""
+
+    default: float
+    description: str
+    minimum: float = 0.0
+
+
+@dataclass(frozen=True)
+class RegisteredLoss:
+    """A loss of the family as every part of the project uses it.
+
+    Attributes:
+        name: Its name in ``loss_variants.<variant>.loss``.
+        cls: The serialisable Keras loss (what a saved model keeps).
+        function: ``(y_true, y_pred, similarity, from_logits=..., **hyper)`` per
+            utterance (what a stack of networks and the convex fit compute).
+        hyper: Its hyper-parameters by name, in the parameters' spelling.
+    """
+
+    name: str
+    cls: type[keras.losses.Loss]
+    function: Callable[..., Any]
+    hyper: dict[str, HyperParameter] = field(default_factory=dict)
+
+    @property
+    def uses_similarity(self) -> bool:
+        return issubclass(self.cls, SimilarityLoss)
+
+
+# Every loss of the family by name: configuration validation, dispatch, the
+# sweeps, the documentation's checks and the tests' parametrisation read it. A loss
+# joins it with :func:`register_loss` (its class, its function and its
+# hyper-parameters, declared once).
+LOSS_REGISTRY: dict[str, RegisteredLoss] = {}
+
+
+def register_loss(
+    name: str, function: Callable[..., Any], **hyper: HyperParameter
+) -> Callable[[type], type]:
+    """Class decorator: ``cls`` becomes the loss ``name`` of the family.
+
+    Registers ``cls`` with Keras' serialisation (so a saved model reloads with it)
+    and with :data:`LOSS_REGISTRY`. A subclass of :class:`SimilarityLoss` takes
+    ``(similarity, **hyper)``, its defaults those declared here. ``function`` is
+    ``(y_true, y_pred, similarity, from_logits=False, **hyper)`` -> per-sample
+    values, written with ``keras.ops``; the stacked training passes each
+    hyper-parameter as one value per model, so it meets a per-sample tensor through
+    :func:`per_model`.
+
+        @register_loss("focal_similarity", focal_similarity,
+                       gamma=HyperParameter(2.0, "focusing strength"))
+        class FocalSimilarity(SimilarityLoss):
+            "..."
+
+    Raises:
+        ValueError: If ``name`` is taken or not a lower-case identifier.
+    """
+    if not name.isidentifier() or name != name.lower():
+        raise ValueError(f"a loss name must be a lower-case identifier, got {name!r}")
+    if name in LOSS_REGISTRY:
+        raise ValueError(f"a loss named {name!r} is already registered")
+
+    def decorate(cls: type) -> type:
+        keras.saving.register_keras_serializable(package=_PACKAGE, name=cls.__name__)(
+            cls
+        )
+        LOSS_REGISTRY[name] = RegisteredLoss(name, cls, function, dict(hyper))
+        cls.loss_name = name
+        return cls
+
+    return decorate
+
+
+def registered(loss: str) -> RegisteredLoss:
+    """The registered loss ``loss``.
+
+    Raises:
+        ValueError: If no loss has that name, listing those that have.
+    """
+    if loss not in LOSS_REGISTRY:
+        raise ValueError(
+            f"unknown loss {loss!r}; expected one of {sorted(LOSS_REGISTRY)}"
+        )
+    return LOSS_REGISTRY[loss]
+
+
+def own_hyper_parameter(loss: str) -> str | None:
+    """The hyper-parameter a sweep of ``loss`` varies (its first), None if none."""
+    return next(iter(registered(loss).hyper), None)
+
+
+class SimilarityLoss(keras.losses.Loss):
+    """A registered loss function of ``(y_true, y_pred, similarity, **hyper)`` as a
+    Keras Loss.
 
     Stores the similarity matrix and the hyper-parameters, and serialises both, the
-    way ``keras.losses.LossFunctionWrapper`` does for Keras' own losses.
+    way ``keras.losses.LossFunctionWrapper`` does for Keras' own losses. Its
+    function, name and hyper-parameters (with their defaults) are those its
+    :func:`register_loss` declares; each hyper-parameter is also an attribute.
     """
+
+    loss_name: str = ""
 
     def __init__(
         self,
-        fn: Any,
         similarity: Sequence[Sequence[float]] | np.ndarray,
         from_logits: bool = False,
         reduction: str = "sum_over_batch_size",
@@ -234,23 +336,41 @@ class _SimilarityLoss(keras.losses.Loss):
         dtype: str | None = None,
         **hyper: float,
     ) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        entry = registered(self.loss_name)
+        super().__init__(name=name or entry.name, reduction=reduction, dtype=dtype)
         matrix = np.asarray(similarity, dtype="float32")
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(
                 f"similarity must be a square matrix, got shape {matrix.shape}"
             )
-        for key, value in hyper.items():
-            if value < 0:
-                raise ValueError(f"{key} must be >= 0, got {value}")
-        self.fn = fn
+        unknown = sorted(set(hyper) - set(entry.hyper))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} takes {list(entry.hyper) or 'no hyper-parameters'}"
+                f", not {unknown}"
+            )
+        values = {
+            key: float(hyper.get(key, h.default)) for key, h in entry.hyper.items()
+        }
+        for key, value in values.items():
+            if value < entry.hyper[key].minimum:
+                raise ValueError(
+                    f"{key} must be >= {entry.hyper[key].minimum:g}, got {value}"
+                )
+        self.fn = entry.function
         # A non-trainable variable, so a callback (DynamicSimilarity) can update the
         # matrix between epochs without recompiling the model.
         self.similarity_variable = keras.Variable(
             matrix, trainable=False, dtype="float32", name=f"{self.name}_similarity"
         )
         self.from_logits = from_logits
-        self.hyper = {key: float(value) for key, value in hyper.items()}
+        self.hyper = values
+
+    def __getattr__(self, key: str) -> Any:
+        hyper = self.__dict__.get("hyper", {})
+        if key in hyper:
+            return hyper[key]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
 
     @property
     def similarity(self) -> np.ndarray:
@@ -276,8 +396,12 @@ class _SimilarityLoss(keras.losses.Loss):
         return config
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class EmotionAware(_SimilarityLoss):
+@register_loss(
+    "emotion_aware",
+    emotion_aware,
+    alpha=HyperParameter(1.0, "extra cost of a maximally distant mistake"),
+)
+class EmotionAware(SimilarityLoss):
     """Emotion-Aware Loss, ``CE * (1 + alpha * (1 - S[y, argmax p]))``.
 
     Args:
@@ -289,91 +413,43 @@ class EmotionAware(_SimilarityLoss):
         dtype: Loss computation dtype.
     """
 
-    def __init__(
-        self,
-        similarity: Sequence[Sequence[float]] | np.ndarray,
-        alpha: float = 1.0,
-        from_logits: bool = False,
-        reduction: str = "sum_over_batch_size",
-        name: str = "emotion_aware",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            emotion_aware, similarity, from_logits, reduction, name, dtype, alpha=alpha
-        )
 
-    @property
-    def alpha(self) -> float:
-        return self.hyper["alpha"]
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class SeedWeighted(_SimilarityLoss):
+@register_loss("seed_weighted", seed_weighted)
+class SeedWeighted(SimilarityLoss):
     """The seed's literal ``CE * S[y, argmax p]``, kept as a named baseline."""
 
-    def __init__(
-        self,
-        similarity: Sequence[Sequence[float]] | np.ndarray,
-        from_logits: bool = False,
-        reduction: str = "sum_over_batch_size",
-        name: str = "seed_weighted",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(seed_weighted, similarity, from_logits, reduction, name, dtype)
 
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class SoftTarget(_SimilarityLoss):
+@register_loss(
+    "soft_target",
+    soft_target,
+    beta=HyperParameter(5.0, "target sharpness (larger: closer to one-hot)"),
+)
+class SoftTarget(SimilarityLoss):
     """Cross-entropy against targets ``q_j ∝ exp(-beta * (1 - S[y, j]))``."""
 
-    def __init__(
-        self,
-        similarity: Sequence[Sequence[float]] | np.ndarray,
-        beta: float = 5.0,
-        from_logits: bool = False,
-        reduction: str = "sum_over_batch_size",
-        name: str = "soft_target",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            soft_target, similarity, from_logits, reduction, name, dtype, beta=beta
-        )
 
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class ExpectedCost(_SimilarityLoss):
+@register_loss(
+    "expected_cost",
+    expected_cost,
+    lam=HyperParameter(1.0, "weight of the expected semantic cost (λ)"),
+)
+class ExpectedCost(SimilarityLoss):
     """``CE + lam * sum_j p_j (1 - S[y, j])``."""
 
-    def __init__(
-        self,
-        similarity: Sequence[Sequence[float]] | np.ndarray,
-        lam: float = 1.0,
-        from_logits: bool = False,
-        reduction: str = "sum_over_batch_size",
-        name: str = "expected_cost",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(
-            expected_cost, similarity, from_logits, reduction, name, dtype, lam=lam
-        )
 
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class SimLoss(_SimilarityLoss):
+@register_loss("sim_loss", sim_loss)
+class SimLoss(SimilarityLoss):
     """``-log sum_j S[y, j] p_j`` (Kobs et al., 2020)."""
 
-    def __init__(
-        self,
-        similarity: Sequence[Sequence[float]] | np.ndarray,
-        from_logits: bool = False,
-        reduction: str = "sum_over_batch_size",
-        name: str = "sim_loss",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(sim_loss, similarity, from_logits, reduction, name, dtype)
+
+def _cross_entropy_of(
+    y_true: Any, y_pred: Any, similarity: Any, from_logits: bool = False
+) -> Any:
+    """Cross-entropy with the signature of the similarity-aware losses."""
+    return cross_entropy(y_true, y_pred, from_logits)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@register_loss("cross_entropy", _cross_entropy_of)
 class CrossEntropy(keras.losses.Loss):
     """Categorical cross-entropy accepting integer or one-hot labels."""
 
@@ -396,63 +472,31 @@ class CrossEntropy(keras.losses.Loss):
         return config
 
 
-LOSSES: dict[str, tuple[type[keras.losses.Loss], tuple[str, ...]]] = {
-    "cross_entropy": (CrossEntropy, ()),
-    "emotion_aware": (EmotionAware, ("alpha",)),
-    "seed_weighted": (SeedWeighted, ()),
-    "soft_target": (SoftTarget, ("beta",)),
-    "expected_cost": (ExpectedCost, ("lam",)),
-    "sim_loss": (SimLoss, ()),
-}
-
-
-def _cross_entropy_of(y_true: Any, y_pred: Any, similarity: Any) -> Any:
-    """Cross-entropy with the signature of the similarity-aware losses."""
-    return cross_entropy(y_true, y_pred)
-
-
-# Each loss as a function of (y_true, y_pred, similarity, **hyper) and the names of
-# its hyper-parameters: what a stack of networks computes per group of models.
-LOSS_FUNCTIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "cross_entropy": (_cross_entropy_of, ()),
-    "emotion_aware": (emotion_aware, ("alpha",)),
-    "seed_weighted": (seed_weighted, ()),
-    "soft_target": (soft_target, ("beta",)),
-    "expected_cost": (expected_cost, ("lam",)),
-    "sim_loss": (sim_loss, ()),
-}
-
-
 def own_hyper_parameters(loss: str, hyper: dict[str, float]) -> dict[str, float]:
-    """Of ``hyper`` (a variant's ``alpha``, ``beta`` and ``lam``), those ``loss``
-    takes, as :data:`LOSS_FUNCTIONS` names them."""
-    _, names = LOSS_FUNCTIONS[loss]
-    return {name: hyper[name] for name in names}
+    """Of ``hyper`` (a variant's hyper-parameters), those ``loss`` takes, each
+    defaulting to its registered default."""
+    entry = registered(loss)
+    return {name: float(hyper.get(name, h.default)) for name, h in entry.hyper.items()}
 
 
 def make_loss(loss: str, similarity: np.ndarray, **hyper: float) -> keras.losses.Loss:
     """Build the loss object a variant names.
 
     Args:
-        loss: A name in ``LOSSES``.
+        loss: A name in :data:`LOSS_REGISTRY`.
         similarity: ``(K, K)`` similarity matrix (ignored by ``cross_entropy``).
-        **hyper: Hyper-parameters; only those the loss takes are used
-            (``alpha`` for emotion_aware, ``beta`` for soft_target, ``lam`` for
-            expected_cost).
+        **hyper: Hyper-parameters; only those the loss takes are used.
 
     Returns:
         A serialisable Keras loss.
 
     Raises:
-        ValueError: If ``loss`` is not a known name.
+        ValueError: If ``loss`` is not a registered name.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
-    cls, names = LOSSES[loss]
-    kwargs = {name: hyper[name] for name in names if name in hyper}
-    if cls is CrossEntropy:
-        return cls()
-    return cls(similarity, **kwargs)
+    entry = registered(loss)
+    if not entry.uses_similarity:
+        return entry.cls()
+    return entry.cls(similarity, **own_hyper_parameters(loss, hyper))
 
 
 def describe_loss(
@@ -462,16 +506,16 @@ def describe_loss(
     what a stack of networks trains it with (cross-entropy: the identity matrix).
 
     Raises:
-        ValueError: If ``loss`` is not one of this module's losses.
+        ValueError: If ``loss`` is not a registered loss.
     """
-    for name, (cls, keys) in LOSSES.items():
-        if type(loss) is cls:
-            if cls is CrossEntropy:
+    for name, entry in LOSS_REGISTRY.items():
+        if type(loss) is entry.cls:
+            if not entry.uses_similarity:
                 return name, {}, np.eye(n_classes, dtype=np.float32)
-            return name, {k: loss.hyper[k] for k in keys}, loss.similarity
+            return name, dict(loss.hyper), loss.similarity
     raise ValueError(
-        f"{type(loss).__name__} is not a loss of emotion_aware_loss.losses; expected "
-        f"one of {sorted(c.__name__ for c, _ in LOSSES.values())}"
+        f"{type(loss).__name__} is not a registered loss; expected one of "
+        f"{sorted(e.cls.__name__ for e in LOSS_REGISTRY.values())}"
     )
 
 

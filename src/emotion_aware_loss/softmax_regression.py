@@ -9,7 +9,7 @@ over the coefficients ``W`` (one row per class) and an unpenalised intercept,
 ``s_i`` each utterance's weight (its class's, with ``class_weight="balanced"``),
 by full-batch L-BFGS (scipy's, ``gtol = tol``, ``ftol = 64 ε``, 50 line-search
 steps). :class:`SoftmaxRegression` minimises the same objective with ``CE_i``
-replaced by the loss a variant names (:data:`emotion_aware_loss.losses.LOSS_FUNCTIONS`,
+replaced by the loss a variant names (:data:`emotion_aware_loss.losses.LOSS_REGISTRY`,
 the very functions a network trains with, differentiated by TensorFlow in float64),
 so ``loss="cross_entropy"`` finds scikit-learn's model (a test holds it to its
 coefficients and probabilities), and every other loss its own model on the same
@@ -52,21 +52,17 @@ import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
-from emotion_aware_loss.losses import LOSS_FUNCTIONS, cross_entropy
+from emotion_aware_loss.losses import cross_entropy, registered
 
 CURVATURE = 0.1
 
 
 def _check_loss(loss: str, hyper: dict[str, float]) -> None:
-    if loss not in LOSS_FUNCTIONS:
-        raise ValueError(
-            f"unknown loss {loss!r}; expected one of {sorted(LOSS_FUNCTIONS)}"
-        )
-    _, names = LOSS_FUNCTIONS[loss]
+    names = list(registered(loss).hyper)
     unknown = sorted(set(hyper) - set(names))
     if unknown:
         raise ValueError(
-            f"loss {loss!r} takes {list(names) or 'no hyper-parameters'}, not {unknown}"
+            f"loss {loss!r} takes {names or 'no hyper-parameters'}, not {unknown}"
         )
 
 
@@ -90,8 +86,7 @@ def _value_and_gradient(
         if loss == "cross_entropy":
             per_utterance = cross_entropy(labels, logits, from_logits=True)
         else:
-            function, _ = LOSS_FUNCTIONS[loss]
-            per_utterance = function(
+            per_utterance = registered(loss).function(
                 labels, logits, similarity, from_logits=True, **hyper
             )
         total = tf.reduce_sum(sample)
@@ -168,7 +163,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """L2-penalised softmax regression with a loss of the family, fitted by L-BFGS.
 
     Args:
-        loss: A name in :data:`emotion_aware_loss.losses.LOSS_FUNCTIONS`.
+        loss: A name in :data:`emotion_aware_loss.losses.LOSS_REGISTRY`.
         similarity: ``(K, K)`` similarity matrix over the labels ``0 … K-1``
             (unused by ``cross_entropy``; identity when None).
         hyper: The loss's hyper-parameters by name (``alpha``, ``beta``, ``lam``).

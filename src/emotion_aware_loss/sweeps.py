@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from emotion_aware_loss.config import OWN_HYPER_PARAMETER
+from emotion_aware_loss.losses import LOSS_REGISTRY, own_hyper_parameter
 
 # Keys that refer to one variant each: a swept variant has no single name there.
 SINGLE_REFERENCES = (("evaluation", "baseline"), ("final_model", "variant"))
@@ -38,7 +38,7 @@ def _expanded(name: str, entry: dict) -> dict[str, dict] | None:
     if not swept:
         return None
     loss = entry.get("loss")
-    own = OWN_HYPER_PARAMETER.get(loss)
+    own = own_hyper_parameter(loss) if loss in LOSS_REGISTRY else None
     for key in swept:
         if key != own:
             allowed = f"only {own!r}" if own else "none"

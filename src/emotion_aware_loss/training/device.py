@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_aware_loss.feature_store import RowReader, npy_layout
-from emotion_aware_loss.losses import LOSS_FUNCTIONS
+from emotion_aware_loss.losses import LOSS_REGISTRY
 from emotion_aware_loss.training.jobs import Corpus, Job, Settings, bucket_size
 from emotion_aware_loss.training.stacked_network import Pass, StackedNetwork
 
@@ -237,7 +237,7 @@ class Device:
         self.kind_of_model = tf.constant(
             [self.kinds.index(j.loss.name) for j in self.slot_jobs], tf.int32
         )
-        keys = {key for name in self.kinds for key in LOSS_FUNCTIONS[name][1]}
+        keys = {key for name in self.kinds for key in LOSS_REGISTRY[name].hyper}
         self.hyper = {
             key: tf.constant(
                 [float(j.loss.hyper.get(key, 0.0)) for j in self.slot_jobs], tf.float32
@@ -275,10 +275,10 @@ class Device:
         labels: tf.Tensor,
         probabilities: tf.Tensor,
     ) -> tf.Tensor:
-        function, keys = LOSS_FUNCTIONS[name]
-        hyper = {key: tf.gather(self.hyper[key], slots) for key in keys}
+        entry = LOSS_REGISTRY[name]
+        hyper = {key: tf.gather(self.hyper[key], slots) for key in entry.hyper}
         similarity = tf.gather(self.similarity, slots)
-        return function(labels, probabilities, similarity, **hyper)
+        return entry.function(labels, probabilities, similarity, **hyper)
 
     def penalty(self, weights: Sequence[tf.Tensor]) -> tf.Tensor:
         """``(A,)`` the L2 penalties of each model's weights."""

@@ -65,7 +65,7 @@ class Corpus:
 
 @dataclass(frozen=True)
 class LossSpec:
-    """One job's loss: a name of ``losses.LOSS_FUNCTIONS`` and its settings."""
+    """One job's loss: a name of ``losses.LOSS_REGISTRY`` and its settings."""
 
     name: str
     similarity: np.ndarray

@@ -44,7 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from emotion_aware_loss.losses import LOSS_FUNCTIONS
+from emotion_aware_loss.losses import LOSS_REGISTRY
 from emotion_aware_loss.training.device import Device
 from emotion_aware_loss.training.forecast import Clock
 from emotion_aware_loss.training.jobs import (
@@ -78,10 +78,10 @@ def _check(jobs: Sequence[Job]) -> None:
             raise ValueError(f"job {job.name}: needs validation rows or epochs")
         if job.refit is not None and job.validation is None:
             raise ValueError(f"job {job.name}: a refit needs validation rows")
-        if job.loss.name not in LOSS_FUNCTIONS:
+        if job.loss.name not in LOSS_REGISTRY:
             raise ValueError(
                 f"job {job.name}: unknown loss {job.loss.name!r}; expected one of "
-                f"{sorted(LOSS_FUNCTIONS)}"
+                f"{sorted(LOSS_REGISTRY)}"
             )
 
 

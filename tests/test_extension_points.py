@@ -1,21 +1,26 @@
-"""A new loss joins the family from one place: a registered class.
+"""A new loss or feature set joins the project from one place: its registration.
 
-The loss below exists only in this test. Registering it is all it takes for the
-parameters to accept it (with its hyper-parameter, default and bound), for a sweep
-to vary its hyper-parameter, for the stacked training and the evaluation to train
-and score it, for a saved model to reload with it, and for the convex fit to use it.
+The loss and the feature set below exist only in this test. Registering the loss is
+all it takes for the parameters to accept it (with its hyper-parameter, default and
+bound), for a sweep to vary its hyper-parameter, for the stacked training and the
+evaluation to train and score it, for a saved model to reload with it, and for the
+convex fit to use it. Registering the feature set is all it takes for the
+parameters to accept it and for preprocessing to extract it, and the stages after
+it to train and score a model on it.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from keras import ops
 from pydantic import ValidationError
 
-from emotion_aware_loss import losses
-from emotion_aware_loss.config import LossConfig
+from emotion_aware_loss import feature_sets, losses
+from emotion_aware_loss.config import AcousticConfig, LabelConfig, LossConfig
+from emotion_aware_loss.feature_sets import register_feature_set
 from emotion_aware_loss.losses import (
     HyperParameter,
     SimilarityLoss,
@@ -30,11 +35,14 @@ from emotion_aware_loss.pipelines.fold_generation import (
 from emotion_aware_loss.pipelines.model_building import (
     create_pipeline as model_pipeline,
 )
+from emotion_aware_loss.pipelines.preprocessing import (
+    create_pipeline as preprocessing_pipeline,
+)
 from emotion_aware_loss.pipelines.training import create_pipeline as training_pipeline
 from emotion_aware_loss.softmax_regression import SoftmaxRegression
 from emotion_aware_loss.sweeps import expand_sweeps
 
-from .conftest import SEED_MATRIX, run_pipeline
+from .conftest import CLASSES, SEED_MATRIX, run_pipeline
 
 NAME = "focal_similarity"
 
@@ -133,3 +141,95 @@ def test_the_convex_fit_takes_a_registered_loss(focal_loss):
     plain = SoftmaxRegression(C=1.0).fit(x, y)
     assert (focal.predict(x) == y).mean() > 0.8
     assert not np.allclose(focal.coef_, plain.coef_, atol=1e-3)
+
+
+def zero_crossing_statistics(waveform: np.ndarray, config) -> np.ndarray:
+    """Mean, spread and 90th percentile of the zero-crossing rate over 25 ms frames,
+    and the log energy: one row per utterance."""
+    frame = max(1, int(0.025 * config.sample_rate))
+    n = max(1, len(waveform) // frame)
+    frames = np.resize(np.asarray(waveform, dtype=np.float32), (n, frame))
+    rate = np.mean(np.abs(np.diff(np.sign(frames), axis=1)) > 0, axis=1)
+    energy = np.log(np.mean(frames**2) + 1e-10)
+    values = [rate.mean(), rate.std(), np.percentile(rate, 90), energy]
+    return np.asarray(values, dtype=np.float32)[None, :]
+
+
+@pytest.fixture
+def zero_crossings():
+    """The feature set registered for one test, then removed."""
+    registered = register_feature_set(
+        "zero_crossings",
+        extract=zero_crossing_statistics,
+        dimension=lambda config: 4,
+        utterance_level=True,
+    )
+    yield registered
+    feature_sets.FEATURE_SETS.pop("zero_crossings")
+
+
+def test_a_registered_feature_set_is_extracted_trained_on_and_scored(
+    zero_crossings,
+    tiny_corpus,
+    text_config,
+    cv_config,
+    model_config,
+    training_config,
+    stage_inputs,
+    monkeypatch,
+):
+    from emotion_aware_loss import layout  # noqa: PLC0415
+
+    with pytest.raises(ValidationError, match="unknown feature 'zero_crossing'"):
+        AcousticConfig(feature="zero_crossing")
+    acoustic = AcousticConfig(feature="zero_crossings")
+    assert acoustic.utterance_level
+    preprocessed = run_pipeline(
+        preprocessing_pipeline(),
+        {
+            "corpus": tiny_corpus,
+            "emotion_similarity": pd.DataFrame(
+                SEED_MATRIX, index=CLASSES, columns=CLASSES
+            ),
+            "params:classes": list(CLASSES),
+            "params:preprocessing.text": text_config,
+            "params:preprocessing.labels": LabelConfig(),
+            "params:preprocessing.acoustic": acoustic,
+        },
+    )
+    features = preprocessed["acoustic_features"]
+    assert features.shape == (len(tiny_corpus), 1, 4)
+    assert preprocessed["input_spec"]["acoustic_feature"] == "zero_crossings"
+    assert preprocessed["input_spec"]["n_frames"] == 0  # a vector per utterance
+    assert preprocessed["input_spec"]["extractors"]["speech"] == {
+        "feature": "zero_crossings",
+        "library": __name__,
+    }
+
+    monkeypatch.setattr(layout, "_run_layout", layout.Layout(2, ("cross_entropy",)))
+    inputs = stage_inputs | {
+        key: preprocessed[key]
+        for key in (
+            "model_input_table",
+            "acoustic_features",
+            "text_features",
+            "speaker_statistics",
+            "input_spec",
+        )
+    }
+    inputs = inputs | run_pipeline(folds_pipeline(), inputs)
+    inputs = inputs | run_pipeline(model_pipeline(), inputs)
+    params = {
+        "params:training": training_config,
+        "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
+        "params:loss_variants": {"cross_entropy": {"loss": "cross_entropy"}},
+        "params:classes": list(CLASSES),
+        "similarity_learned": inputs["similarity_matrix"],
+        "similarity_confusions": inputs["similarity_matrix"],
+    }
+    trained = run_pipeline(training_pipeline(), inputs | params)
+    speech_input = trained["cross_entropy.fold_0.model"].get_layer("speech")
+    assert tuple(speech_input.output.shape) == (None, 4)
+    out = run_pipeline(evaluation(), inputs | trained | params)
+    assert 0.0 <= out["cross_entropy.fold_1.metrics"]["decisions"]["argmax"]["uar"]
+    assert "zero_crossings" in out["report"]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emotion_aware_loss.feature_sets import feature_set
 from emotion_aware_loss.losses import (
     own_hyper_parameter,
     own_hyper_parameters,
@@ -105,16 +106,10 @@ class AcousticConfig(_Strict):
     """
 
     sample_rate: int = Field(16000, gt=0)
-    feature: Literal[
+    feature: str = Field(
         "logmel",
-        "mfcc",
-        "functionals",
-        "broad_functionals",
-        "egemaps",
-        "egemaps_lld",
-        "compare",
-        "encoder",
-    ] = "logmel"
+        description="a feature set of emotion_aware_loss.feature_sets.FEATURE_SETS",
+    )
     n_mels: int = Field(40, gt=0)
     n_mfcc: int = Field(13, gt=0)
     deltas: bool = False
@@ -169,17 +164,16 @@ class AcousticConfig(_Strict):
             )
         return self
 
+    @field_validator("feature")
+    @classmethod
+    def _registered_feature(cls, value: str) -> str:
+        feature_set(value)
+        return value
+
     @property
     def utterance_level(self) -> bool:
         """Whether the feature is one vector per utterance (no time axis)."""
-        if self.feature == "encoder":
-            return self.encoder.pooling != "frames"
-        return self.feature in {
-            "functionals",
-            "broad_functionals",
-            "egemaps",
-            "compare",
-        }
+        return feature_set(self.feature).is_utterance_level(self)
 
 
 class TextConfig(_Strict):

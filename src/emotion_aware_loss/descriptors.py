@@ -419,3 +419,12 @@ def broad_functionals(waveform: np.ndarray, config: AcousticConfig) -> np.ndarra
     return np.concatenate([p.ravel() for p in parts] + [np.asarray(summary)]).astype(
         np.float32
     )
+
+
+def broad_functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """:func:`broad_functionals` as one row."""
+    return broad_functionals(waveform, config)[None, :]
+
+
+def broad_functional_dimension(config: AcousticConfig) -> int:
+    return len(broad_functional_names(config))

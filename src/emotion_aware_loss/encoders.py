@@ -33,7 +33,8 @@ from emotion_aware_loss.config import (
     TextEncoderConfig,
 )
 from emotion_aware_loss.extras import require_extra
-from emotion_aware_loss.smile import OPENSMILE_FEATURES, opensmile_version
+from emotion_aware_loss.feature_sets import feature_set
+from emotion_aware_loss.smile import opensmile_version
 
 logger = logging.getLogger(__name__)
 
@@ -365,32 +366,23 @@ def extractor_record(
 
 
 def _speech_record(acoustic: AcousticConfig) -> dict[str, Any]:
-    feature = acoustic.feature
-    if feature == "encoder":
-        speech = {
-            "feature": feature,
-            "library": "onnxruntime",
-            "file": file_fingerprint(str(acoustic.encoder.path), _key("path", True)),
-            "settings": acoustic.encoder.model_dump(exclude={"path", "threads"}),
-        }
-    elif feature in OPENSMILE_FEATURES:
-        feature_set, level = OPENSMILE_FEATURES[feature]
-        speech = {
-            "feature": feature,
-            "library": "opensmile",
-            "version": opensmile_version(),
-            "feature_set": feature_set,
-            "level": level,
-        }
-    else:
-        import librosa  # noqa: PLC0415
+    return feature_set(acoustic.feature).record_of(acoustic)
 
-        speech = {
-            "feature": feature,
-            "library": "librosa",
-            "version": librosa.__version__,
-        }
-    return speech
+
+def speech_encoder_record(acoustic: AcousticConfig) -> dict[str, Any]:
+    """The provenance of ``feature: encoder``: the ONNX file's fingerprint and the
+    settings that shape its features."""
+    return {
+        "feature": acoustic.feature,
+        "library": "onnxruntime",
+        "file": file_fingerprint(str(acoustic.encoder.path), _key("path", True)),
+        "settings": acoustic.encoder.model_dump(exclude={"path", "threads"}),
+    }
+
+
+def pooled(acoustic: AcousticConfig) -> bool:
+    """Whether the speech encoder gives one vector per utterance (not frames)."""
+    return acoustic.encoder.pooling != "frames"
 
 
 def text_record(text: TextConfig) -> dict[str, Any] | None:

@@ -14,17 +14,13 @@ from threadpoolctl import threadpool_limits
 
 from emotion_aware_loss.config import AcousticConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
-from emotion_aware_loss.descriptors import broad_functionals
-from emotion_aware_loss.encoders import encode_waveform
+from emotion_aware_loss.feature_sets import feature_set
 from emotion_aware_loss.feature_store import NpyWriter
 from emotion_aware_loss.features import (
     feature_dimension,
-    frame_features,
     padded_rows,
-    utterance_functionals,
 )
 from emotion_aware_loss.progress import track
-from emotion_aware_loss.smile import OPENSMILE_FEATURES, opensmile_features
 
 logger = logging.getLogger(__name__)
 
@@ -138,28 +134,12 @@ def _write_padded(
         return writer.finish(), lengths
 
 
-def _functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
-    return utterance_functionals(waveform, config)[None, :]
-
-
-def _broad_functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
-    return broad_functionals(waveform, config)[None, :]
-
-
 def _workers(acoustic: AcousticConfig) -> str:
-    """``acoustic.workers``, except processes for openSMILE, whose extractor (one
-    per process) is not shared between threads."""
-    return "processes" if acoustic.feature in OPENSMILE_FEATURES else acoustic.workers
+    """``acoustic.workers``, except processes for a feature set whose extractor is
+    not shared between threads (openSMILE's, one per process)."""
+    return "processes" if feature_set(acoustic.feature).processes else acoustic.workers
 
 
 def _extractor(feature: str):
-    """The per-waveform function of a feature kind: ``(frames, features)`` out."""
-    if feature == "functionals":
-        return _functional_frame
-    if feature == "broad_functionals":
-        return _broad_functional_frame
-    if feature in OPENSMILE_FEATURES:
-        return opensmile_features
-    if feature == "encoder":
-        return encode_waveform
-    return frame_features
+    """The per-waveform function of a feature set: ``(frames, features)`` out."""
+    return feature_set(feature).extractor()

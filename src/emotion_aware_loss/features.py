@@ -15,9 +15,7 @@ import librosa
 import numpy as np
 
 from emotion_aware_loss.config import AcousticConfig
-from emotion_aware_loss.descriptors import broad_functional_names
-from emotion_aware_loss.encoders import speech_encoder_dimension
-from emotion_aware_loss.smile import OPENSMILE_FEATURES, opensmile_names
+from emotion_aware_loss.feature_sets import feature_set
 
 _MIN_DELTA_FRAMES = 3
 _F0_MIN = 60.0  # Hz, lowest pitch tracked
@@ -142,17 +140,34 @@ def utterance_functionals(waveform: np.ndarray, config: AcousticConfig) -> np.nd
 
 
 def feature_dimension(config: AcousticConfig) -> int:
-    """Number of features per frame (or per utterance, for functionals)."""
-    if config.feature == "functionals":
-        return len(functional_names(config))
-    if config.feature == "broad_functionals":
-        return len(broad_functional_names(config))
-    if config.feature in OPENSMILE_FEATURES:
-        return len(opensmile_names(config.feature))
-    if config.feature == "encoder":
-        return speech_encoder_dimension(config)
+    """Number of features per frame (or per utterance, for functionals), as the
+    feature set of ``config.feature`` declares it
+    (:mod:`emotion_aware_loss.feature_sets`)."""
+    return feature_set(config.feature).dimension_of(config)
+
+
+def frame_dimension(config: AcousticConfig) -> int:
+    """Log-mel bands or MFCCs per frame (three times with deltas)."""
     base = config.n_mels if config.feature == "logmel" else config.n_mfcc
     return base * (3 if config.deltas else 1)
+
+
+def functional_frame(waveform: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """:func:`utterance_functionals` as one row."""
+    return utterance_functionals(waveform, config)[None, :]
+
+
+def functional_dimension(config: AcousticConfig) -> int:
+    return len(functional_names(config))
+
+
+def librosa_record(config: AcousticConfig) -> dict[str, str]:
+    """The provenance of a librosa feature: its name and librosa's version."""
+    return {
+        "feature": config.feature,
+        "library": "librosa",
+        "version": librosa.__version__,
+    }
 
 
 def padded_rows(

@@ -96,3 +96,21 @@ def opensmile_features(waveform: np.ndarray, config: AcousticConfig) -> np.ndarr
         warnings.simplefilter("ignore", UserWarning)
         table = _smile(config.feature).process_signal(y, config.sample_rate)
     return table.to_numpy(dtype=np.float32)
+
+
+def opensmile_dimension(config: AcousticConfig) -> int:
+    """Values per row of ``config.feature``'s openSMILE set."""
+    return len(opensmile_names(config.feature))
+
+
+def opensmile_record(config: AcousticConfig) -> dict[str, str]:
+    """The provenance of an openSMILE feature: the package's version, the
+    feature set and its level."""
+    feature_set, level = OPENSMILE_FEATURES[config.feature]
+    return {
+        "feature": config.feature,
+        "library": "opensmile",
+        "version": opensmile_version(),
+        "feature_set": feature_set,
+        "level": level,
+    }

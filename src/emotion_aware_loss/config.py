@@ -19,6 +19,7 @@ from emotion_aware_loss.losses import (
     own_hyper_parameters,
     registered,
 )
+from emotion_aware_loss.similarity import SIMILARITY_SOURCES
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -315,8 +316,9 @@ class LossConfig(_Strict):
     hyper: dict[str, float] = Field(
         default_factory=dict, description="the loss's hyper-parameters by name"
     )
-    similarity: Literal["hand_set", "valence_arousal", "learned", "confusions"] = (
-        "hand_set"
+    similarity: str = Field(
+        "hand_set",
+        description="a source of emotion_aware_loss.similarity.SIMILARITY_SOURCES",
     )
     dynamic: bool = Field(
         False, description="update S from the training embeddings after every epoch"
@@ -340,6 +342,16 @@ class LossConfig(_Strict):
     @classmethod
     def _registered_loss(cls, value: str) -> str:
         registered(value)
+        return value
+
+    @field_validator("similarity")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in SIMILARITY_SOURCES:
+            raise ValueError(
+                f"unknown similarity source {value!r}; expected one of "
+                f"{sorted(SIMILARITY_SOURCES)}"
+            )
         return value
 
     @model_validator(mode="after")

@@ -30,24 +30,16 @@ from emotion_aware_loss.config import (
     TrainingConfig,
     validate_variants,
 )
+from emotion_aware_loss.similarity import SIMILARITY_SOURCES
 from emotion_aware_loss.sweeps import expand_sweeps
 
-# Where each similarity source lives in the catalog. Matrices derived from models
-# are per fold: fold k's second round uses only what fold k's first-round model saw
-# (its training part for ``learned``, its validation part for ``confusions``), so no
-# test utterance of fold k shapes the loss it is trained with.
-SIMILARITY_DATASETS = {
-    "hand_set": "similarity_matrix",
-    "valence_arousal": "similarity_valence_arousal",
-    "learned": "{source}.{fold}.class_similarity",
-    "confusions": "{source}.{fold}.confusion_similarity",
-}
-DERIVED_FROM_MODELS = {"learned", "confusions"}
-# The final model trains on all utterances, so a matrix derived from models is the
-# summary over folds rather than one fold's.
-FINAL_SIMILARITY_DATASETS = SIMILARITY_DATASETS | {
-    "learned": "similarity_learned",
-    "confusions": "similarity_confusions",
+# Views of similarity.SIMILARITY_SOURCES: each source's per-fold dataset, the
+# sources derived from the first round's models, and each source's one matrix (the
+# final model trains on all utterances, so it takes the summary over folds).
+SIMILARITY_DATASETS = {k: s.fold_dataset for k, s in SIMILARITY_SOURCES.items()}
+DERIVED_FROM_MODELS = {k for k, s in SIMILARITY_SOURCES.items() if s.from_models}
+FINAL_SIMILARITY_DATASETS = {
+    k: s.summary_dataset for k, s in SIMILARITY_SOURCES.items()
 }
 
 

@@ -9,11 +9,60 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimilaritySource:
+    """Where a value of ``loss_variants.<variant>.similarity`` lives in the catalog.
+
+    Attributes:
+        fold_dataset: The matrix a variant of fold ``{fold}`` trains with; a
+            matrix derived from the first round's models (``{source}``: the
+            ``similarity.derived_from`` variant) is per fold, so no test utterance
+            of fold k shapes the loss fold k trains with.
+        summary_dataset: The one matrix the figures show and the final model (on
+            all utterances) trains with: for a per-fold matrix, its summary over folds.
+        title: Its caption in the report's figure.
+    """
+
+    fold_dataset: str
+    summary_dataset: str
+    title: str
+
+    @property
+    def from_models(self) -> bool:
+        """Whether the matrix is derived from the first round's models."""
+        return "{fold}" in self.fold_dataset
+
+
+SIMILARITY_SOURCES = {
+    "hand_set": SimilaritySource(
+        "similarity_matrix", "similarity_matrix", "Hand-set (catalog CSV)"
+    ),
+    "valence_arousal": SimilaritySource(
+        "similarity_valence_arousal",
+        "similarity_valence_arousal",
+        "Valence–arousal kernel",
+    ),
+    # fold k's first-round model: its training part's class embeddings
+    "learned": SimilaritySource(
+        "{source}.{fold}.class_similarity",
+        "similarity_learned",
+        "Learned: class embeddings (mean over folds)",
+    ),
+    # fold k's first-round model: its confusions on the validation part
+    "confusions": SimilaritySource(
+        "{source}.{fold}.confusion_similarity",
+        "similarity_confusions",
+        "From out-of-fold confusions",
+    ),
+}
 
 
 class SimilarityMatrixError(ValueError):

@@ -57,6 +57,7 @@ from emotion_aware_loss.significance import (
     per_class_recall,
     significance_table,
 )
+from emotion_aware_loss.similarity import SIMILARITY_SOURCES
 
 logger = logging.getLogger(__name__)
 
@@ -371,12 +372,7 @@ def plot_similarities(**matrices: pd.DataFrame) -> Figure:
             ``similarity_valence_arousal``, ``similarity_learned``,
             ``similarity_confusions``).
     """
-    titles = {
-        "similarity_matrix": "Hand-set (catalog CSV)",
-        "similarity_valence_arousal": "Valence–arousal kernel",
-        "similarity_learned": "Learned: class embeddings (mean over folds)",
-        "similarity_confusions": "From out-of-fold confusions",
-    }
+    titles = {s.summary_dataset: s.title for s in SIMILARITY_SOURCES.values()}
     return similarity_figure(
         {titles.get(name, name): matrix for name, matrix in matrices.items()}
     )

@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from emotion_aware_loss.layout import (
     DERIVED_FROM_MODELS,
+    FINAL_SIMILARITY_DATASETS,
     Layout,
     load_layout,
     per_variant_and_fold,
@@ -32,14 +33,6 @@ SHARED_INPUTS = {
     "similarity_matrix",
     "input_spec",
     "text_features",
-}
-# Similarity source -> the dataset shown for it in the figures (the per-fold
-# matrices of `learned`/`confusions` are summarised over folds).
-SOURCE_DATASETS = {
-    "hand_set": "similarity_matrix",
-    "valence_arousal": "similarity_valence_arousal",
-    "learned": "similarity_learned",
-    "confusions": "similarity_confusions",
 }
 
 
@@ -120,7 +113,8 @@ def create_pipeline(layout: Layout | None = None, **kwargs) -> Pipeline:
     sources = ["hand_set", "valence_arousal"]
     if layout.derived_from in layout.variants:
         sources += sorted(DERIVED_FROM_MODELS)
-    matrices = {source: SOURCE_DATASETS[source] for source in sources}
+    # the per-fold matrices of `learned`/`confusions` are shown summarised over folds
+    matrices = {source: FINAL_SIMILARITY_DATASETS[source] for source in sources}
     # Figure datasets: `<file stem>_plot` (e.g. `pair_costs_plot` -> pair_costs.png).
     figure = {name: name.removesuffix(".png") + "_plot" for name in FIGURES.values()}
     report = Pipeline(

@@ -46,3 +46,19 @@ def test_folds_and_variants_come_from_conf():
     assert "emotion_aware_learned.fold_2.train_model_node" in names
     assert len(names) == 40  # 8 variants x 5 folds
     assert per_node.all_outputs() == training.all_outputs()
+
+
+def test_every_node_runs_a_function_of_its_pipelines_nodes_module():
+    """Library code stays out of the pipelines, and each node's function is a thin
+    one in ``pipelines/<stage>/nodes.py``: the run's display counts a node's time
+    under the stage its function's module names."""
+    from emotion_aware_loss.pipeline_registry import register_pipelines  # noqa: PLC0415
+    from emotion_aware_loss.progress import stage_of  # noqa: PLC0415
+
+    outside = {
+        node.name
+        for pipeline in register_pipelines().values()
+        for node in pipeline.nodes
+        if stage_of(node) == "run"
+    }
+    assert not outside, f"node functions outside pipelines/<stage>/nodes.py: {outside}"

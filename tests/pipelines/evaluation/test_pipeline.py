@@ -216,7 +216,7 @@ def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, cl
 
 def test_report_says_how_the_baselines_chose_their_regularisation():
     from emotion_aware_loss.config import BaselinesConfig, CrossValidationConfig
-    from emotion_aware_loss.pipelines.evaluation.nodes import _baseline_selection
+    from emotion_aware_loss.setup_description import _baseline_selection
 
     grouped = _baseline_selection(
         BaselinesConfig(c_grid=[0.01, 1.0]),

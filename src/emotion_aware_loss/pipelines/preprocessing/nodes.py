@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss.config import AcousticConfig, TextConfig
+from emotion_aware_loss import model_inputs
+from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
 from emotion_aware_loss.encoders import (
     extractor_record,
@@ -36,6 +37,14 @@ def validate_similarity_matrix(
     return validate_similarity(
         emotion_similarity, classes, source="emotion_similarity (catalog)"
     )
+
+
+def prepare_utterances(
+    corpus: AudioCorpus, classes: list[str], text: TextConfig, labels: LabelConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The corpus's utterance table and the skipped utterances
+    (:func:`emotion_aware_loss.model_inputs.prepare_utterances`)."""
+    return model_inputs.prepare_utterances(corpus, classes, text, labels)
 
 
 def extract_model_features(

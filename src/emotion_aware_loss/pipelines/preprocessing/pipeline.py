@@ -2,12 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.model_inputs import prepare_utterances
-
 from .nodes import (
     describe_model_inputs,
     encode_transcripts,
     extract_model_features,
+    prepare_utterances,
     validate_similarity_matrix,
 )
 

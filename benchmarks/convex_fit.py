@@ -92,8 +92,8 @@ class Counting:
         self.original = softmax_regression._objective
 
     def __enter__(self) -> Counting:
-        def counted(loss, names, sparse):
-            compute = self.original(loss, names, sparse)
+        def counted(function, names, sparse):
+            compute = self.original(function, names, sparse)
 
             def call(flat, x, labels, *rest):
                 self.calls += 1

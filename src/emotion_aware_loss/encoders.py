@@ -357,16 +357,13 @@ def extractor_record(
             corpus, whose record has ``speech: None``).
 
     Returns:
-        ``speech``: the feature, its library and version (openSMILE's feature set
-        and level), or the encoder file's fingerprint and settings; ``text``: the
+        ``speech``: the feature set's record (its library and version,
+        openSMILE's feature set and level, or the encoder file's fingerprint and
+        settings: :mod:`emotion_aware_loss.feature_sets`); ``text``: the
         text encoder's and tokenizer's fingerprints, or ``None`` for token ids.
     """
-    record = _speech_record(acoustic) if speech else None
+    record = feature_set(acoustic.feature).record_of(acoustic) if speech else None
     return {"speech": record, "text": text_record(text)}
-
-
-def _speech_record(acoustic: AcousticConfig) -> dict[str, Any]:
-    return feature_set(acoustic.feature).record_of(acoustic)
 
 
 def speech_encoder_record(acoustic: AcousticConfig) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 Builds the demo corpus (conf/base defaults: speech and text), its features and
 folds with ``kedro run --pipelines=preprocessing,fold_generation`` in a temporary
 copy of the project, then for each fold transforms the inputs once
-(:func:`emotion_aware_loss.baselines.design`: scaler and row space, TF-IDF, for the
+(:func:`emotion_aware_loss.evaluation.baselines.design`: scaler and row space, TF-IDF, for the
 three inner folds and the final fit; shared by every linear model of the fold) and
 fits the reference baseline's :class:`SoftmaxRegression` with each loss (C chosen
 from the grid by the inner folds, then refitted: 28 fits per modality), with and
@@ -34,19 +34,21 @@ import numpy as np
 import tensorflow as tf
 from _project import kedro, make_project
 
-from emotion_aware_loss import softmax_regression
-from emotion_aware_loss.baselines import (
+from emotion_aware_loss.config import BaselinesConfig
+from emotion_aware_loss.config.layout import (
     SPEECH,
     TEXT,
+)
+from emotion_aware_loss.evaluation.baselines import (
     design,
     fit_best,
     speech_features,
     tfidf_features,
 )
-from emotion_aware_loss.config import BaselinesConfig
-from emotion_aware_loss.losses import own_hyper_parameters
+from emotion_aware_loss.losses.family import own_hyper_parameters
+from emotion_aware_loss.models import softmax_regression
+from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 from emotion_aware_loss.pipelines.baselines.nodes import _fold, _modality_inputs
-from emotion_aware_loss.softmax_regression import SoftmaxRegression
 
 SEED = 42
 HYPER = {  # conf/base/parameters_training.yml

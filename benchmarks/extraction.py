@@ -24,8 +24,8 @@ import soundfile as sf
 
 from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets import DemoCorpusDataset
-from emotion_aware_loss.extraction import extract_acoustic_features
-from emotion_aware_loss.model_inputs import prepare_utterances
+from emotion_aware_loss.features.extraction import extract_acoustic_features
+from emotion_aware_loss.folds.model_inputs import prepare_utterances
 
 CLASSES = ["anger", "surprise", "happiness", "sadness", "neutral"]
 

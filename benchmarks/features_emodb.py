@@ -41,7 +41,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.preprocessing import StandardScaler
 
-from emotion_aware_loss.baselines import acoustic_statistics
 from emotion_aware_loss.config import (
     AcousticConfig,
     LabelConfig,
@@ -49,7 +48,11 @@ from emotion_aware_loss.config import (
     TextConfig,
     TrainingConfig,
 )
-from emotion_aware_loss.cross_validation import (
+from emotion_aware_loss.corpora.manifest import check_manifest
+from emotion_aware_loss.datasets import AudioCorpus
+from emotion_aware_loss.evaluation.baselines import acoustic_statistics
+from emotion_aware_loss.features.extraction import extract_acoustic_features
+from emotion_aware_loss.folds.cross_validation import (
     TEST,
     TRAIN,
     VALIDATION,
@@ -57,13 +60,10 @@ from emotion_aware_loss.cross_validation import (
     fit_fold_transforms,
     split_inputs,
 )
-from emotion_aware_loss.datasets import AudioCorpus
-from emotion_aware_loss.datasets.audio_corpus import check_manifest
-from emotion_aware_loss.extraction import extract_acoustic_features
-from emotion_aware_loss.fitting import fit, select_inputs
-from emotion_aware_loss.losses import make_loss
-from emotion_aware_loss.model import build_fusion_model
-from emotion_aware_loss.model_inputs import prepare_utterances
+from emotion_aware_loss.folds.model_inputs import prepare_utterances
+from emotion_aware_loss.losses.family import make_loss
+from emotion_aware_loss.models.network import build_fusion_model
+from emotion_aware_loss.training.fitting import fit, select_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["anger", "happiness", "sadness", "neutral"]

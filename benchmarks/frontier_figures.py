@@ -2,7 +2,7 @@
 
 Reads the out-of-fold predictions that ``real_corpora.py --out`` keeps
 (``<out>.<corpus>_<seed>.oof.csv``), computes every model's frontier per run as the
-report does (``emotion_aware_loss.frontier``), averages the runs of each corpus as
+report does (``emotion_aware_loss.evaluation.frontier``), averages the runs of each corpus as
 the study does (``aggregate_frontiers``) and writes ``frontier_<corpus>.png`` and
 ``frontier_<corpus>.csv`` into ``--figures``. Prints, per corpus, each model's
 argmax and minimum-expected-cost points and the Pareto-optimal points.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotion_aware_loss.frontier import frontier_points, frontier_summary
+from emotion_aware_loss.evaluation.frontier import frontier_points, frontier_summary
+from emotion_aware_loss.losses.similarity import validate_similarity
 from emotion_aware_loss.pipelines.study.nodes import aggregate_frontiers
-from emotion_aware_loss.similarity import validate_similarity
 
 ROOT = Path(__file__).resolve().parents[1]
 

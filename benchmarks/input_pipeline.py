@@ -8,8 +8,8 @@ default shape is that of the default acoustic functionals; ``--frames 300
 --features 40`` is that of log-mel frames), maps it as the catalog does
 (``mmap_mode: r``) and times what prediction (evaluation, similarity, inference)
 reads from it: batches of standardised rows
-(:class:`~emotion_aware_loss.cross_validation.ScaledFeatures` read by
-:func:`~emotion_aware_loss.fitting._dataset`'s parallel ``map``) for ``--epochs``
+(:class:`~emotion_aware_loss.folds.cross_validation.ScaledFeatures` read by
+:func:`~emotion_aware_loss.training.fitting._dataset`'s parallel ``map``) for ``--epochs``
 passes, nothing computed. Prints batches per second. (Training reads features
 held in memory, or, above ``training.max_resident_mb``, the rows of each step from
 the file inside the traced step: ``emotion_aware_loss.training.stack``.) Run by
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_aware_loss.cross_validation import ScaledFeatures
-from emotion_aware_loss.fitting import _dataset
+from emotion_aware_loss.folds.cross_validation import ScaledFeatures
+from emotion_aware_loss.training.fitting import _dataset
 
 
 def main() -> None:

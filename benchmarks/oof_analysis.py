@@ -56,7 +56,7 @@ def pooled_ece(oof: pd.DataFrame, bins: int = 15) -> dict[str, float]:
     calibration (``ece_before:<variant>``, ``ece_after:<variant>``): on a small
     corpus the per-fold ECE of the report's tables is mostly the noise of a few
     utterances per bin."""
-    from emotion_aware_loss.metrics import (  # noqa: PLC0415
+    from emotion_aware_loss.losses.metrics import (  # noqa: PLC0415
         expected_calibration_error,
     )
 

@@ -21,7 +21,7 @@ variant's UAR over the seeds, its lowest class recall and its difference to the
 best linear baseline of the same run. With several runs (corpora × seeds) it
 ranks the variants and the best linear baseline in every run and prints the
 Friedman test, the average ranks and each method against ``cross_entropy`` and
-against the best linear baseline, Holm-adjusted (``emotion_aware_loss.study``;
+against the best linear baseline, Holm-adjusted (``emotion_aware_loss.study.comparison``;
 the critical-difference diagram goes next to ``--out``). Skips with a message
 when the corpora are absent.
 
@@ -375,7 +375,7 @@ def over_blocks(fold_tables: dict, out: Path | None) -> None:
     """The study's tables over every run (corpus × seed) as a block.
 
     The same statistics and report as ``kedro run --pipelines=study``
-    (``emotion_aware_loss.study_tables`` and ``study_report``): average ranks, the
+    (``emotion_aware_loss.study.tables`` and ``study_report``): average ranks, the
     Friedman test, every method against ``cross_entropy`` and against
     ``linear (best)`` (Holm). With ``--out``, ``<out>.study.md``, the summary and
     test tables and the critical-difference diagram go next to it.
@@ -388,8 +388,8 @@ def over_blocks(fold_tables: dict, out: Path | None) -> None:
     from emotion_aware_loss.pipelines.study.nodes import (  # noqa: PLC0415
         plot_critical_difference,
     )
-    from emotion_aware_loss.study_report import study_markdown  # noqa: PLC0415
-    from emotion_aware_loss.study_tables import (  # noqa: PLC0415
+    from emotion_aware_loss.study.report import study_markdown  # noqa: PLC0415
+    from emotion_aware_loss.study.tables import (  # noqa: PLC0415
         gather_runs,
         rank_tests,
         summarise_study,

@@ -40,7 +40,7 @@ import tensorflow as tf
 from _project import kedro, make_project
 
 from emotion_aware_loss.config import LossConfig
-from emotion_aware_loss.layout import DERIVED_FROM_MODELS
+from emotion_aware_loss.config.layout import DERIVED_FROM_MODELS
 from emotion_aware_loss.training.plan import Fold, Run, Variant, train_runs
 
 # Bytes each weight of each model moves per training step: Adam reading the weight,

@@ -9,7 +9,7 @@ temporary copy of the project (conf/base defaults), then on the same data and mo
 compares two settings, alternating them fold by fold:
 
 * seed: NumPy arrays into ``model.fit`` with batch size 32 (the seed project's way);
-* ours: :func:`emotion_aware_loss.fitting.fit` with ``training:`` from conf/base.
+* ours: :func:`emotion_aware_loss.training.fitting.fit` with ``training:`` from conf/base.
 
 Both use Adam (learning rate 0.001), cross-entropy, the same initial weights and
 early stopping on validation accuracy restoring the best weights. Printed per
@@ -31,10 +31,15 @@ from _project import ROOT, kedro, make_project
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.cross_validation import TEST, TRAIN, VALIDATION, split_inputs
-from emotion_aware_loss.fitting import fit
-from emotion_aware_loss.losses import CrossEntropy
-from emotion_aware_loss.metrics import UnweightedAverageRecall
+from emotion_aware_loss.folds.cross_validation import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    split_inputs,
+)
+from emotion_aware_loss.losses.family import CrossEntropy
+from emotion_aware_loss.losses.metrics import UnweightedAverageRecall
+from emotion_aware_loss.training.fitting import fit
 from emotion_aware_loss.training.setup import configure_threads
 
 SEED = 42

@@ -107,7 +107,7 @@ def run_pipeline(pipeline, inputs: dict) -> dict:
 @pytest.fixture
 def two_fold_layout(monkeypatch):
     """Build fold pipelines for 2 folds and the two default variants."""
-    from emotion_aware_loss import layout  # noqa: PLC0415
+    from emotion_aware_loss.config import layout  # noqa: PLC0415
 
     value = layout.Layout(2, ("cross_entropy", "emotion_aware"))
     monkeypatch.setattr(layout, "_run_layout", value)

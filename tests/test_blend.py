@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from emotion_aware_loss.blend import WEIGHTS, blend, choose_weight
-from emotion_aware_loss.layout import layout_from_parameters
+from emotion_aware_loss.config.layout import layout_from_parameters
+from emotion_aware_loss.models.blend import WEIGHTS, blend, choose_weight
 
 
 def _held_out(seed=0, n=600):

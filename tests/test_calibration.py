@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from emotion_aware_loss.calibration import BOUNDS, apply_temperature, fit_temperature
-from emotion_aware_loss.metrics import expected_calibration_error
+from emotion_aware_loss.losses.metrics import expected_calibration_error
+from emotion_aware_loss.models.calibration import (
+    BOUNDS,
+    apply_temperature,
+    fit_temperature,
+)
 
 
 def _calibrated_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from emotion_aware_loss.layout import load_layout
+from emotion_aware_loss.config.layout import load_layout
 from emotion_aware_loss.pipelines.training import create_pipeline as training_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def test_every_node_runs_a_function_of_its_pipelines_nodes_module():
     one in ``pipelines/<stage>/nodes.py``: the run's display counts a node's time
     under the stage its function's module names."""
     from emotion_aware_loss.pipeline_registry import register_pipelines  # noqa: PLC0415
-    from emotion_aware_loss.progress import stage_of  # noqa: PLC0415
+    from emotion_aware_loss.run.display import stage_of  # noqa: PLC0415
 
     outside = {
         node.name

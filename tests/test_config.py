@@ -9,7 +9,7 @@ from emotion_aware_loss.config import (
     TrainingConfig,
     validate_variants,
 )
-from emotion_aware_loss.layout import layout_from_parameters
+from emotion_aware_loss.config.layout import layout_from_parameters
 
 
 def test_layout_from_parameters():

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotion_aware_loss.cross_validation import (
+from emotion_aware_loss.folds.cross_validation import (
     TEST,
     TRAIN,
     VALIDATION,

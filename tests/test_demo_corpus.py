@@ -1,6 +1,6 @@
 import numpy as np
 
-from emotion_aware_loss.demo_corpus import (
+from emotion_aware_loss.corpora.demo import (
     EMOTIONS,
     _confusion_weights,
     generate_demo_corpus,
@@ -36,7 +36,7 @@ def test_emotion_changes_the_audio():
 
 
 def test_harmonics_in_threads_equal_one_piece():
-    from emotion_aware_loss.demo_corpus import _CHUNK, _harmonic_chunk, _harmonics
+    from emotion_aware_loss.corpora.demo import _CHUNK, _harmonic_chunk, _harmonics
 
     rng = np.random.default_rng(0)
     n = 3 * _CHUNK + 123  # several chunks and a short last one

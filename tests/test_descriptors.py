@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import AcousticConfig
-from emotion_aware_loss.descriptors import (
+from emotion_aware_loss.features.acoustic import feature_dimension
+from emotion_aware_loss.features.descriptors import (
     STATISTICS,
     broad_functional_names,
     broad_functionals,
@@ -11,7 +12,6 @@ from emotion_aware_loss.descriptors import (
     stft,
     summarise,
 )
-from emotion_aware_loss.features import feature_dimension
 
 CONFIG = AcousticConfig(feature="broad_functionals")
 SR = 16000

@@ -9,14 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotion_aware_loss import encoders
 from emotion_aware_loss.config import (
     AcousticConfig,
     LabelConfig,
     LossConfig,
     TextConfig,
 )
-from emotion_aware_loss.encoders import (
+from emotion_aware_loss.extras import MissingExtraError
+from emotion_aware_loss.features import encoders
+from emotion_aware_loss.features.acoustic import feature_dimension
+from emotion_aware_loss.features.encoders import (
     EncoderError,
     check_extractors,
     encode_texts_with_encoder,
@@ -24,9 +26,7 @@ from emotion_aware_loss.encoders import (
     extractor_record,
     speech_encoder_dimension,
 )
-from emotion_aware_loss.extras import MissingExtraError
-from emotion_aware_loss.features import feature_dimension
-from emotion_aware_loss.model import build_fusion_model
+from emotion_aware_loss.models.network import build_fusion_model
 
 from . import tiny_encoders
 from .conftest import CLASSES, SEED_MATRIX, run_pipeline
@@ -263,7 +263,7 @@ def test_pipeline_stages_run_on_encoder_features(
     [("encoder", "threads"), ("encoder", "processes"), ("egemaps", "threads")],
 )
 def test_workers_extract_the_same_features(tiny_corpus, speech_path, feature, workers):
-    from emotion_aware_loss.extraction import extract_acoustic_features
+    from emotion_aware_loss.features.extraction import extract_acoustic_features
 
     table = tiny_corpus.manifest[["utterance_id"]].iloc[:6]
     config = (

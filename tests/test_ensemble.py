@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.ensemble import (
+from emotion_aware_loss.losses.family import CrossEntropy, EmotionAware
+from emotion_aware_loss.models.ensemble import (
     average_of,
     embedding_model,
     ensemble_members,
     member_initial_model,
 )
-from emotion_aware_loss.fitting import fit, fit_epochs, predict
-from emotion_aware_loss.losses import CrossEntropy, EmotionAware
+from emotion_aware_loss.training.fitting import fit, fit_epochs, predict
 
 from .tiny_models import separable_data
 

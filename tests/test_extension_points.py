@@ -18,16 +18,23 @@ import pytest
 from keras import ops
 from pydantic import ValidationError
 
-from emotion_aware_loss import feature_sets, losses
-from emotion_aware_loss.config import AcousticConfig, LabelConfig, LossConfig
-from emotion_aware_loss.feature_sets import register_feature_set
-from emotion_aware_loss.losses import (
+from emotion_aware_loss.config import (
+    AcousticConfig,
+    LabelConfig,
+    LossConfig,
+    feature_sets,
+)
+from emotion_aware_loss.config.feature_sets import register_feature_set
+from emotion_aware_loss.losses import family as losses
+from emotion_aware_loss.losses.family import (
     HyperParameter,
     SimilarityLoss,
     per_model,
     register_loss,
     sim_loss,
 )
+from emotion_aware_loss.losses.sweeps import expand_sweeps
+from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
@@ -39,8 +46,6 @@ from emotion_aware_loss.pipelines.preprocessing import (
     create_pipeline as preprocessing_pipeline,
 )
 from emotion_aware_loss.pipelines.training import create_pipeline as training_pipeline
-from emotion_aware_loss.softmax_regression import SoftmaxRegression
-from emotion_aware_loss.sweeps import expand_sweeps
 
 from .conftest import CLASSES, SEED_MATRIX, run_pipeline
 
@@ -94,7 +99,7 @@ def test_an_unregistered_loss_is_refused_by_name():
 def test_a_registered_loss_trains_is_scored_and_reloads(
     focal_loss, stage_inputs, training_config, monkeypatch, tmp_path
 ):
-    from emotion_aware_loss import layout  # noqa: PLC0415
+    from emotion_aware_loss.config import layout  # noqa: PLC0415
 
     monkeypatch.setattr(
         layout, "_run_layout", layout.Layout(2, ("cross_entropy", "focal"))
@@ -178,7 +183,7 @@ def test_a_registered_feature_set_is_extracted_trained_on_and_scored(
     stage_inputs,
     monkeypatch,
 ):
-    from emotion_aware_loss import layout  # noqa: PLC0415
+    from emotion_aware_loss.config import layout  # noqa: PLC0415
 
     with pytest.raises(ValidationError, match="unknown feature 'zero_crossing'"):
         AcousticConfig(feature="zero_crossing")

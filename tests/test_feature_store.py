@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion_aware_loss import feature_store
-from emotion_aware_loss.cross_validation import ScaledFeatures, apply_scaler
-from emotion_aware_loss.feature_store import NpyWriter, RowReader, npy_file, read_rows
-from emotion_aware_loss.fitting import _dataset
+from emotion_aware_loss.features import store as feature_store
+from emotion_aware_loss.features.store import NpyWriter, RowReader, npy_file, read_rows
+from emotion_aware_loss.folds.cross_validation import ScaledFeatures, apply_scaler
+from emotion_aware_loss.training.fitting import _dataset
 
 
 @pytest.fixture

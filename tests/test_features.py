@@ -5,14 +5,14 @@ import pytest
 
 from emotion_aware_loss.config import AcousticConfig
 from emotion_aware_loss.extras import MissingExtraError
-from emotion_aware_loss.features import (
+from emotion_aware_loss.features.acoustic import (
     feature_dimension,
     frame_features,
     functional_names,
     pad_sequences,
     utterance_functionals,
 )
-from emotion_aware_loss.smile import opensmile_features, opensmile_names
+from emotion_aware_loss.features.opensmile import opensmile_features, opensmile_names
 
 
 def test_logmel_and_mfcc_shapes():
@@ -129,7 +129,7 @@ def test_compare_functionals_at_another_sample_rate():
 
 
 def test_a_missing_extra_names_the_pip_command(monkeypatch):
-    from emotion_aware_loss import smile
+    from emotion_aware_loss.features import opensmile as smile
 
     monkeypatch.setitem(sys.modules, "opensmile", None)  # as if not installed
     smile._smile.cache_clear()
@@ -147,7 +147,7 @@ def test_egemaps_works_after_tensorflow_is_loaded():
     code = (
         "import tensorflow, numpy as np\n"
         "from emotion_aware_loss.config import AcousticConfig\n"
-        "from emotion_aware_loss.smile import opensmile_features\n"
+        "from emotion_aware_loss.features.opensmile import opensmile_features\n"
         "y = np.sin(np.arange(32000) / 16.0).astype(np.float32)\n"
         "for _ in range(20):\n"
         "    v = opensmile_features(y, AcousticConfig(feature='egemaps'))\n"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgb
 
-from emotion_aware_loss.figures import (
+from emotion_aware_loss.evaluation.figures import (
     BASELINE_HATCH,
     distinct_colours,
     learning_curves_figure,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.cross_validation import ScaledFeatures
-from emotion_aware_loss.fitting import fit, predict
-from emotion_aware_loss.losses import CrossEntropy
+from emotion_aware_loss.folds.cross_validation import ScaledFeatures
+from emotion_aware_loss.losses.family import CrossEntropy
+from emotion_aware_loss.training.fitting import fit, predict
 
 from .tiny_models import separable_data, softmax_regression
 
@@ -182,7 +182,7 @@ def test_class_weight_settings():
 
 
 def test_refit_trains_again_on_training_and_validation_for_the_chosen_epochs():
-    from emotion_aware_loss.fitting import fit_epochs  # noqa: PLC0415
+    from emotion_aware_loss.training.fitting import fit_epochs  # noqa: PLC0415
 
     x, y = separable_data(120, 3, seed=4)
     config = TrainingConfig(

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from scipy.special import softmax
 
-from emotion_aware_loss.frontier import (
+from emotion_aware_loss.evaluation.frontier import (
     RULE_WEIGHTS,
     blended_decision,
     frontier_points,
     frontier_summary,
 )
-from emotion_aware_loss.metrics import decide, mistake_severity
+from emotion_aware_loss.losses.metrics import decide, mistake_severity
 
 from .conftest import CLASSES, SEED_MATRIX
 

@@ -18,8 +18,11 @@ from hypothesis import strategies as st
 
 from emotion_aware_loss.config import LabelConfig, TextConfig
 from emotion_aware_loss.datasets import AudioCorpus, AudioManifestDataset, CorpusError
-from emotion_aware_loss.model_inputs import prepare_utterances
-from emotion_aware_loss.similarity import SimilarityMatrixError, validate_similarity
+from emotion_aware_loss.folds.model_inputs import prepare_utterances
+from emotion_aware_loss.losses.similarity import (
+    SimilarityMatrixError,
+    validate_similarity,
+)
 
 CLASSES = ["anger", "surprise", "happiness", "sadness", "neutral"]
 FUZZ = settings(

@@ -62,7 +62,7 @@ def new_files(project):
 
 
 def test_kedro_run_saves_a_final_model_that_loads_alone(project):
-    from emotion_aware_loss.recognizer import EmotionRecognizer
+    from emotion_aware_loss.inference.recognizer import EmotionRecognizer
 
     (version,) = versions(project / "data/06_models/final_model")
     recognizer = EmotionRecognizer.load(version / "final_model")

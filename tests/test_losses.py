@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from emotion_aware_loss.losses import (
+from emotion_aware_loss.losses.family import (
     LOSS_REGISTRY,
     EmotionAware,
     cross_entropy,
@@ -276,7 +276,7 @@ def test_negative_alpha_and_non_square_similarity_are_rejected():
 
 def test_dynamic_similarity_moves_towards_the_embedding_similarity():
     from emotion_aware_loss.config import TrainingConfig
-    from emotion_aware_loss.fitting import fit
+    from emotion_aware_loss.training.fitting import fit
 
     rng = np.random.default_rng(0)
     inputs = keras.Input(shape=(4,), name="speech")

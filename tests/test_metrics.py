@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emotion_aware_loss.metrics import (
+from emotion_aware_loss.losses.metrics import (
     classification_metrics,
     decide,
     expected_calibration_error,
@@ -64,7 +64,7 @@ def test_expected_calibration_error():
 
 
 def test_keras_metrics_match_the_numpy_ones_over_batches():
-    from emotion_aware_loss.metrics import (
+    from emotion_aware_loss.losses.metrics import (
         MistakeSeverity,
         SemanticCost,
         UnweightedAverageRecall,
@@ -93,7 +93,7 @@ def test_keras_metrics_match_the_numpy_ones_over_batches():
 def test_a_model_compiled_with_the_keras_metrics_reloads(tmp_path):
     import keras
 
-    from emotion_aware_loss.metrics import SemanticCost, UnweightedAverageRecall
+    from emotion_aware_loss.losses.metrics import SemanticCost, UnweightedAverageRecall
 
     inputs = keras.Input(shape=(3,))
     model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(inputs))

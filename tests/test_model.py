@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import ModelConfig
-from emotion_aware_loss.model import build_fusion_model
+from emotion_aware_loss.models.network import build_fusion_model
 
 
 def _config(**overrides):
@@ -141,7 +141,7 @@ def test_views_joining_the_output_go_straight_into_the_softmax_layer():
 def test_wide_deep_model_round_trips_through_keras_files(tmp_path):
     import keras  # noqa: PLC0415
 
-    import emotion_aware_loss.losses  # noqa: F401, PLC0415  (registers custom objects)
+    import emotion_aware_loss.losses.family  # noqa: F401, PLC0415  (registers custom objects)
 
     model = build_fusion_model(
         _config(), n_frames=20, n_features=6, max_tokens=5, vocab_size=30, n_classes=5
@@ -198,8 +198,8 @@ def test_the_linear_architecture_is_a_softmax_regression_on_the_views(n_frames):
 )
 def test_the_linear_architecture_trains_with_every_loss(loss):
     from emotion_aware_loss.config import TrainingConfig  # noqa: PLC0415
-    from emotion_aware_loss.fitting import fit  # noqa: PLC0415
-    from emotion_aware_loss.losses import make_loss  # noqa: PLC0415
+    from emotion_aware_loss.losses.family import make_loss  # noqa: PLC0415
+    from emotion_aware_loss.training.fitting import fit  # noqa: PLC0415
 
     rng = np.random.default_rng(2)
     labels = np.arange(60) % 3

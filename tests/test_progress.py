@@ -16,15 +16,12 @@ from rich.console import Console
 
 from emotion_aware_loss import progress
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.fitting import fit
-from emotion_aware_loss.losses import CrossEntropy
-from emotion_aware_loss.progress import (
-    ProgressHooks,
-    RunProgress,
-    stage_of,
-    track,
-    variant_and_fold,
-)
+from emotion_aware_loss.losses.family import CrossEntropy
+from emotion_aware_loss.progress import track
+from emotion_aware_loss.run import display
+from emotion_aware_loss.run.display import RunProgress, stage_of, variant_and_fold
+from emotion_aware_loss.run.hooks import ProgressHooks
+from emotion_aware_loss.training.fitting import fit
 
 from .tiny_models import separable_data, softmax_regression
 
@@ -350,11 +347,11 @@ def test_the_hooks_log_one_line_per_node_and_a_summary(caplog):
     manager = _create_hook_manager()
     _register_hooks(manager, [hooks])
     params = {"runner": "SequentialRunner", "only_missing_outputs": False}
-    with caplog.at_level(logging.DEBUG, logger="emotion_aware_loss.progress"):
+    with caplog.at_level(logging.DEBUG, logger="emotion_aware_loss.run.display"):
         hooks.before_pipeline_run(params, pipeline, catalog)
         SequentialRunner().run(pipeline, catalog, manager)
         hooks.after_pipeline_run()
-    lines = [r.getMessage() for r in caplog.records if r.name == progress.__name__]
+    lines = [r.getMessage() for r in caplog.records if r.name == display.__name__]
     assert lines[0] == "Running 2 nodes (run 2)"
     assert lines[1].startswith("[1/2] run | first | ")
     assert lines[2].startswith("[2/2] run | v × fold_0 | second | ")
@@ -367,7 +364,7 @@ def test_a_worker_process_logs_its_nodes_without_a_total(caplog):
     hooks = ProgressHooks()
     node = Node(_double, "a", "b", name="first_node", namespace="v.fold_1")
     try:
-        with caplog.at_level(logging.INFO, logger="emotion_aware_loss.progress"):
+        with caplog.at_level(logging.INFO, logger="emotion_aware_loss.run.display"):
             hooks.before_dataset_loaded("a", node)
             hooks.before_node_run(node)
             hooks.after_node_run(node)
@@ -375,7 +372,7 @@ def test_a_worker_process_logs_its_nodes_without_a_total(caplog):
             hooks.after_dataset_saved("b", node)
     finally:
         progress._current = None
-    (line,) = [r.getMessage() for r in caplog.records if r.name == progress.__name__]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == display.__name__]
     assert re.fullmatch(
         r"\[1\] run \| v × fold_1 \| first \| \d+\.\d s \| elapsed 0:00", line
     )
@@ -403,7 +400,7 @@ def test_a_kind_not_seen_yet_takes_what_it_took_in_earlier_runs():
 def test_the_timings_of_a_run_are_kept_for_the_next(tmp_path):
     pipeline = Pipeline([Node(_double, "a", "b", name="first_node")])
     catalog = DataCatalog({"a": MemoryDataset(1)})
-    path = tmp_path / progress.TIMINGS_FILE
+    path = tmp_path / display.TIMINGS_FILE
     path.parent.mkdir()
     path.write_text('{"seconds": {"plot_pair_costs": 1.5, "_double": 9.0}}')
     hooks = ProgressHooks()
@@ -414,7 +411,7 @@ def test_the_timings_of_a_run_are_kept_for_the_next(tmp_path):
     assert hooks._run._earlier == {"plot_pair_costs": 1.5, "_double": 9.0}
     SequentialRunner().run(pipeline, catalog, manager)
     hooks.after_pipeline_run()
-    seconds = progress.read_timings(path)
+    seconds = display.read_timings(path)
     assert seconds["plot_pair_costs"] == 1.5  # not run this time: kept
     assert seconds["_double"] < 1.0  # run this time: its new figure
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary
@@ -423,6 +420,6 @@ def test_the_timings_of_a_run_are_kept_for_the_next(tmp_path):
 def test_an_unreadable_timings_file_is_ignored(tmp_path):
     path = tmp_path / "node_seconds.json"
     path.write_text("{not json")
-    assert progress.read_timings(path) == {}
-    progress.write_timings(path, {"f": 1.0})
-    assert progress.read_timings(path) == {"f": 1.0}
+    assert display.read_timings(path) == {}
+    display.write_timings(path, {"f": 1.0})
+    assert display.read_timings(path) == {"f": 1.0}

@@ -13,12 +13,12 @@ from emotion_aware_loss.config import (
     ModelConfig,
     TextConfig,
 )
-from emotion_aware_loss.datasets.audio_corpus import CorpusError
-from emotion_aware_loss.features import feature_dimension
-from emotion_aware_loss.inference import predict
-from emotion_aware_loss.losses import EmotionAware, make_loss
-from emotion_aware_loss.model import build_fusion_model
-from emotion_aware_loss.recognizer import EmotionRecognizer, RecognizerError
+from emotion_aware_loss.corpora.corpus import CorpusError
+from emotion_aware_loss.features.acoustic import feature_dimension
+from emotion_aware_loss.inference.prediction import predict
+from emotion_aware_loss.inference.recognizer import EmotionRecognizer, RecognizerError
+from emotion_aware_loss.losses.family import EmotionAware, make_loss
+from emotion_aware_loss.models.network import build_fusion_model
 
 from .conftest import CLASSES, SEED_MATRIX
 

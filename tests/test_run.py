@@ -97,7 +97,7 @@ def test_the_run_shows_progress_instead_of_dataset_chatter(first_run):
     assert log.count("Loading data from") > total
     assert log.count("Saving data to") >= total
     assert log.count("Running node:") >= total
-    assert "INFO    emotion_aware_loss.progress: [1/" in log
+    assert "INFO    emotion_aware_loss.run.display: [1/" in log
 
 
 def test_default_run_writes_the_comparison_report(project):
@@ -186,13 +186,13 @@ def test_a_terminal_shows_the_live_display(tmp_path):
     assert re.search(r"cross_entropy\s+\d\.\d{3}", plain)  # each model's best score
     assert "[1/" not in plain  # the per-node lines go to the log file instead
     log = (project / "logs" / "kedro.log").read_text(encoding="utf-8")
-    assert f"DEBUG   emotion_aware_loss.progress: [{total}/{total}] " in log
+    assert f"DEBUG   emotion_aware_loss.run.display: [{total}/{total}] " in log
 
 
 def test_saved_model_reloads_with_its_loss(project):
     import keras
 
-    from emotion_aware_loss.losses import EmotionAware
+    from emotion_aware_loss.losses.family import EmotionAware
 
     folder = project / "data/06_models/emotion_aware/fold_1/model.keras"
     (version,) = versions(folder)

@@ -136,7 +136,7 @@ word_vectors:
 def _model_inputs(project: Path) -> list[str]:
     import keras
 
-    import emotion_aware_loss.losses  # noqa: F401  (registers the custom objects)
+    import emotion_aware_loss.losses.family  # noqa: F401  (registers the custom objects)
 
     folder = project / "data/06_models/emotion_aware/fold_0/model.keras"
     (version,) = versions(folder)

@@ -19,7 +19,7 @@ import soundfile as sf
 import yaml
 
 from emotion_aware_loss import predict
-from emotion_aware_loss.recognizer import EmotionRecognizer, RecognizerError
+from emotion_aware_loss.inference.recognizer import EmotionRecognizer, RecognizerError
 
 from . import tiny_encoders
 from .tiny_project import TINY_PARAMETERS, copy_project, kedro, versions

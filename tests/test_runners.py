@@ -14,7 +14,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner
 
-from emotion_aware_loss.runners import DaskRunner
+from emotion_aware_loss.run.runners import DaskRunner
 
 from .tiny_project import (
     TINY_GLOBALS,
@@ -134,7 +134,7 @@ def sequential_and_dask_runs(cluster, tmp_path_factory) -> tuple[Path, Path]:
         kedro(
             distributed,
             "run",
-            "--runner=emotion_aware_loss.runners.DaskRunner",
+            "--runner=emotion_aware_loss.run.runners.DaskRunner",
             tracking,
         )
     return sequential, distributed
@@ -232,7 +232,7 @@ def test_a_study_runs_on_a_cluster_with_a_child_mlflow_run_per_block(
         project,
         "run",
         "--pipelines=study",
-        "--runner=emotion_aware_loss.runners.DaskRunner",
+        "--runner=emotion_aware_loss.run.runners.DaskRunner",
         "--params=tracking.enabled=true",
     )
     reporting = project / "data" / "08_reporting"

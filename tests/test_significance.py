@@ -3,8 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from emotion_aware_loss.metrics import classification_metrics
-from emotion_aware_loss.significance import (
+from emotion_aware_loss.evaluation.significance import (
     BOOTSTRAP_METRICS,
     bootstrap_comparisons,
     fold_comparisons,
@@ -14,6 +13,7 @@ from emotion_aware_loss.significance import (
     significance_table,
     wilcoxon_p,
 )
+from emotion_aware_loss.losses.metrics import classification_metrics
 
 CLASSES = ["anger", "surprise", "happiness", "sadness", "neutral"]
 

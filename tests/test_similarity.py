@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotion_aware_loss.similarity import (
+from emotion_aware_loss.losses.similarity import (
     SimilarityMatrixError,
     cost_matrix,
     validate_similarity,
@@ -93,7 +93,7 @@ def test_cost_is_one_minus_similarity(similarity_frame):
 
 
 def test_valence_arousal_gaussian_kernel():
-    from emotion_aware_loss.similarity import valence_arousal_similarity
+    from emotion_aware_loss.losses.similarity import valence_arousal_similarity
 
     coords = {"a": [0.0, 0.0], "b": [0.3, 0.4], "c": [1.0, 1.0]}
     s = valence_arousal_similarity(coords, ["a", "b", "c"], bandwidth=0.5)
@@ -109,7 +109,7 @@ def test_valence_arousal_gaussian_kernel():
 
 
 def test_confusion_similarity_by_hand():
-    from emotion_aware_loss.similarity import confusion_similarity
+    from emotion_aware_loss.losses.similarity import confusion_similarity
 
     counts = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 10]])
     s = confusion_similarity(counts, ["a", "b", "c"])
@@ -124,7 +124,7 @@ def test_confusion_similarity_by_hand():
 
 
 def test_embedding_similarity_by_hand():
-    from emotion_aware_loss.similarity import embedding_similarity
+    from emotion_aware_loss.losses.similarity import embedding_similarity
 
     emb = np.array([[1.0, 0.0], [3.0, 0.0], [1.0, 1.0], [0.0, -1.0]])
     labels = np.array([0, 0, 1, 2])
@@ -137,7 +137,7 @@ def test_embedding_similarity_by_hand():
 
 
 def test_average_similarities():
-    from emotion_aware_loss.similarity import average_similarities
+    from emotion_aware_loss.losses.similarity import average_similarities
 
     a = pd.DataFrame([[1.0, 0.2], [0.2, 1.0]], index=["x", "y"], columns=["x", "y"])
     b = pd.DataFrame([[1.0, 0.6], [0.6, 1.0]], index=["x", "y"], columns=["x", "y"])

@@ -9,8 +9,8 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from emotion_aware_loss.losses import LOSS_REGISTRY
-from emotion_aware_loss.softmax_regression import SoftmaxRegression
+from emotion_aware_loss.losses.family import LOSS_REGISTRY
+from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 
 SIMILARITY = np.array(
     [

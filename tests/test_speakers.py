@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from emotion_aware_loss.config import AcousticConfig
-from emotion_aware_loss.speakers import (
+from emotion_aware_loss.folds.speakers import (
     normalise_by_speaker,
     normalise_speakers,
     speaker_statistics,

@@ -21,9 +21,9 @@ import scipy.optimize
 import tensorflow as tf
 
 from emotion_aware_loss.config import ModelConfig
-from emotion_aware_loss.losses import LOSS_REGISTRY, make_loss
-from emotion_aware_loss.metrics import UnweightedAverageRecall
-from emotion_aware_loss.model import build_fusion_model
+from emotion_aware_loss.losses.family import LOSS_REGISTRY, make_loss
+from emotion_aware_loss.losses.metrics import UnweightedAverageRecall
+from emotion_aware_loss.models.network import build_fusion_model
 from emotion_aware_loss.training.forecast import Clock, forecast
 from emotion_aware_loss.training.jobs import (
     Corpus,

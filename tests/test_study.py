@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from emotion_aware_loss.study import (
+from emotion_aware_loss.study.comparison import (
     average_ranks,
     compare_with_reference,
     critical_difference_figure,

@@ -5,7 +5,7 @@ import yaml
 
 from emotion_aware_loss.config import TrainingConfig
 from emotion_aware_loss.pipelines.study import create_pipeline
-from emotion_aware_loss.study_design import (
+from emotion_aware_loss.study.design import (
     StudyConfigLoader,
     StudyRun,
     merged,

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from emotion_aware_loss.config import StudyTestsConfig
-from emotion_aware_loss.study_report import study_markdown
-from emotion_aware_loss.study_tables import (
+from emotion_aware_loss.study.report import study_markdown
+from emotion_aware_loss.study.tables import (
     LINEAR_BEST,
     block_scores,
     gather_runs,

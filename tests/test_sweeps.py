@@ -3,9 +3,9 @@
 import pytest
 import yaml
 
-from emotion_aware_loss.layout import layout_from_parameters
-from emotion_aware_loss.study_design import StudyConfigLoader
-from emotion_aware_loss.sweeps import expand_sweeps
+from emotion_aware_loss.config.layout import layout_from_parameters
+from emotion_aware_loss.losses.sweeps import expand_sweeps
+from emotion_aware_loss.study.design import StudyConfigLoader
 
 BASE = {
     "loss_variants": {

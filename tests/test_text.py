@@ -1,6 +1,6 @@
 import numpy as np
 
-from emotion_aware_loss.text import (
+from emotion_aware_loss.features.text import (
     OOV_ID,
     PAD_ID,
     encode_texts,

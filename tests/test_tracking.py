@@ -1,6 +1,11 @@
 import pytest
 
-from emotion_aware_loss.tracking import end_child_runs, log_output, study_run_of, to_log
+from emotion_aware_loss.run.tracking import (
+    end_child_runs,
+    log_output,
+    study_run_of,
+    to_log,
+)
 
 METRICS = {
     "fold": 2,

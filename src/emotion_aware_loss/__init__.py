@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # ``predict`` pulls in TensorFlow; import it only when asked for.
     if name == "predict":
-        from emotion_aware_loss.inference import predict  # noqa: PLC0415
+        from emotion_aware_loss.inference.prediction import predict  # noqa: PLC0415
 
         return predict
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,10 +2,13 @@
 
 import warnings
 
-from emotion_aware_loss.hooks import LayoutHooks, TrainingThreadsHooks
-from emotion_aware_loss.progress import ProgressHooks
-from emotion_aware_loss.study_design import StudyConfigLoader
-from emotion_aware_loss.tracking import TrackingHooks
+from emotion_aware_loss.run.hooks import (
+    LayoutHooks,
+    ProgressHooks,
+    TrainingThreadsHooks,
+)
+from emotion_aware_loss.run.tracking import TrackingHooks
+from emotion_aware_loss.study.design import StudyConfigLoader
 
 HOOKS = (LayoutHooks(), TrackingHooks(), TrainingThreadsHooks(), ProgressHooks())
 
@@ -22,7 +25,7 @@ warnings.filterwarnings(
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 # OmegaConfigLoader that also gives each study run its parameters and datasets
-# (emotion_aware_loss.study_design); without a `study` block it changes nothing.
+# (emotion_aware_loss.study.design); without a `study` block it changes nothing.
 CONFIG_LOADER_CLASS = StudyConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -6,13 +6,13 @@ import pytest
 import soundfile as sf
 from kedro.io import DatasetError
 
+from emotion_aware_loss.corpora.corpus import read_waveform
 from emotion_aware_loss.datasets import (
     AudioManifestDataset,
     CorpusError,
     DemoCorpusDataset,
     NumpyDataset,
 )
-from emotion_aware_loss.datasets.audio_corpus import read_waveform
 
 
 def test_demo_corpus_is_written_once_and_deterministic(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from kedro.io import DatasetError, Version
 
 from emotion_aware_loss.datasets import NumpyDataset
-from emotion_aware_loss.feature_store import NpyWriter, npy_file
+from emotion_aware_loss.features.store import NpyWriter, npy_file
 
 ARRAY = np.arange(60, dtype=np.float32).reshape(5, 4, 3)
 

@@ -1,11 +1,14 @@
-"""Typed parameter blocks.
+"""Typed parameter blocks, and what the parameters make of a run.
 
 Each node that takes a ``params:`` input annotates it with one of these Pydantic
 models, so Kedro (>= 1.3) validates the YAML before the run starts: a wrong type,
 an unknown key or an out-of-range value fails at start-up with the key named.
 
 One module per parameters file (``config/<pipeline>.py`` for
-``conf/base/parameters_<pipeline>.yml``); every block is importable from here.
+``conf/base/parameters_<pipeline>.yml``); every block is importable from here. Two
+more modules read the parameters as a whole: :mod:`.feature_sets` (the registry of
+``preprocessing.acoustic.feature``, checked here) and :mod:`.layout` (which fold
+pipelines, loss variants and baselines a run has).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from emotion_aware_loss.config._base import _Strict
-from emotion_aware_loss.feature_sets import feature_set
+from emotion_aware_loss.config.feature_sets import feature_set
 
 
 class SpeechEncoderConfig(_Strict):
@@ -79,7 +79,7 @@ class AcousticConfig(_Strict):
 
     ``logmel`` and ``mfcc`` give frame sequences for the convolutional speech
     branch; ``functionals`` (68 values) and ``broad_functionals`` (about 2,300:
-    many descriptors times many statistics, :mod:`emotion_aware_loss.descriptors`)
+    many descriptors times many statistics, :mod:`emotion_aware_loss.features.descriptors`)
     give one fixed-length vector of statistics per utterance, for which the speech
     branch is a stack of dense blocks.
     ``egemaps`` (openSMILE's 88 eGeMAPSv02 functionals) and ``compare`` (its 6373
@@ -91,7 +91,7 @@ class AcousticConfig(_Strict):
     sample_rate: int = Field(16000, gt=0)
     feature: str = Field(
         "logmel",
-        description="a feature set of emotion_aware_loss.feature_sets.FEATURE_SETS",
+        description="a feature set of emotion_aware_loss.config.feature_sets.FEATURE_SETS",
     )
     n_mels: int = Field(40, gt=0)
     n_mfcc: int = Field(13, gt=0)
@@ -109,7 +109,7 @@ class AcousticConfig(_Strict):
     speaker_normalisation: bool = Field(
         False,
         description="standardise each speaker's features with that speaker's own "
-        "statistics (emotion_aware_loss.speakers: the rule in training and at "
+        "statistics (emotion_aware_loss.folds.speakers: the rule in training and at "
         "prediction time)",
     )
     speaker_min_utterances: int = Field(

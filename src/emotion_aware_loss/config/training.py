@@ -8,17 +8,17 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from emotion_aware_loss.config._base import _IDENTIFIER, _Strict
-from emotion_aware_loss.losses import (
+from emotion_aware_loss.losses.family import (
     own_hyper_parameter,
     own_hyper_parameters,
     registered,
 )
-from emotion_aware_loss.similarity import SIMILARITY_SOURCES
+from emotion_aware_loss.losses.similarity import SIMILARITY_SOURCES
 
 
 class LossConfig(_Strict):
     """One loss variant: which loss (a name of
-    :data:`emotion_aware_loss.losses.LOSS_REGISTRY`) and its hyper-parameters.
+    :data:`emotion_aware_loss.losses.family.LOSS_REGISTRY`) and its hyper-parameters.
 
     The hyper-parameters are the loss's own, written as keys of the variant
     (``alpha: 1.5``); each defaults to what the loss declares, and a key the loss
@@ -31,7 +31,7 @@ class LossConfig(_Strict):
     )
     similarity: str = Field(
         "hand_set",
-        description="a source of emotion_aware_loss.similarity.SIMILARITY_SOURCES",
+        description="a source of emotion_aware_loss.losses.similarity.SIMILARITY_SOURCES",
     )
     dynamic: bool = Field(
         False, description="update S from the training embeddings after every epoch"
@@ -88,7 +88,7 @@ class LossConfig(_Strict):
 
     def hyper_parameters(self) -> dict[str, float]:
         """The loss's hyper-parameters, its declared defaults filled in (keyword
-        arguments for ``losses.make_loss``)."""
+        arguments for ``losses.family.make_loss``)."""
         return own_hyper_parameters(self.loss, self.hyper)
 
     def describe(self) -> str:

@@ -1,9 +1,8 @@
 """Kedro dataset classes of this project."""
 
+from emotion_aware_loss.corpora.corpus import AudioCorpus, CorpusError
 from emotion_aware_loss.datasets.audio_corpus import (
-    AudioCorpus,
     AudioManifestDataset,
-    CorpusError,
     DemoCorpusDataset,
 )
 from emotion_aware_loss.datasets.numpy_dataset import NumpyDataset

@@ -15,8 +15,8 @@ class KerasModelDataset(TensorFlowModelDataset):
 
     A ``.keras`` file stores its loss and metrics by registered name; Keras can
     rebuild them only once the classes are registered, i.e. once
-    :mod:`emotion_aware_loss.losses` and :mod:`emotion_aware_loss.metrics` are
-    imported. Loading through this dataset guarantees that, so
+    :mod:`emotion_aware_loss.losses.family` and :mod:`emotion_aware_loss.losses.metrics` are
+    imported (and :mod:`emotion_aware_loss.models.layers` for the layers). Loading through this dataset guarantees that, so
     ``catalog.load("emotion_aware.fold_0.model")`` works in any session, even one
     that ran only the evaluation pipeline. Keras' ``safe_mode`` stays on.
 
@@ -29,8 +29,9 @@ class KerasModelDataset(TensorFlowModelDataset):
     """
 
     def load(self) -> keras.Model:
-        import emotion_aware_loss.losses  # noqa: F401, PLC0415  (registers the losses)
-        import emotion_aware_loss.metrics  # noqa: F401, PLC0415  (and the metrics)
+        import emotion_aware_loss.losses.family  # noqa: F401, PLC0415  (registers the losses)
+        import emotion_aware_loss.losses.metrics  # noqa: F401, PLC0415  (and the metrics)
+        import emotion_aware_loss.models.layers  # noqa: F401, PLC0415  (and the layers)
 
         return super().load()
 

@@ -21,7 +21,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from emotion_aware_loss.feature_store import npy_file
+from emotion_aware_loss.features.store import npy_file
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class NumpyDataset(AbstractVersionedDataset[np.ndarray, np.ndarray]):
 
     With ``load_args: {mmap_mode: r}`` the array is memory-mapped read-only
     instead of read into memory (the acoustic features: see
-    :mod:`emotion_aware_loss.feature_store`); a remote file is first downloaded to
+    :mod:`emotion_aware_loss.features.store`); a remote file is first downloaded to
     a temporary local file, deleted when the array is garbage-collected. Saving an
     array that maps a whole ``.npy`` file copies that file, without reading it
     into memory.

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from emotion_aware_loss.datasets._fs import Location, load_npy, location
-from emotion_aware_loss.datasets.audio_corpus import CorpusError
+from emotion_aware_loss.corpora.corpus import CorpusError
+from emotion_aware_loss.corpora.location import Location, load_npy, location
 from emotion_aware_loss.datasets.word_vectors import WordVectors
 
 logger = logging.getLogger(__name__)

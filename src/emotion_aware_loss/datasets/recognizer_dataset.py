@@ -16,13 +16,13 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from emotion_aware_loss.recognizer import STATE_FILE, EmotionRecognizer
+from emotion_aware_loss.inference.recognizer import STATE_FILE, EmotionRecognizer
 
 
 class EmotionRecognizerDataset(
     AbstractVersionedDataset[EmotionRecognizer, EmotionRecognizer]
 ):
-    """An :class:`~emotion_aware_loss.recognizer.EmotionRecognizer` saved as a folder.
+    """An :class:`~emotion_aware_loss.inference.recognizer.EmotionRecognizer` saved as a folder.
 
     The folder holds ``model.keras`` and ``recognizer.json``. Saving is atomic: a
     local folder is written as ``<name>.partial`` and renamed into place, so a run

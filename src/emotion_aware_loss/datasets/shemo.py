@@ -19,11 +19,8 @@ from typing import Any, Literal
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from emotion_aware_loss.datasets.audio_corpus import (
-    AudioCorpus,
-    CorpusError,
-    check_manifest,
-)
+from emotion_aware_loss.corpora.corpus import AudioCorpus, CorpusError
+from emotion_aware_loss.corpora.manifest import check_manifest
 
 logger = logging.getLogger(__name__)
 

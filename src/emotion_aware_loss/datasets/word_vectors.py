@@ -16,8 +16,8 @@ import fsspec
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
-from emotion_aware_loss.datasets._fs import location
-from emotion_aware_loss.text import RESERVED, normalise_text
+from emotion_aware_loss.corpora.location import location
+from emotion_aware_loss.features.text import RESERVED, normalise_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class WordVectors:
     Attributes:
         path: The ``.vec`` / GloVe text file (a local path or an fsspec URL).
         lowercase: Normalise the file's words like the transcripts (see
-            :func:`emotion_aware_loss.text.normalise_text`) before matching.
+            :func:`emotion_aware_loss.features.text.normalise_text`) before matching.
         storage_options: Credentials and arguments of the file's file system.
     """
 

@@ -4,6 +4,10 @@ Every weight and optimiser slot is a variable with a leading axis over all jobs
 (:class:`Device`); each traced call (an epoch of training, a validation or an
 embedding pass) takes the positions of the jobs it works on, so stopped models
 leave the computation without anything being traced again.
+
+Longer than most modules: :class:`Device` is one object whose variables, data and
+traced steps share state and change together (a stopped model leaves every traced
+step at once).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from emotion_aware_loss.feature_store import RowReader, npy_layout
-from emotion_aware_loss.losses import LOSS_REGISTRY
+from emotion_aware_loss.features.store import RowReader, npy_layout
+from emotion_aware_loss.losses.family import LOSS_REGISTRY
 from emotion_aware_loss.training.jobs import Corpus, Job, Settings, bucket_size
 from emotion_aware_loss.training.stacked_network import Pass, StackedNetwork
 

@@ -65,7 +65,7 @@ class Corpus:
 
 @dataclass(frozen=True)
 class LossSpec:
-    """One job's loss: a name of ``losses.LOSS_REGISTRY`` and its settings."""
+    """One job's loss: a name of ``losses.family.LOSS_REGISTRY`` and its settings."""
 
     name: str
     similarity: np.ndarray
@@ -121,7 +121,7 @@ class Settings:
 class Trained:
     """One job's result: its weights, its per-epoch history and, for a job with
     validation rows, the early-stopped model's class probabilities on them and
-    their labels (what calibrates it: :mod:`emotion_aware_loss.calibration`)."""
+    their labels (what calibrates it: :mod:`emotion_aware_loss.models.calibration`)."""
 
     weights: list[np.ndarray]
     history: dict[str, list]

@@ -7,6 +7,11 @@ which turns every (variant, fold, ensemble member) into a
 :class:`~.stack.Job`, trains them all as one stack and returns, per (variant,
 fold), the trained Keras model (compiled with its loss) and its history, as
 ``fitting.fit`` did for one network.
+
+Longer than most modules: it is the one translation between the pipeline's datasets
+and a stack, both ways (runs and folds into jobs, trained models and histories
+back), with the training node Kedro calls; a split would pass the same run
+structures back and forth.
 """
 
 from __future__ import annotations
@@ -22,17 +27,17 @@ import keras
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss.calibration import held_out_record
 from emotion_aware_loss.config import LossConfig, TrainingConfig
-from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, rows_of
-from emotion_aware_loss.ensemble import (
+from emotion_aware_loss.features.text import encode_texts
+from emotion_aware_loss.folds.cross_validation import TRAIN, VALIDATION, rows_of
+from emotion_aware_loss.losses.family import make_loss, own_hyper_parameters
+from emotion_aware_loss.models.calibration import held_out_record
+from emotion_aware_loss.models.ensemble import (
     average_of,
     member_initial_model,
     member_seed,
 )
-from emotion_aware_loss.losses import make_loss, own_hyper_parameters
 from emotion_aware_loss.progress import stack_reporter
-from emotion_aware_loss.text import encode_texts
 from emotion_aware_loss.training.jobs import (
     STATE_COPIES,
     Corpus,
@@ -330,7 +335,7 @@ def train_runs(
         and its history; with validation, the history also keeps the early-stopped
         model's probabilities on the validation part (``validation_probabilities``,
         ``_labels``, ``_utterances``: what calibrates it,
-        :func:`emotion_aware_loss.calibration.held_out_record`).
+        :func:`emotion_aware_loss.models.calibration.held_out_record`).
 
     Raises:
         ValueError: If the runs cannot share one stack (named).

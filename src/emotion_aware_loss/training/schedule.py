@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from emotion_aware_loss.similarity import embedding_similarity
+from emotion_aware_loss.losses.similarity import embedding_similarity
 from emotion_aware_loss.training.device import Device
 from emotion_aware_loss.training.forecast import Clock, forecast, improvement_rate
 from emotion_aware_loss.training.jobs import (

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_aware_loss.config import TrainingConfig
-from emotion_aware_loss.metrics import UnweightedAverageRecall
+from emotion_aware_loss.losses.metrics import UnweightedAverageRecall
 from emotion_aware_loss.training.jobs import Settings
 
 logger = logging.getLogger(__name__)

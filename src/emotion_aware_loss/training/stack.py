@@ -16,7 +16,7 @@ what training it alone gives (a stack of one is the per-node mode,
   of a fold) see the same batches.
 * **Dropout**: masks drawn from the job's seed, the epoch and the step, so the
   variants of a fold share them too, whatever else is in the stack.
-* **Loss**: the job's loss of the family (:mod:`emotion_aware_loss.losses`), its
+* **Loss**: the job's loss of the family (:mod:`emotion_aware_loss.losses.family`), its
   similarity matrix, hyper-parameters and class weights; each utterance's loss is
   multiplied by its class's weight and summed over the batch divided by the batch
   size, plus the L2 penalties (as Keras' ``fit`` computes it).
@@ -44,7 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from emotion_aware_loss.losses import LOSS_REGISTRY
+from emotion_aware_loss.losses.family import LOSS_REGISTRY
 from emotion_aware_loss.training.device import Device
 from emotion_aware_loss.training.forecast import Clock
 from emotion_aware_loss.training.jobs import (

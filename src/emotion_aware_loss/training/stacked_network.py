@@ -6,7 +6,7 @@ with weights are computed for all M models at once (batched matrix products,
 gathers per model); layers without weights (pooling, reshapes, concatenation, the
 bag of words, ...) are the Keras layers themselves, applied to the M batches side
 by side as one larger batch. The model's own graph decides the order, so any
-network :func:`emotion_aware_loss.model.build_fusion_model` builds (the default
+network :func:`emotion_aware_loss.models.network.build_fusion_model` builds (the default
 ``wide_deep``, the seed's convolutional branches, attention, the linear model, a
 frozen encoder's inputs) stacks without a second description of it.
 
@@ -14,6 +14,11 @@ Numerics follow Keras' own layers (``Dense``, ``Conv1D``, ``Embedding``,
 ``BatchNormalization``, ``LayerNormalization``, ``MultiHeadAttention``,
 ``Dropout``), so a model trained in a stack matches the same model trained alone
 to float tolerance (``tests/test_stacked_training.py``).
+
+Longer than most modules: every kind of Keras layer the fusion network uses has its
+stacked counterpart here, and its check (the ``_check_*`` functions refuse what
+cannot be stacked before training starts); all of them read one forward-pass
+structure (:class:`_Forward`).
 """
 
 from __future__ import annotations

@@ -2,23 +2,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotion_aware_loss.baselines import (
-    FoldData,
-    _inner_splits,
-    acoustic_statistics,
-    baseline_names,
-    reference_baseline,
-    speech_baseline,
-    tfidf_features,
-)
-from emotion_aware_loss.calibration import apply_temperature
 from emotion_aware_loss.config import (
     BaselinesConfig,
     CrossValidationConfig,
     EvaluationConfig,
     ModelConfig,
 )
-from emotion_aware_loss.cross_validation import TEST, TRAIN, VALIDATION, rows_of
+from emotion_aware_loss.config.layout import (
+    baseline_names,
+    reference_baseline,
+)
+from emotion_aware_loss.evaluation.baselines import (
+    FoldData,
+    _inner_splits,
+    acoustic_statistics,
+    speech_baseline,
+    tfidf_features,
+)
+from emotion_aware_loss.folds.cross_validation import TEST, TRAIN, VALIDATION, rows_of
+from emotion_aware_loss.models.calibration import apply_temperature
 from emotion_aware_loss.pipelines.baselines import create_pipeline
 from emotion_aware_loss.pipelines.baselines.nodes import (
     fit_linear_baselines,
@@ -35,7 +37,7 @@ NAMES = ("linear_speech", "linear_text", "linear_fusion")
 
 @pytest.fixture
 def with_baselines(monkeypatch):
-    from emotion_aware_loss import layout  # noqa: PLC0415
+    from emotion_aware_loss.config import layout  # noqa: PLC0415
 
     value = layout.Layout(2, ("cross_entropy",), baselines=NAMES)
     monkeypatch.setattr(layout, "_run_layout", value)
@@ -189,14 +191,14 @@ def test_never_fitted_on_test_utterances(fold_inputs, selection):
 
 
 def test_no_pipeline_without_baselines(monkeypatch):
-    from emotion_aware_loss import layout  # noqa: PLC0415
+    from emotion_aware_loss.config import layout  # noqa: PLC0415
 
     monkeypatch.setattr(layout, "_run_layout", layout.Layout(2, ("cross_entropy",)))
     assert not create_pipeline().nodes
 
 
 def test_baselines_follow_the_parameters():
-    from emotion_aware_loss.layout import layout_from_parameters  # noqa: PLC0415
+    from emotion_aware_loss.config.layout import layout_from_parameters  # noqa: PLC0415
 
     params = {"loss_variants": {"cross_entropy": {"loss": "cross_entropy"}}}
     assert layout_from_parameters(params).baselines == NAMES
@@ -283,7 +285,7 @@ def test_text_features_are_word_and_character_ngrams_side_by_side():
 def test_the_row_space_gives_the_same_regularised_model_with_fewer_values():
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
 
-    from emotion_aware_loss.baselines import RowSpace  # noqa: PLC0415
+    from emotion_aware_loss.evaluation.baselines import RowSpace  # noqa: PLC0415
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30, 80))
@@ -359,7 +361,7 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
 
 
 def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):
-    from emotion_aware_loss import layout  # noqa: PLC0415
+    from emotion_aware_loss.config import layout  # noqa: PLC0415
 
     params = {
         "loss_variants": FAMILY_VARIANTS

@@ -4,9 +4,14 @@ import pytest
 from matplotlib.figure import Figure
 from scipy.special import softmax
 
-from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import EvaluationConfig
-from emotion_aware_loss.metrics import decide, expected_calibration_error
+from emotion_aware_loss.evaluation.provenance import compute_environment
+from emotion_aware_loss.evaluation.scoring import (
+    model_temperature,
+    score_test_predictions,
+)
+from emotion_aware_loss.losses.metrics import decide, expected_calibration_error
+from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.pipelines.evaluation import create_pipeline
 from emotion_aware_loss.pipelines.evaluation.nodes import (
     FIGURES,
@@ -14,8 +19,6 @@ from emotion_aware_loss.pipelines.evaluation.nodes import (
     summarise_cross_validation,
     write_report,
 )
-from emotion_aware_loss.reporting import compute_environment
-from emotion_aware_loss.scoring import model_temperature, score_test_predictions
 
 
 def _rule_metrics(accuracy):
@@ -216,7 +219,7 @@ def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, cl
 
 def test_report_says_how_the_baselines_chose_their_regularisation():
     from emotion_aware_loss.config import BaselinesConfig, CrossValidationConfig
-    from emotion_aware_loss.setup_description import _baseline_selection
+    from emotion_aware_loss.evaluation.setup_description import _baseline_selection
 
     grouped = _baseline_selection(
         BaselinesConfig(c_grid=[0.01, 1.0]),
@@ -236,8 +239,8 @@ def test_report_says_how_the_baselines_chose_their_regularisation():
 
 
 def test_report_flags_a_decision_rule_that_moves_predictions_onto_one_class(classes):
-    from emotion_aware_loss.reporting import decision_rule_shift
-    from emotion_aware_loss.significance import per_class_recall
+    from emotion_aware_loss.evaluation.reporting import decision_rule_shift
+    from emotion_aware_loss.evaluation.significance import per_class_recall
 
     k = len(classes)
     identity = (np.eye(k) * 4).astype(int).tolist()

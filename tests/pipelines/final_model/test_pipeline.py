@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import AcousticConfig, FinalModelConfig
-from emotion_aware_loss.cross_validation import fit_scaler
-from emotion_aware_loss.layout import Layout, layout_from_parameters
-from emotion_aware_loss.losses import EmotionAware, SoftTarget
+from emotion_aware_loss.config.layout import Layout, layout_from_parameters
+from emotion_aware_loss.folds.cross_validation import fit_scaler
+from emotion_aware_loss.inference.recognizer import EmotionRecognizer
+from emotion_aware_loss.losses.family import EmotionAware, SoftTarget
 from emotion_aware_loss.pipelines.final_model import create_pipeline
 from emotion_aware_loss.pipelines.final_model.nodes import (
     _check_features_from_audio,
@@ -13,7 +14,6 @@ from emotion_aware_loss.pipelines.final_model.nodes import (
 from emotion_aware_loss.pipelines.model_building import (
     create_pipeline as model_pipeline,
 )
-from emotion_aware_loss.recognizer import EmotionRecognizer
 
 from ...conftest import run_pipeline
 
@@ -112,7 +112,7 @@ def test_final_model_trains_on_every_utterance(final_inputs, two_fold_layout):
 def test_a_fixed_epoch_count_and_another_variant(
     final_inputs, two_fold_layout, monkeypatch
 ):
-    from emotion_aware_loss import layout
+    from emotion_aware_loss.config import layout
 
     monkeypatch.setattr(
         layout,
@@ -138,8 +138,8 @@ def test_an_unconfigured_variant_is_refused_naming_the_key():
 
 
 def test_the_run_refuses_an_unconfigured_variant_before_any_node(monkeypatch):
-    from emotion_aware_loss import layout
-    from emotion_aware_loss.hooks import LayoutHooks
+    from emotion_aware_loss.config import layout
+    from emotion_aware_loss.run.hooks import LayoutHooks
 
     params = {
         "cross_validation": {"n_folds": 2},
@@ -192,7 +192,7 @@ def test_precomputed_features_are_refused():
 def test_a_learned_variant_trains_with_the_matrix_averaged_over_folds(
     final_inputs, monkeypatch
 ):
-    from emotion_aware_loss import layout
+    from emotion_aware_loss.config import layout
 
     monkeypatch.setattr(
         layout,

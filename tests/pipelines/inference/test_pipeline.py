@@ -5,15 +5,15 @@ import pandas as pd
 import pytest
 
 from emotion_aware_loss.config import FinalModelConfig
-from emotion_aware_loss.cross_validation import model_inputs
 from emotion_aware_loss.datasets import AudioManifestDataset, CorpusError
-from emotion_aware_loss.fitting import select_inputs
-from emotion_aware_loss.inference import predict
+from emotion_aware_loss.folds.cross_validation import model_inputs
+from emotion_aware_loss.inference.prediction import predict
 from emotion_aware_loss.pipelines.final_model import create_pipeline as final_model
 from emotion_aware_loss.pipelines.inference import create_pipeline as inference
 from emotion_aware_loss.pipelines.model_building import (
     create_pipeline as model_pipeline,
 )
+from emotion_aware_loss.training.fitting import select_inputs
 
 from ...conftest import run_pipeline
 

@@ -4,10 +4,10 @@ import pytest
 
 from emotion_aware_loss.config import AcousticConfig, LabelConfig
 from emotion_aware_loss.datasets import AudioCorpus, CorpusError
-from emotion_aware_loss.extraction import _workers, extract_acoustic_features
-from emotion_aware_loss.model_inputs import prepare_utterances
+from emotion_aware_loss.features.extraction import _workers, extract_acoustic_features
+from emotion_aware_loss.folds.model_inputs import prepare_utterances
+from emotion_aware_loss.losses.similarity import SimilarityMatrixError
 from emotion_aware_loss.pipelines.preprocessing.nodes import validate_similarity_matrix
-from emotion_aware_loss.similarity import SimilarityMatrixError
 
 
 def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
@@ -148,7 +148,7 @@ def test_nan_audio_is_refused_naming_the_utterance(tmp_path, acoustic_config):
 
 
 def test_constant_features_are_reported(caplog):
-    from emotion_aware_loss.cross_validation import fit_scaler
+    from emotion_aware_loss.folds.cross_validation import fit_scaler
 
     features = np.random.default_rng(0).normal(size=(4, 3, 2)).astype("float32")
     features[..., 1] = 5.0
@@ -160,7 +160,7 @@ def test_constant_features_are_reported(caplog):
 
 def test_sequence_length_and_vocabulary_follow_the_corpus():
     from emotion_aware_loss.config import TextConfig
-    from emotion_aware_loss.model_inputs import (
+    from emotion_aware_loss.folds.model_inputs import (
         corpus_sequence_length,
         corpus_vocabulary_size,
     )

@@ -8,13 +8,13 @@ from emotion_aware_loss.config import (
     LossConfig,
     ValenceArousalConfig,
 )
-from emotion_aware_loss.layout import Layout
+from emotion_aware_loss.config.layout import Layout
+from emotion_aware_loss.losses.similarity import validate_similarity
 from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 from emotion_aware_loss.pipelines.fold_generation import create_pipeline as folds
 from emotion_aware_loss.pipelines.model_building import create_pipeline as building
 from emotion_aware_loss.pipelines.similarity import create_pipeline as similarity
 from emotion_aware_loss.pipelines.training import create_pipeline as training
-from emotion_aware_loss.similarity import validate_similarity
 
 from ...conftest import run_pipeline
 
@@ -31,7 +31,7 @@ VA = ValenceArousalConfig(
 
 @pytest.fixture
 def second_round_layout(monkeypatch):
-    from emotion_aware_loss import layout
+    from emotion_aware_loss.config import layout
 
     value = Layout(
         2,

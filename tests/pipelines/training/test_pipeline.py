@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emotion_aware_loss.config import LossConfig
-from emotion_aware_loss.losses import CrossEntropy, EmotionAware
+from emotion_aware_loss.losses.family import CrossEntropy, EmotionAware
 from emotion_aware_loss.pipelines.fold_generation import (
     create_pipeline as folds_pipeline,
 )
@@ -133,7 +133,7 @@ def test_trained_models_are_evaluated_per_fold(training_inputs, training_config)
 def test_refit_node_trains_on_the_training_and_validation_parts(
     training_inputs, training_config
 ):
-    from emotion_aware_loss.cross_validation import TRAIN, VALIDATION  # noqa: PLC0415
+    from emotion_aware_loss.folds.cross_validation import TRAIN, VALIDATION  # noqa: PLC0415
 
     config = training_config.model_copy(update={"refit": True})
     out = run_pipeline(
@@ -210,10 +210,9 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
 ):
     import dataclasses
 
-    from emotion_aware_loss import layout
-    from emotion_aware_loss.blend import blend, choose_weight
-    from emotion_aware_loss.calibration import apply_temperature, fit_temperature
-    from emotion_aware_loss.config import EvaluationConfig
+    from emotion_aware_loss.config import EvaluationConfig, layout
+    from emotion_aware_loss.models.blend import blend, choose_weight
+    from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
     from emotion_aware_loss.pipelines.baselines import create_pipeline as baselines
     from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
     from emotion_aware_loss.pipelines.evaluation.nodes import score_ensemble

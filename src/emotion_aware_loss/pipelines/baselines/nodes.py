@@ -9,23 +9,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from emotion_aware_loss.baselines import (
-    FUSION,
-    SPEECH,
-    TEXT,
-    Design,
-    Fitted,
-    FoldData,
-    acoustic_statistics,
-    baseline_names,
-    design,
-    fit_best,
-    linear_family_name,
-    reference_baseline,
-    speech_features,
-    tfidf_features,
-)
-from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import (
     BaselinesConfig,
     CrossValidationConfig,
@@ -33,17 +16,36 @@ from emotion_aware_loss.config import (
     ModelConfig,
     validate_variants,
 )
-from emotion_aware_loss.cross_validation import (
+from emotion_aware_loss.config.layout import (
+    FUSION,
+    SPEECH,
+    TEXT,
+    baseline_names,
+    linear_family_name,
+    reference_baseline,
+)
+from emotion_aware_loss.evaluation.baselines import (
+    Design,
+    Fitted,
+    FoldData,
+    acoustic_statistics,
+    design,
+    fit_best,
+    speech_features,
+    tfidf_features,
+)
+from emotion_aware_loss.evaluation.scoring import score_test_predictions
+from emotion_aware_loss.features.store import iter_row_chunks
+from emotion_aware_loss.folds.cross_validation import (
     CHUNK_ROWS,
     TEST,
     TRAIN,
     VALIDATION,
     rows_of,
 )
-from emotion_aware_loss.feature_store import iter_row_chunks
-from emotion_aware_loss.losses import own_hyper_parameters
-from emotion_aware_loss.scoring import score_test_predictions
-from emotion_aware_loss.softmax_regression import SoftmaxRegression
+from emotion_aware_loss.losses.family import own_hyper_parameters
+from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""Nodes of the evaluation pipeline."""
+"""Nodes of the evaluation pipeline.
+
+Longer than most node files: the evaluation pipeline has thirteen node functions
+(scoring, summaries, comparisons, figures, the report), each a thin function over
+the library, and a pipeline's node functions live in its one ``nodes.py``
+(``tests/test_catalog.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from emotion_aware_loss.baselines import (
-    baseline_names,
-    reference_baseline,
-)
-from emotion_aware_loss.blend import blend, choose_weight
-from emotion_aware_loss.calibration import apply_temperature, fit_temperature
 from emotion_aware_loss.config import (
     SCALAR_METRICS,
     BaselinesConfig,
@@ -24,8 +24,11 @@ from emotion_aware_loss.config import (
     ModelConfig,
     TrainingConfig,
 )
-from emotion_aware_loss.cross_validation import TEST, rows_of, split_inputs
-from emotion_aware_loss.figures import (
+from emotion_aware_loss.config.layout import (
+    baseline_names,
+    reference_baseline,
+)
+from emotion_aware_loss.evaluation.figures import (
     confusion_figure,
     frontier_figure,
     learning_curves_figure,
@@ -34,27 +37,30 @@ from emotion_aware_loss.figures import (
     reliability_figure,
     similarity_figure,
 )
-from emotion_aware_loss.fitting import predict
-from emotion_aware_loss.frontier import frontier_points, frontier_summary
-from emotion_aware_loss.losses import make_loss, pair_costs
-from emotion_aware_loss.reporting import (
+from emotion_aware_loss.evaluation.frontier import frontier_points, frontier_summary
+from emotion_aware_loss.evaluation.reporting import (
     fold_table,
     markdown_report,
     summary_table,
 )
-from emotion_aware_loss.scoring import (
+from emotion_aware_loss.evaluation.scoring import (
     UNCALIBRATED,
     model_temperature,
     score_test_predictions,
 )
-from emotion_aware_loss.setup_description import describe_run
-from emotion_aware_loss.significance import (
+from emotion_aware_loss.evaluation.setup_description import describe_run
+from emotion_aware_loss.evaluation.significance import (
     bootstrap_comparisons,
     fold_comparisons,
     per_class_recall,
     significance_table,
 )
-from emotion_aware_loss.similarity import SIMILARITY_SOURCES
+from emotion_aware_loss.folds.cross_validation import TEST, rows_of, split_inputs
+from emotion_aware_loss.losses.family import make_loss, pair_costs
+from emotion_aware_loss.losses.similarity import SIMILARITY_SOURCES
+from emotion_aware_loss.models.blend import blend, choose_weight
+from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.training.fitting import predict
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +147,7 @@ def score_ensemble(
     input_spec: dict,
     evaluation: EvaluationConfig,
 ) -> tuple[dict, pd.DataFrame]:
-    """A network averaged with a linear model (:mod:`emotion_aware_loss.blend`),
+    """A network averaged with a linear model (:mod:`emotion_aware_loss.models.blend`),
     scored on the fold's test part like any model.
 
     The network's weight is ``evaluation.ensemble_weight``, or, with
@@ -433,7 +439,7 @@ def plot_frontier(
     oof_predictions: pd.DataFrame, similarity_matrix: pd.DataFrame, classes: list[str]
 ) -> tuple[pd.DataFrame, Figure]:
     """Every model's UAR and mistake severity over the decision rule's cost weight
-    (:mod:`emotion_aware_loss.frontier`), and the figure drawing them.
+    (:mod:`emotion_aware_loss.evaluation.frontier`), and the figure drawing them.
 
     Returns:
         The points (mean and std over folds per model and weight, ``pareto``) and
@@ -456,7 +462,7 @@ def describe_setup(
     loss_variants: dict,
     baselines: BaselinesConfig,
 ) -> dict:
-    """The run's setup for the report (:func:`~emotion_aware_loss.setup_description.describe_run`):
+    """The run's setup for the report (:func:`~emotion_aware_loss.evaluation.setup_description.describe_run`):
     corpus, protocol, model, losses, machine; saved as ``report_setup``."""
     return describe_run(
         model_input_table,

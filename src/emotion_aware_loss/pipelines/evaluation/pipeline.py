@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import (
+from emotion_aware_loss.config.layout import (
     DERIVED_FROM_MODELS,
     FINAL_SIMILARITY_DATASETS,
     Layout,

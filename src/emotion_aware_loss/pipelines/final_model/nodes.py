@@ -16,11 +16,11 @@ from emotion_aware_loss.config import (
     TextConfig,
     TrainingConfig,
 )
-from emotion_aware_loss.cross_validation import TRAIN, fit_fold_transforms
 from emotion_aware_loss.datasets.word_vectors import WordVectors, embedding_matrix
-from emotion_aware_loss.encoders import check_extractors, with_absolute_paths
-from emotion_aware_loss.features import feature_dimension
-from emotion_aware_loss.recognizer import EmotionRecognizer
+from emotion_aware_loss.features.acoustic import feature_dimension
+from emotion_aware_loss.features.encoders import check_extractors, with_absolute_paths
+from emotion_aware_loss.folds.cross_validation import TRAIN, fit_fold_transforms
+from emotion_aware_loss.inference.recognizer import EmotionRecognizer
 from emotion_aware_loss.training.plan import Fold, Variant, train_for_epochs
 
 logger = logging.getLogger(__name__)

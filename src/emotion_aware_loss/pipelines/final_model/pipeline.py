@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import Layout, load_layout
+from emotion_aware_loss.config.layout import Layout, load_layout
 
 from .nodes import train_final_model
 

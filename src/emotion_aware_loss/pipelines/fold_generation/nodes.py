@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from emotion_aware_loss.config import CrossValidationConfig, ModelConfig, TextConfig
-from emotion_aware_loss.cross_validation import assign_folds, fit_fold_transforms
 from emotion_aware_loss.datasets.word_vectors import WordVectors, embedding_matrix
+from emotion_aware_loss.folds.cross_validation import assign_folds, fit_fold_transforms
 
 logger = logging.getLogger(__name__)
 

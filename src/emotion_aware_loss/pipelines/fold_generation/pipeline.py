@@ -4,7 +4,7 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import Layout, load_layout
+from emotion_aware_loss.config.layout import Layout, load_layout
 
 from .nodes import embedding_matrix_of_fold, fit_fold_preprocessing, generate_folds
 

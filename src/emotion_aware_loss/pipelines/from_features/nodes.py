@@ -7,9 +7,9 @@ import pandas as pd
 
 from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
 from emotion_aware_loss.datasets.precomputed import PrecomputedCorpus
-from emotion_aware_loss.encoders import text_record
-from emotion_aware_loss.model_inputs import input_spec, prepare_utterances
-from emotion_aware_loss.speakers import normalise_speakers
+from emotion_aware_loss.features.encoders import text_record
+from emotion_aware_loss.folds.model_inputs import input_spec, prepare_utterances
+from emotion_aware_loss.folds.speakers import normalise_speakers
 
 
 def prepare_precomputed(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from emotion_aware_loss.datasets.audio_corpus import AudioCorpus
-from emotion_aware_loss.inference import predict_corpus
-from emotion_aware_loss.recognizer import EmotionRecognizer
+from emotion_aware_loss.corpora.corpus import AudioCorpus
+from emotion_aware_loss.inference.prediction import predict_corpus
+from emotion_aware_loss.inference.recognizer import EmotionRecognizer
 
 
 def predict_emotions(

@@ -7,7 +7,7 @@ import logging
 import keras
 
 from emotion_aware_loss.config import ModelConfig
-from emotion_aware_loss.model import build_fusion_model
+from emotion_aware_loss.models.network import build_fusion_model
 
 logger = logging.getLogger(__name__)
 

@@ -7,17 +7,17 @@ import logging
 import numpy as np
 import pandas as pd
 
-from emotion_aware_loss import model_inputs
 from emotion_aware_loss.config import AcousticConfig, LabelConfig, TextConfig
-from emotion_aware_loss.datasets import AudioCorpus, CorpusError
-from emotion_aware_loss.encoders import (
+from emotion_aware_loss.corpora.corpus import AudioCorpus, CorpusError
+from emotion_aware_loss.features.encoders import (
     extractor_record,
     text_features_of,
 )
-from emotion_aware_loss.extraction import extract_acoustic_features
-from emotion_aware_loss.model_inputs import input_spec
-from emotion_aware_loss.similarity import validate_similarity
-from emotion_aware_loss.speakers import normalise_speakers
+from emotion_aware_loss.features.extraction import extract_acoustic_features
+from emotion_aware_loss.folds import model_inputs
+from emotion_aware_loss.folds.model_inputs import input_spec
+from emotion_aware_loss.folds.speakers import normalise_speakers
+from emotion_aware_loss.losses.similarity import validate_similarity
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def prepare_utterances(
     corpus: AudioCorpus, classes: list[str], text: TextConfig, labels: LabelConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The corpus's utterance table and the skipped utterances
-    (:func:`emotion_aware_loss.model_inputs.prepare_utterances`)."""
+    (:func:`emotion_aware_loss.folds.model_inputs.prepare_utterances`)."""
     return model_inputs.prepare_utterances(corpus, classes, text, labels)
 
 
@@ -55,7 +55,7 @@ def extract_model_features(
     With ``acoustic.speaker_normalisation`` each speaker's features are
     standardised with that speaker's own statistics (or, for a speaker with fewer
     than ``speaker_min_utterances`` utterances, the corpus's;
-    :mod:`emotion_aware_loss.speakers`).
+    :mod:`emotion_aware_loss.folds.speakers`).
 
     Returns:
         The features, the model-input table and the statistics used

@@ -10,15 +10,15 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from emotion_aware_loss.config import ValenceArousalConfig
-from emotion_aware_loss.cross_validation import TRAIN, VALIDATION, split_inputs
-from emotion_aware_loss.ensemble import embedding_model
-from emotion_aware_loss.fitting import predict
-from emotion_aware_loss.similarity import (
+from emotion_aware_loss.folds.cross_validation import TRAIN, VALIDATION, split_inputs
+from emotion_aware_loss.losses.similarity import (
     average_similarities,
     confusion_similarity,
     embedding_similarity,
     valence_arousal_similarity,
 )
+from emotion_aware_loss.models.ensemble import embedding_model
+from emotion_aware_loss.training.fitting import predict
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from emotion_aware_loss.config import StudyTestsConfig
-from emotion_aware_loss.figures import frontier_figure
-from emotion_aware_loss.frontier import frontier_summary
-from emotion_aware_loss.study import critical_difference_figure
-from emotion_aware_loss.study_report import METRIC_NAMES, study_markdown
-from emotion_aware_loss.study_tables import (
+from emotion_aware_loss.evaluation.figures import frontier_figure
+from emotion_aware_loss.evaluation.frontier import frontier_summary
+from emotion_aware_loss.study.comparison import critical_difference_figure
+from emotion_aware_loss.study.report import METRIC_NAMES, study_markdown
+from emotion_aware_loss.study.tables import (
     gather_runs,
     rank_tests,
     summarise_study,

@@ -4,7 +4,7 @@
 ``study.<corpus>.seed_<seed>`` runs fold generation, model building, training,
 baselines, similarity and evaluation on it with the run's parameters and writes its
 own report. The aggregation reads every run's ``cv_fold_metrics``. Runs, their
-parameters and their datasets come from :mod:`emotion_aware_loss.study_design`.
+parameters and their datasets come from :mod:`emotion_aware_loss.study.design`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import Layout, load_parameters
+from emotion_aware_loss.config.layout import Layout, load_parameters
 from emotion_aware_loss.pipelines import (
     baselines,
     evaluation,
@@ -27,7 +27,7 @@ from emotion_aware_loss.pipelines import (
     similarity,
 )
 from emotion_aware_loss.pipelines.training import pipeline as training
-from emotion_aware_loss.study_design import StudyRun, study_config, study_runs
+from emotion_aware_loss.study.design import StudyRun, study_config, study_runs
 
 from .nodes import (
     aggregate_frontiers,

@@ -16,7 +16,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from emotion_aware_loss.layout import DERIVED_FROM_MODELS, Layout, load_layout
+from emotion_aware_loss.config.layout import DERIVED_FROM_MODELS, Layout, load_layout
 from emotion_aware_loss.training.plan import PER_FOLD, SHARED, RunNames, TrainingNode
 
 from .nodes import train_model, train_models

@@ -247,13 +247,13 @@ def test_pipeline_stages_run_on_encoder_features(
     assert outputs["acoustic_features"].shape == (60, 1, 16)
     assert outputs["text_features"].shape == (60, 8)
     spec = outputs["input_spec"]
-    assert (spec["n_frames"], spec["n_features"]) == (0, 16)
-    assert (spec["text_input"], spec["text_features"], spec["text_frames"]) == (
+    assert (spec.n_frames, spec.n_features) == (0, 16)
+    assert (spec.text_input, spec.text_features, spec.text_frames) == (
         "embeddings",
         8,
         0,
     )
-    assert spec["extractors"]["text"]["file"]["path"] == str(text_paths[0])
+    assert spec.extractors["text"]["file"]["path"] == str(text_paths[0])
     model = outputs["cross_entropy.fold_0.model"]
     assert [t.shape[1:] for t in model.inputs] == [(16,), (8,)]
 

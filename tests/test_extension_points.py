@@ -113,7 +113,7 @@ def test_a_registered_loss_trains_is_scored_and_reloads(
         "params:loss_variants.cross_entropy": LossConfig(loss="cross_entropy"),
         "params:loss_variants.focal": LossConfig(loss=NAME, gamma=1.0),
         "params:loss_variants": variants,
-        "params:classes": inputs["input_spec"]["classes"],
+        "params:classes": list(inputs["input_spec"].classes),
     }
     trained = run_pipeline(training_pipeline(), inputs | params)
     model = trained["focal.fold_1.model"]
@@ -204,9 +204,9 @@ def test_a_registered_feature_set_is_extracted_trained_on_and_scored(
     )
     features = preprocessed["acoustic_features"]
     assert features.shape == (len(tiny_corpus), 1, 4)
-    assert preprocessed["input_spec"]["acoustic_feature"] == "zero_crossings"
-    assert preprocessed["input_spec"]["n_frames"] == 0  # a vector per utterance
-    assert preprocessed["input_spec"]["extractors"]["speech"] == {
+    assert preprocessed["input_spec"].acoustic_feature == "zero_crossings"
+    assert preprocessed["input_spec"].n_frames == 0  # a vector per utterance
+    assert preprocessed["input_spec"].extractors["speech"] == {
         "feature": "zero_crossings",
         "library": __name__,
     }

@@ -18,6 +18,7 @@ from emotion_aware_loss.features.acoustic import feature_dimension
 from emotion_aware_loss.inference.prediction import predict
 from emotion_aware_loss.inference.recognizer import EmotionRecognizer, RecognizerError
 from emotion_aware_loss.losses.family import EmotionAware, make_loss
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.models.network import build_fusion_model
 
 from .conftest import CLASSES, SEED_MATRIX
@@ -40,14 +41,15 @@ def _recognizer(modalities: list[str]) -> EmotionRecognizer:
     keras.utils.set_random_seed(0)
     n_features = feature_dimension(ACOUSTIC)
     vocabulary = ["calm", "angry", "happy", "sad"]
-    spec = {
-        "speech": "speech" in modalities,
-        "n_frames": ACOUSTIC.max_frames,
-        "n_features": n_features,
-        "max_tokens": TEXT.max_tokens,
-        "vocab_size": TEXT.max_vocab_size + 2,
-        "classes": CLASSES,
-    }
+    spec = InputSpec(
+        classes=CLASSES,
+        n_frames=ACOUSTIC.max_frames,
+        n_features=n_features,
+        max_tokens=TEXT.max_tokens,
+        vocab_size=TEXT.max_vocab_size + 2,
+        acoustic_feature=ACOUSTIC.feature,
+        speech="speech" in modalities,
+    )
     model = build_fusion_model(config, ACOUSTIC.max_frames, n_features, 6, 22, 5)
     loss = LossConfig(loss="emotion_aware", alpha=2.0)
     model.compile(loss=make_loss("emotion_aware", np.array(SEED_MATRIX), alpha=2.0))
@@ -230,7 +232,7 @@ def _speaker_normalised(corpus_mean: float) -> EmotionRecognizer:
     from dataclasses import replace  # noqa: PLC0415
 
     base = _recognizer(["speech"])
-    n = int(base.input_spec["n_features"])
+    n = base.input_spec.n_features
     acoustic = ACOUSTIC.model_copy(
         update={"speaker_normalisation": True, "speaker_min_utterances": 2}
     )

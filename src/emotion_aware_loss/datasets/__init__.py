@@ -5,6 +5,7 @@ from emotion_aware_loss.datasets.audio_corpus import (
     AudioManifestDataset,
     DemoCorpusDataset,
 )
+from emotion_aware_loss.datasets.input_spec import InputSpecDataset
 from emotion_aware_loss.datasets.numpy_dataset import NumpyDataset
 from emotion_aware_loss.datasets.precomputed import (
     EmbeddingMatrixDataset,
@@ -24,6 +25,7 @@ __all__ = [
     "CorpusError",
     "DemoCorpusDataset",
     "EmbeddingMatrixDataset",
+    "InputSpecDataset",
     "NumpyDataset",
     "PrecomputedCorpus",
     "PrecomputedCorpusDataset",

@@ -18,6 +18,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 from emotion_aware_loss.corpora.location import location
 from emotion_aware_loss.features.text import RESERVED, normalise_text
+from emotion_aware_loss.models.inputs import InputSpec
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class WordVectorsDataset(AbstractDataset[Any, WordVectors]):
 def embedding_matrix(
     word_vectors: WordVectors,
     vocabulary: list[str],
-    input_spec: dict,
+    input_spec: InputSpec,
     embedding_dim: int,
     seed: int,
 ) -> np.ndarray:
@@ -171,7 +172,7 @@ def embedding_matrix(
     """
     if not word_vectors.available:
         return np.zeros((0, 0), dtype=np.float32)
-    if input_spec.get("text_input") == "embeddings":
+    if input_spec.embedded_text:
         raise WordVectorsError(
             f"word_vectors ({word_vectors.path}) initialise trainable token "
             "embeddings, but the text input is a text encoder's embeddings "
@@ -183,7 +184,7 @@ def embedding_matrix(
             f"{word_vectors.path} has {dim}-dimensional vectors but "
             f"model.text.embedding_dim is {embedding_dim}; set it to {dim}"
         )
-    matrix = np.zeros((int(input_spec["vocab_size"]), dim), dtype=np.float32)
+    matrix = np.zeros((input_spec.vocab_size, dim), dtype=np.float32)
     scale = float(np.std(list(found.values()))) if found else 0.1
     rng = np.random.default_rng(seed)
     for i, word in enumerate(vocabulary):

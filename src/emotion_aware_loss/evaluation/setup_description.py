@@ -22,26 +22,25 @@ from emotion_aware_loss.evaluation.provenance import (
     compute_environment,
     software_versions,
 )
+from emotion_aware_loss.models.inputs import InputSpec
 
 
-def _linear_views(model: ModelConfig, input_spec: dict) -> list[str]:
+def _linear_views(model: ModelConfig, input_spec: InputSpec) -> list[str]:
     views = []
     if "speech" in model.modalities:
         views.append(
             "speech feature mean and std over frames"
-            if input_spec["n_frames"]
+            if input_spec.n_frames
             else "the speech vector"
         )
     if "text" in model.modalities:
         views.append(
-            "text embedding statistics"
-            if input_spec.get("text_features")
-            else "bag of words"
+            "text embedding statistics" if input_spec.text_features else "bag of words"
         )
     return views
 
 
-def _describe_model(model: ModelConfig, input_spec: dict) -> str:
+def _describe_model(model: ModelConfig, input_spec: InputSpec) -> str:
     if model.architecture == "linear":
         views = ", ".join(_linear_views(model, input_spec))
         return (
@@ -53,19 +52,19 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
         blocks = ", ".join(
             (
                 f"Conv1D({b.filters}, {b.kernel_size})→MaxPool({b.pool_size})→BN→"
-                if input_spec["n_frames"]
+                if input_spec.n_frames
                 else f"Dense({b.filters})→BN→"  # a vector has no time axis
             )
             + f"Dropout({b.dropout:g})"
             for b in model.speech.blocks
         )
-        kind = "frames" if input_spec["n_frames"] else "utterance vector"
+        kind = "frames" if input_spec.n_frames else "utterance vector"
         parts.append(f"speech branch on {kind} [{blocks}]")
-    if "text" in model.modalities and input_spec.get("text_features"):
+    if "text" in model.modalities and input_spec.text_features:
         t = model.text
         layer = (
             f"Conv1D({t.filters}, {t.kernel_size})→MaxPool({t.pool_size})"
-            if input_spec.get("text_frames")
+            if input_spec.text_frames
             else f"Dense({t.filters})"
         )
         parts.append(
@@ -90,14 +89,14 @@ def _describe_model(model: ModelConfig, input_spec: dict) -> str:
 
 
 def _describe_baselines(
-    baselines: BaselinesConfig, model: ModelConfig, input_spec: dict
+    baselines: BaselinesConfig, model: ModelConfig, input_spec: InputSpec
 ) -> dict[str, str]:
     """One line per linear baseline of the run (empty when they are off)."""
     if not baselines.enabled:
         return {}
     statistics = (
         "the utterance feature vector"
-        if not input_spec.get("n_frames")
+        if not input_spec.n_frames
         else "the mean and standard deviation of each acoustic feature over the frames"
     )
     grams = " and ".join(block.describe() for block in baselines.text)
@@ -148,7 +147,7 @@ def _extractor_note(speech: dict | None) -> str:
 
 def describe_run(
     model_input_table: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     classes: list[str],
     seed: int,
     cross_validation: CrossValidationConfig,
@@ -173,32 +172,32 @@ def describe_run(
         else None
     )
     inputs = []
-    if input_spec.get("speech", True) and "speech" in model.modalities:
+    if input_spec.speech and "speech" in model.modalities:
         inputs.append(
-            f"{input_spec.get('acoustic_feature', 'precomputed')} acoustic features "
-            f"({input_spec['n_features']} per "
+            f"{input_spec.acoustic_feature} acoustic features "
+            f"({input_spec.n_features} per "
             + (
-                f"frame, up to {input_spec['n_frames']} frames"
-                if input_spec["n_frames"]
+                f"frame, up to {input_spec.n_frames} frames"
+                if input_spec.n_frames
                 else "utterance"
             )
             + ")"
-            + _extractor_note((input_spec.get("extractors") or {}).get("speech"))
+            + _extractor_note(input_spec.extractors.get("speech"))
         )
-    text_encoder = (input_spec.get("extractors") or {}).get("text")
+    text_encoder = input_spec.extractors.get("text")
     if "text" in model.modalities and text_encoder:
         inputs.append(
-            f"transcripts as {input_spec['text_features']}-value embeddings "
+            f"transcripts as {input_spec.text_features}-value embeddings "
             + (
-                f"of up to {input_spec['text_frames']} tokens "
-                if input_spec.get("text_frames")
+                f"of up to {input_spec.text_frames} tokens "
+                if input_spec.text_frames
                 else ""
             )
             + f"from the frozen text encoder {text_encoder['file']['path']}"
         )
     elif "text" in model.modalities:
         inputs.append(
-            f"transcripts as up to {input_spec['max_tokens']} token ids (vocabulary "
+            f"transcripts as up to {input_spec.max_tokens} token ids (vocabulary "
             "fitted per fold)"
         )
     return {

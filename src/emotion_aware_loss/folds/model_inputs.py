@@ -13,6 +13,7 @@ import pandas as pd
 from emotion_aware_loss.config import LabelConfig, TextConfig
 from emotion_aware_loss.corpora.corpus import AudioCorpus, CorpusError
 from emotion_aware_loss.features.text import RESERVED, normalise_text
+from emotion_aware_loss.models.inputs import InputSpec
 
 logger = logging.getLogger(__name__)
 
@@ -157,22 +158,22 @@ def input_spec(
     feature: str,
     text_features: np.ndarray | None = None,
     extractors: dict | None = None,
-) -> dict[str, object]:
+) -> InputSpec:
     """The ``input_spec`` of :func:`describe_model_inputs` (also for precomputed data)."""
     _, n_frames, n_features = acoustic_features.shape
     embedded = text_features is not None and text_features.size > 0
-    return {
-        "speech": bool(model_input_table["n_frames"].gt(0).any()),
-        "n_frames": 0 if vector else int(n_frames),
-        "n_features": int(n_features),
-        "acoustic_feature": feature,
-        "max_tokens": corpus_sequence_length(model_input_table, text),
-        "vocab_size": corpus_vocabulary_size(model_input_table, text) + RESERVED,
-        "classes": list(classes),
-        "text_input": "embeddings" if embedded else "tokens",
-        "text_features": int(text_features.shape[-1]) if embedded else 0,
-        "text_frames": (
+    return InputSpec(
+        classes=tuple(classes),
+        n_frames=0 if vector else int(n_frames),
+        n_features=int(n_features),
+        max_tokens=corpus_sequence_length(model_input_table, text),
+        vocab_size=corpus_vocabulary_size(model_input_table, text) + RESERVED,
+        speech=bool(model_input_table["n_frames"].gt(0).any()),
+        acoustic_feature=feature,
+        text_input="embeddings" if embedded else "tokens",
+        text_features=int(text_features.shape[-1]) if embedded else 0,
+        text_frames=(
             int(text_features.shape[1]) if embedded and text_features.ndim == 3 else 0
         ),
-        "extractors": extractors or {},
-    }
+        extractors=extractors or {},
+    )

@@ -33,6 +33,7 @@ from emotion_aware_loss.features.text import encode_texts, normalise_text
 from emotion_aware_loss.folds.cross_validation import apply_scaler
 from emotion_aware_loss.folds.speakers import normalise_speakers
 from emotion_aware_loss.losses.metrics import predicted_labels
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.training.fitting import select_inputs
 
 MODEL_FILE = "model.keras"
@@ -74,7 +75,7 @@ class EmotionRecognizer:
     vocabulary: list[str]
     acoustic: AcousticConfig
     text: TextConfig
-    input_spec: dict[str, Any]
+    input_spec: InputSpec
     similarity: np.ndarray
     variant: str
     loss: LossConfig
@@ -129,7 +130,7 @@ class EmotionRecognizer:
     @property
     def text_embeddings(self) -> bool:
         """Whether the text input is a frozen text encoder's embeddings."""
-        return self.input_spec.get("text_input") == "embeddings"
+        return self.input_spec.embedded_text
 
     def model_inputs(
         self,
@@ -155,8 +156,8 @@ class EmotionRecognizer:
         inputs = {}
         if "speech" in self.modalities:
             expected = (
-                max(int(self.input_spec["n_frames"]), 1),
-                int(self.input_spec["n_features"]),
+                max(self.input_spec.n_frames, 1),
+                self.input_spec.n_features,
             )
             if features is None or features.shape[1:] != expected:
                 got = None if features is None else features.shape[1:]
@@ -168,8 +169,8 @@ class EmotionRecognizer:
                 features, np.asarray(n_frames), self.feature_scaler
             )
         if "text" in self.modalities and self.text_embeddings:
-            frames = int(self.input_spec.get("text_frames", 0))
-            width = int(self.input_spec["text_features"])
+            frames = self.input_spec.text_frames
+            width = self.input_spec.text_features
             expected = (frames, width) if frames else (width,)
             if text_features is None or text_features.shape[1:] != expected:
                 got = None if text_features is None else text_features.shape[1:]
@@ -180,7 +181,7 @@ class EmotionRecognizer:
             inputs["text"] = text_features
         elif "text" in self.modalities:
             inputs["text"] = encode_texts(
-                tokens, self.vocabulary, int(self.input_spec["max_tokens"])
+                tokens, self.vocabulary, self.input_spec.max_tokens
             )
         return select_inputs(self.model, inputs)
 
@@ -214,7 +215,7 @@ class EmotionRecognizer:
             "vocabulary": list(self.vocabulary),
             "acoustic": self.acoustic.model_dump(),
             "text": self.text.model_dump(),
-            "input_spec": self.input_spec,
+            "input_spec": self.input_spec.to_dict(),
             "similarity": np.asarray(self.similarity, dtype=float).tolist(),
             "details": self.details,
             "speaker_statistics": self.speaker_statistics,
@@ -272,9 +273,12 @@ class EmotionRecognizer:
             TextConfig.model_validate({"punctuation": "drop"} | state["text"]),
             encoder_paths or {},
         )
+        input_spec = InputSpec.from_dict(
+            state["input_spec"], source=f"{folder / STATE_FILE}: input_spec"
+        )
         try:
             check_extractors(
-                state["input_spec"].get("extractors"),
+                input_spec.extractors,
                 acoustic,
                 text,
                 f"the model at {folder}",
@@ -291,7 +295,7 @@ class EmotionRecognizer:
             vocabulary=list(state["vocabulary"]),
             acoustic=acoustic,
             text=text,
-            input_spec=state["input_spec"],
+            input_spec=input_spec,
             similarity=np.asarray(state["similarity"], dtype=float),
             variant=state["variant"],
             loss=LossConfig.model_validate(state["loss"]),

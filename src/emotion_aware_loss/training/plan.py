@@ -37,6 +37,7 @@ from emotion_aware_loss.models.ensemble import (
     member_initial_model,
     member_seed,
 )
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.progress import stack_reporter
 from emotion_aware_loss.training.jobs import (
     STATE_COPIES,
@@ -98,7 +99,7 @@ class Run:
     initial_model: keras.Model
     model_input_table: pd.DataFrame
     acoustic_features: np.ndarray
-    input_spec: dict
+    input_spec: InputSpec
     training: TrainingConfig
     seed: int
     folds: list[Fold]
@@ -150,9 +151,9 @@ def _corpus(runs: Sequence[Run]) -> tuple[Corpus, dict[tuple[int, str], int]]:
     """The rows every run reads and one view per (run, fold)."""
     first = runs[0]
     table = first.model_input_table
-    tokens_input = first.input_spec.get("text_input", "tokens") == "tokens"
+    tokens_input = not first.input_spec.embedded_text
     texts = table["tokens"].astype(str).tolist()
-    max_tokens = int(first.input_spec["max_tokens"])
+    max_tokens = first.input_spec.max_tokens
     views, index = [], {}
     for r, run in enumerate(runs):
         for fold in run.folds:
@@ -186,7 +187,7 @@ def _jobs(
     jobs: list[Job] = []
     planned: list[_Planned] = []
     for r, run in enumerate(runs):
-        classes = list(run.input_spec["classes"])
+        classes = list(run.input_spec.classes)
         table = run.model_input_table
         for fold in run.folds:
             train = rows_of(table, fold.split, TRAIN)
@@ -389,7 +390,7 @@ def train_for_epochs(
     model_input_table: pd.DataFrame,
     acoustic_features: np.ndarray,
     fold: Fold,
-    input_spec: dict,
+    input_spec: InputSpec,
     training: TrainingConfig,
     variant: Variant,
     epochs: int,
@@ -422,7 +423,7 @@ def train_for_epochs(
     corpus, views = _corpus([run])
     table = model_input_table
     train = rows_of(table, fold.split, TRAIN)
-    classes = list(input_spec["classes"])
+    classes = list(input_spec.classes)
     labels = table["label_id"].to_numpy(dtype=np.int32)[train]
     spec = loss_spec(variant.loss, variant.similarity[fold.name].to_numpy())
     plan = _Planned(run, variant, fold)

@@ -167,7 +167,7 @@ def test_never_fitted_on_test_utterances(fold_inputs, selection):
     before = _run_fold(fold_inputs, table, features, selection)
 
     changed = table.copy()
-    n_classes = len(fold_inputs["input_spec"]["classes"])
+    n_classes = fold_inputs["input_spec"].n_classes
     changed.loc[test, "label_id"] = (changed.loc[test, "label_id"] + 1) % n_classes
     changed.loc[test[0], "tokens"] = "completely unseen words here"
     altered = features.copy()

@@ -6,6 +6,7 @@ from emotion_aware_loss.config.layout import Layout, layout_from_parameters
 from emotion_aware_loss.folds.cross_validation import fit_scaler
 from emotion_aware_loss.inference.recognizer import EmotionRecognizer
 from emotion_aware_loss.losses.family import EmotionAware, SoftTarget
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.pipelines.final_model import create_pipeline
 from emotion_aware_loss.pipelines.final_model.nodes import (
     _check_features_from_audio,
@@ -94,7 +95,7 @@ def test_final_model_trains_on_every_utterance(final_inputs, two_fold_layout):
     np.testing.assert_allclose(recognizer.feature_scaler["mean"], expected["mean"])
     words = {w for text in table["tokens"] for w in text.split()}
     assert set(recognizer.vocabulary) == words
-    assert recognizer.classes == final_inputs["input_spec"]["classes"]
+    assert recognizer.classes == list(final_inputs["input_spec"].classes)
     np.testing.assert_array_equal(
         recognizer.similarity, final_inputs["similarity_matrix"].to_numpy()
     )
@@ -176,16 +177,23 @@ def test_learned_variants_train_with_the_summary_matrix():
 
 
 def test_precomputed_features_are_refused():
-    spec = {"speech": True, "n_frames": 0, "n_features": 68}
+    def spec(**settings):
+        return InputSpec(("a", "b"), max_tokens=4, vocab_size=6, **settings)
+
+    vector = spec(n_frames=0, n_features=68, acoustic_feature="functionals")
     with pytest.raises(ValueError, match="from_features"):
-        _check_features_from_audio(spec, AcousticConfig())
-    _check_features_from_audio(spec, AcousticConfig(feature="functionals"))
-    _check_features_from_audio({"speech": False}, AcousticConfig())
-    marked = {"speech": True, "n_frames": 300, "n_features": 40}
+        _check_features_from_audio(vector, AcousticConfig())
+    _check_features_from_audio(vector, AcousticConfig(feature="functionals"))
+    _check_features_from_audio(
+        spec(n_frames=0, n_features=0, acoustic_feature="logmel", speech=False),
+        AcousticConfig(),
+    )
+    marked = spec(n_frames=300, n_features=40, acoustic_feature="logmel")
     _check_features_from_audio(marked, AcousticConfig())
     with pytest.raises(ValueError, match="precomputed"):
         _check_features_from_audio(
-            marked | {"acoustic_feature": "precomputed"}, AcousticConfig()
+            spec(n_frames=300, n_features=40, acoustic_feature="precomputed"),
+            AcousticConfig(),
         )
 
 

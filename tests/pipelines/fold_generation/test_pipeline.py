@@ -62,7 +62,7 @@ def test_pre_trained_vectors_fill_the_fold_embeddings(
     vectors = WordVectorsDataset(str(tmp_path / "w.vec")).load()
     spec = preprocessed["input_spec"]
     matrix = embedding_matrix_of_fold(vocabulary, vectors, spec, model_config, 0)
-    assert matrix.shape == (spec["vocab_size"], dim)
+    assert matrix.shape == (spec.vocab_size, dim)
     assert not matrix[:2].any()  # padding and out-of-vocabulary ids
     np.testing.assert_array_equal(matrix[2], 1.0)  # "Happy" normalised to "happy"
     np.testing.assert_array_equal(matrix[3], 2.0)

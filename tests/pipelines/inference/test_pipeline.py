@@ -78,7 +78,7 @@ def test_inference_matches_the_training_features(
         rows,
         recognizer.feature_scaler,
         recognizer.vocabulary,
-        int(recognizer.input_spec["max_tokens"]),
+        recognizer.input_spec.max_tokens,
     )
     expected = recognizer.model.predict(select_inputs(recognizer.model, x), verbose=0)
     probs = table[[f"prob_{c}" for c in classes]].to_numpy()

@@ -19,7 +19,7 @@ def _build(preprocessed, model_config, seed):
 def test_model_matches_inputs_and_seed(preprocessed, model_config):
     model = _build(preprocessed, model_config, seed=3)
     # the token input is as long as the corpus's longest transcript (at most 12)
-    tokens = int(preprocessed["input_spec"]["max_tokens"])
+    tokens = preprocessed["input_spec"].max_tokens
     assert 1 <= tokens <= 12
     assert model.input_shape == [(None, 120, 16), (None, tokens)]
     assert model.output_shape == (None, 5)

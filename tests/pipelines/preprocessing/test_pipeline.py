@@ -23,7 +23,7 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
     # padded frames are zero, valid frames are not
     row = int(np.argmin(table["n_frames"]))
     assert np.all(features[row, table["n_frames"][row] :] == 0)
-    spec = dict(preprocessed["input_spec"])
+    spec = preprocessed["input_spec"].to_dict()
     # the corpus's own vocabulary (under max_vocab_size=200) plus padding and OOV
     words = {w for text in tiny_corpus.manifest["transcript"] for w in text.split()}
     assert 2 < len(words) < 200
@@ -38,7 +38,7 @@ def test_pipeline_outputs(preprocessed, tiny_corpus, classes, acoustic_config):
         "acoustic_feature": "logmel",
         "max_tokens": longest,
         "vocab_size": len(words) + 2,
-        "classes": classes,
+        "classes": list(classes),
         "text_input": "tokens",
         "text_features": 0,
         "text_frames": 0,

@@ -10,6 +10,7 @@ from emotion_aware_loss.config import (
 )
 from emotion_aware_loss.config.layout import Layout
 from emotion_aware_loss.losses.similarity import validate_similarity
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
 from emotion_aware_loss.pipelines.fold_generation import create_pipeline as folds
 from emotion_aware_loss.pipelines.model_building import create_pipeline as building
@@ -133,7 +134,9 @@ def test_confusions_of_a_refitted_model_come_from_its_history(classes):
     counts = np.diag([5.0] * k)
     counts[0, 1] = counts[1, 0] = 3.0  # anger and surprise confused most
     counts[2, 3] = 1.0
-    spec = {"classes": classes, "max_tokens": 4}
+    spec = InputSpec(
+        classes, 1, 1, max_tokens=4, vocab_size=6, acoustic_feature="logmel"
+    )
     matrix = confusion_similarity_of_fold(
         None,  # never asked: the recorded confusions are used
         pd.DataFrame(),

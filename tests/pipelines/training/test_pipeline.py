@@ -38,7 +38,7 @@ def _two_variants(training_config) -> dict:
 def _evaluation_params(training_inputs, training_config) -> dict:
     """What the evaluation of the two-fold layout reads besides the stages' outputs."""
     return _two_variants(training_config) | {
-        "params:classes": training_inputs["input_spec"]["classes"],
+        "params:classes": list(training_inputs["input_spec"].classes),
         # made by the similarity pipeline, which these tests leave out
         "similarity_learned": training_inputs["similarity_matrix"],
         "similarity_confusions": training_inputs["similarity_matrix"],
@@ -231,7 +231,7 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
     # fold 0 by hand: the weight chosen on the validation part, then the mean
     history = trained["emotion_aware.fold_0.history"]
     held = linear["linear_fusion.fold_0.held_out"].set_index("utterance_id")
-    classes = training_inputs["input_spec"]["classes"]
+    classes = list(training_inputs["input_spec"].classes)
     columns = [f"prob_{c}" for c in classes]
     network = np.asarray(history["validation_probabilities"])
     network = apply_temperature(

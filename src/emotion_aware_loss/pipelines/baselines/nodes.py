@@ -45,6 +45,7 @@ from emotion_aware_loss.folds.cross_validation import (
 )
 from emotion_aware_loss.losses.family import own_hyper_parameters
 from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 
 logger = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ def fit_linear_baselines(
     acoustic_features: np.ndarray,
     split: pd.DataFrame,
     similarity_matrix: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     baselines: BaselinesConfig,
     model: ModelConfig,
     evaluation: EvaluationConfig,
@@ -314,7 +315,7 @@ def fit_linear_baselines(
         ``<baseline>_metrics`` and ``<baseline>_predictions`` for every baseline of
         ``model.modalities`` (``linear_speech``, ``linear_text``, ``linear_fusion``).
     """
-    classes = list(input_spec["classes"])
+    classes = list(input_spec.classes)
     fold = _fold(model_input_table, split, cross_validation)
     inputs = _modality_inputs(
         fold, model_input_table, acoustic_features, model.modalities
@@ -343,7 +344,7 @@ def fit_linear_family(
     acoustic_features: np.ndarray,
     split: pd.DataFrame,
     similarity_matrix: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     baselines: BaselinesConfig,
     model: ModelConfig,
     evaluation: EvaluationConfig,
@@ -362,7 +363,7 @@ def fit_linear_family(
     Returns:
         ``linear_<variant>_metrics`` and ``_predictions`` per variant.
     """
-    classes = list(input_spec["classes"])
+    classes = list(input_spec.classes)
     fold = _fold(model_input_table, split, cross_validation)
     inputs = _modality_inputs(
         fold, model_input_table, acoustic_features, model.modalities

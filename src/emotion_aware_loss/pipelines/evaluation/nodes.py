@@ -60,6 +60,7 @@ from emotion_aware_loss.losses.family import make_loss, pair_costs
 from emotion_aware_loss.losses.similarity import SIMILARITY_SOURCES
 from emotion_aware_loss.models.blend import blend, choose_weight
 from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.training.fitting import predict
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def evaluate_model(
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
     similarity_matrix: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     text_features: np.ndarray | None = None,
     evaluation: EvaluationConfig | None = None,
 ) -> tuple[dict, pd.DataFrame]:
@@ -114,7 +115,7 @@ def evaluate_model(
         TEST,
         feature_scaler,
         vocabulary,
-        int(input_spec["max_tokens"]),
+        input_spec.max_tokens,
         text_features,
     )
     probabilities = predict(model, inputs)
@@ -126,7 +127,7 @@ def evaluate_model(
         model_input_table,
         split,
         similarity_matrix,
-        list(input_spec["classes"]),
+        list(input_spec.classes),
         evaluation.ece_bins,
         model_temperature(history, evaluation),
     )
@@ -144,7 +145,7 @@ def score_ensemble(
     model_input_table: pd.DataFrame,
     split: pd.DataFrame,
     similarity_matrix: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     evaluation: EvaluationConfig,
 ) -> tuple[dict, pd.DataFrame]:
     """A network averaged with a linear model (:mod:`emotion_aware_loss.models.blend`),
@@ -160,7 +161,7 @@ def score_ensemble(
         Metrics (with ``ensemble``: the network's weight and the linear model) and
         predictions, as :func:`evaluate_model` gives them.
     """
-    classes = list(input_spec["classes"])
+    classes = list(input_spec.classes)
     rows = rows_of(model_input_table, split, TEST)
     ids = model_input_table["utterance_id"].to_numpy()[rows]
     for name, table in (
@@ -452,7 +453,7 @@ def plot_frontier(
 
 def describe_setup(
     model_input_table: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     classes: list[str],
     seed: int,
     cross_validation: CrossValidationConfig,

@@ -21,6 +21,7 @@ from emotion_aware_loss.features.acoustic import feature_dimension
 from emotion_aware_loss.features.encoders import check_extractors, with_absolute_paths
 from emotion_aware_loss.folds.cross_validation import TRAIN, fit_fold_transforms
 from emotion_aware_loss.inference.recognizer import EmotionRecognizer
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.training.plan import Fold, Variant, train_for_epochs
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def final_epochs(rule: str | int, histories: dict[str, dict]) -> int:
 
 
 def _check_features_from_audio(
-    input_spec: dict, acoustic: AcousticConfig, text: TextConfig | None = None
+    input_spec: InputSpec, acoustic: AcousticConfig, text: TextConfig | None = None
 ) -> None:
     """Refuse features that the preprocessing settings cannot recompute.
 
@@ -64,14 +65,14 @@ def _check_features_from_audio(
     must be the ones configured now, or new inputs would not match the model's.
     """
     check_extractors(
-        input_spec.get("extractors"),
+        input_spec.extractors,
         acoustic,
         text or TextConfig(),
         "the model's input features (input_spec)",
     )
-    if not input_spec.get("speech", True):
+    if not input_spec.speech:
         return  # a text-only corpus: no acoustic input to recompute
-    if input_spec.get("acoustic_feature") == "precomputed":
+    if input_spec.acoustic_feature == "precomputed":
         raise ValueError(
             "the acoustic features are precomputed (the from_features pipeline): "
             "new audio could not be turned into them, so there is no final model to "
@@ -79,7 +80,7 @@ def _check_features_from_audio(
         )
     vector = acoustic.utterance_level
     expected = (0 if vector else acoustic.max_frames, feature_dimension(acoustic))
-    found = (int(input_spec["n_frames"]), int(input_spec["n_features"]))
+    found = (input_spec.n_frames, input_spec.n_features)
     if found != expected:
         raise ValueError(
             f"the acoustic features have (frames, features) {found}, but "
@@ -97,7 +98,7 @@ def train_final_model(
     word_vectors: WordVectors,
     loss_similarity: pd.DataFrame,
     similarity_matrix: pd.DataFrame,
-    input_spec: dict,
+    input_spec: InputSpec,
     final_model: FinalModelConfig,
     loss_variants: dict,
     training: TrainingConfig,
@@ -197,12 +198,12 @@ def train_final_model(
     acoustic, text = with_absolute_paths(acoustic, text)
     recognizer = EmotionRecognizer(
         model=network,
-        classes=list(input_spec["classes"]),
+        classes=list(input_spec.classes),
         feature_scaler=scaler,
         vocabulary=vocabulary,
         acoustic=acoustic,
         text=text,
-        input_spec=dict(input_spec),
+        input_spec=input_spec,
         similarity=similarity_matrix.to_numpy(dtype=float),
         variant=final_model.variant,
         loss=loss,

@@ -10,6 +10,7 @@ import pandas as pd
 from emotion_aware_loss.config import CrossValidationConfig, ModelConfig, TextConfig
 from emotion_aware_loss.datasets.word_vectors import WordVectors, embedding_matrix
 from emotion_aware_loss.folds.cross_validation import assign_folds, fit_fold_transforms
+from emotion_aware_loss.models.inputs import InputSpec
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def fit_fold_preprocessing(
 def embedding_matrix_of_fold(
     vocabulary: list[str],
     word_vectors: WordVectors,
-    input_spec: dict,
+    input_spec: InputSpec,
     model: ModelConfig,
     seed: int,
 ) -> np.ndarray:

@@ -18,6 +18,7 @@ from emotion_aware_loss.losses.similarity import (
     valence_arousal_similarity,
 )
 from emotion_aware_loss.models.ensemble import embedding_model
+from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.training.fitting import predict
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def class_similarity_of_fold(
     split: pd.DataFrame,
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
-    input_spec: dict,
+    input_spec: InputSpec,
     text_features: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Cosine similarity of class-mean embeddings on the fold's *training* part.
@@ -55,12 +56,12 @@ def class_similarity_of_fold(
         TRAIN,
         feature_scaler,
         vocabulary,
-        int(input_spec["max_tokens"]),
+        input_spec.max_tokens,
         text_features,
     )
     encoder = embedding_model(model)
     embeddings = predict(encoder, inputs)
-    return embedding_similarity(embeddings, labels, list(input_spec["classes"]))
+    return embedding_similarity(embeddings, labels, list(input_spec.classes))
 
 
 def confusion_similarity_of_fold(
@@ -70,7 +71,7 @@ def confusion_similarity_of_fold(
     split: pd.DataFrame,
     feature_scaler: dict[str, list[float]],
     vocabulary: list[str],
-    input_spec: dict,
+    input_spec: InputSpec,
     text_features: np.ndarray | None = None,
     history: dict | None = None,
 ) -> pd.DataFrame:
@@ -83,7 +84,7 @@ def confusion_similarity_of_fold(
     the confusions recorded in its ``history`` (``validation_confusion``, those of
     the early-stopped network before the refit) are used instead.
     """
-    classes = list(input_spec["classes"])
+    classes = list(input_spec.classes)
     if history and "validation_confusion" in history:
         counts = np.asarray(history["validation_confusion"], dtype=float)
         return confusion_similarity(counts, classes)
@@ -94,7 +95,7 @@ def confusion_similarity_of_fold(
         VALIDATION,
         feature_scaler,
         vocabulary,
-        int(input_spec["max_tokens"]),
+        input_spec.max_tokens,
         text_features,
     )
     probabilities = predict(model, inputs)

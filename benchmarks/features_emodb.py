@@ -56,9 +56,9 @@ from emotion_aware_loss.folds.cross_validation import (
     TEST,
     TRAIN,
     VALIDATION,
+    FoldInputs,
     assign_folds,
     fit_fold_transforms,
-    split_inputs,
 )
 from emotion_aware_loss.folds.model_inputs import prepare_utterances
 from emotion_aware_loss.losses.family import make_loss
@@ -109,11 +109,10 @@ def network_predictions(
     rows = []
     for fold, split in folds.groupby("fold"):
         scaler, vocabulary = fit_fold_transforms(table, features, split, 10, 1)
-        transforms = (scaler, vocabulary, 1)
-        data = (table, features, split)
-        x_train, y_train, _ = split_inputs(*data, TRAIN, *transforms)
-        x_val, y_val, _ = split_inputs(*data, VALIDATION, *transforms)
-        x_test, y_test, test_rows = split_inputs(*data, TEST, *transforms)
+        fold_inputs = FoldInputs(table, features, split, scaler, vocabulary, 1)
+        x_train, y_train, _ = fold_inputs.part(TRAIN)
+        x_val, y_val, _ = fold_inputs.part(VALIDATION)
+        x_test, y_test, test_rows = fold_inputs.part(TEST)
         n_frames = 0 if config.utterance_level else features.shape[1]
         initial = build_fusion_model(
             model_config, n_frames, features.shape[2], 1, 12, len(CLASSES)

@@ -35,7 +35,7 @@ from emotion_aware_loss.folds.cross_validation import (
     TEST,
     TRAIN,
     VALIDATION,
-    split_inputs,
+    FoldInputs,
 )
 from emotion_aware_loss.losses.family import CrossEntropy
 from emotion_aware_loss.losses.metrics import UnweightedAverageRecall
@@ -59,17 +59,16 @@ def load_folds(project: Path, folds: list[int]) -> tuple[keras.Model, list[tuple
         model = catalog.load("initial_model")
         data = []
         for k in folds:
-            split = catalog.load(f"fold_{k}.split")
-            transforms = (
-                catalog.load(f"fold_{k}.feature_scaler"),
-                catalog.load(f"fold_{k}.vocabulary"),
-                int(spec["max_tokens"]),
+            fold_inputs = FoldInputs(
+                utterances=table,
+                acoustic_features=features,
+                split=catalog.load(f"fold_{k}.split"),
+                feature_scaler=catalog.load(f"fold_{k}.feature_scaler"),
+                vocabulary=catalog.load(f"fold_{k}.vocabulary"),
+                max_tokens=spec.max_tokens,
             )
             data.append(
-                tuple(
-                    split_inputs(table, features, split, role, *transforms)[:2]
-                    for role in (TRAIN, VALIDATION, TEST)
-                )
+                tuple(fold_inputs.part(role)[:2] for role in (TRAIN, VALIDATION, TEST))
             )
     return model, data
 

@@ -7,6 +7,7 @@ from emotion_aware_loss.folds.cross_validation import (
     TRAIN,
     VALIDATION,
     FoldError,
+    FoldInputs,
     ScaledFeatures,
     apply_scaler,
     assign_folds,
@@ -198,3 +199,35 @@ def test_a_class_too_small_to_split_stays_in_training(table, speaker_independent
         if speaker_independent:
             val = part[part["split"] == VALIDATION]
             assert not set(val["speaker"]) & set(train["speaker"])
+
+
+def test_a_fold_s_inputs_give_each_role_its_rows():
+    rng = np.random.default_rng(6)
+    feats = rng.normal(size=(10, 4, 2)).astype(np.float32)
+    utterances = pd.DataFrame(
+        {
+            "utterance_id": [f"u{i}" for i in range(10)],
+            "n_frames": np.full(10, 4),
+            "tokens": ["a b"] * 10,
+            "label_id": np.arange(10) % 3,
+        }
+    )
+    roles = ["train"] * 6 + ["validation"] * 2 + ["test"] * 2
+    split = pd.DataFrame(
+        {"utterance_id": utterances["utterance_id"][::-1], "fold": 0, "split": roles}
+    )
+    fold = FoldInputs(
+        utterances=utterances,
+        acoustic_features=feats,
+        split=split,
+        feature_scaler={"mean": [0.0, 0.0], "std": [1.0, 1.0]},
+        vocabulary=["a", "b"],
+        max_tokens=3,
+    )
+    for role in ("train", "validation", "test"):
+        inputs, labels, rows = fold.part(role)
+        chosen = split["utterance_id"][split["split"] == role]
+        assert sorted(utterances["utterance_id"][rows]) == sorted(chosen)
+        assert labels.tolist() == utterances["label_id"][rows].tolist()
+        np.testing.assert_array_equal(np.asarray(inputs["speech"]), feats[rows])
+        assert inputs["text"].shape == (len(rows), 3)

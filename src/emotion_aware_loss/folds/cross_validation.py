@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -359,19 +359,49 @@ def model_inputs(
     return {"speech": speech, "text": text}, labels
 
 
-def split_inputs(
-    utterances: pd.DataFrame,
-    features: np.ndarray,
-    split: pd.DataFrame,
-    role: str,
-    scaler: dict[str, list[float]],
-    vocabulary: list[str],
-    max_tokens: int,
-    text_features: np.ndarray | None = None,
-) -> tuple[dict[str, ScaledFeatures | np.ndarray], np.ndarray, np.ndarray]:
-    """Model inputs, labels and row positions of the utterances with ``role``."""
-    rows = rows_of(utterances, split, role)
-    inputs, labels = model_inputs(
-        utterances, features, rows, scaler, vocabulary, max_tokens, text_features
-    )
-    return inputs, labels, rows
+class Part(NamedTuple):
+    """One role's part of a fold: model inputs, labels and row positions."""
+
+    inputs: dict[str, ScaledFeatures | np.ndarray]
+    labels: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class FoldInputs:
+    """What a fold's models read: the corpus's utterances and features, the fold's
+    split, and the transforms fitted on its training part.
+
+    Attributes:
+        utterances: The utterance table (``model_input_table``).
+        acoustic_features: ``(N, frames, features)``, read on demand.
+        split: ``utterance_id, fold, split`` of the fold.
+        feature_scaler: ``mean`` and ``std`` per acoustic feature.
+        vocabulary: The fold's vocabulary.
+        max_tokens: Token ids per transcript.
+        text_features: A frozen text encoder's embeddings, one row per utterance
+            (None or empty: token ids).
+    """
+
+    utterances: pd.DataFrame
+    acoustic_features: np.ndarray
+    split: pd.DataFrame
+    feature_scaler: dict[str, list[float]]
+    vocabulary: list[str]
+    max_tokens: int
+    text_features: np.ndarray | None = None
+
+    def part(self, role: str) -> Part:
+        """Model inputs, labels and row positions of the utterances with ``role``
+        (``train``, ``validation`` or ``test``)."""
+        rows = rows_of(self.utterances, self.split, role)
+        inputs, labels = model_inputs(
+            self.utterances,
+            self.acoustic_features,
+            rows,
+            self.feature_scaler,
+            self.vocabulary,
+            self.max_tokens,
+            self.text_features,
+        )
+        return Part(inputs, labels, rows)

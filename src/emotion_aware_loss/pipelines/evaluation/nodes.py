@@ -55,7 +55,7 @@ from emotion_aware_loss.evaluation.significance import (
     per_class_recall,
     significance_table,
 )
-from emotion_aware_loss.folds.cross_validation import TEST, rows_of, split_inputs
+from emotion_aware_loss.folds.cross_validation import TEST, FoldInputs, rows_of
 from emotion_aware_loss.losses.family import make_loss, pair_costs
 from emotion_aware_loss.losses.similarity import SIMILARITY_SOURCES
 from emotion_aware_loss.models.blend import blend, choose_weight
@@ -108,16 +108,15 @@ def evaluate_model(
         temperature, uncalibrated_<class>...``: the calibrated probabilities, the
         temperature and the probabilities as the model gave them).
     """
-    inputs, labels, rows = split_inputs(
-        model_input_table,
-        acoustic_features,
-        split,
-        TEST,
-        feature_scaler,
-        vocabulary,
-        input_spec.max_tokens,
-        text_features,
-    )
+    inputs, labels, rows = FoldInputs(
+        utterances=model_input_table,
+        acoustic_features=acoustic_features,
+        split=split,
+        feature_scaler=feature_scaler,
+        vocabulary=vocabulary,
+        max_tokens=input_spec.max_tokens,
+        text_features=text_features,
+    ).part(TEST)
     probabilities = predict(model, inputs)
     evaluation = evaluation or EvaluationConfig()
     return score_test_predictions(

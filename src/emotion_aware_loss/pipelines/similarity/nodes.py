@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from emotion_aware_loss.config import ValenceArousalConfig
-from emotion_aware_loss.folds.cross_validation import TRAIN, VALIDATION, split_inputs
+from emotion_aware_loss.folds.cross_validation import TRAIN, VALIDATION, FoldInputs
 from emotion_aware_loss.losses.similarity import (
     average_similarities,
     confusion_similarity,
@@ -49,16 +49,15 @@ def class_similarity_of_fold(
     Only training utterances are used, so no validation or test data leaks into a
     matrix that a second training round may use.
     """
-    inputs, labels, _ = split_inputs(
-        model_input_table,
-        acoustic_features,
-        split,
-        TRAIN,
-        feature_scaler,
-        vocabulary,
-        input_spec.max_tokens,
-        text_features,
-    )
+    inputs, labels, _ = FoldInputs(
+        utterances=model_input_table,
+        acoustic_features=acoustic_features,
+        split=split,
+        feature_scaler=feature_scaler,
+        vocabulary=vocabulary,
+        max_tokens=input_spec.max_tokens,
+        text_features=text_features,
+    ).part(TRAIN)
     encoder = embedding_model(model)
     embeddings = predict(encoder, inputs)
     return embedding_similarity(embeddings, labels, list(input_spec.classes))
@@ -88,16 +87,15 @@ def confusion_similarity_of_fold(
     if history and "validation_confusion" in history:
         counts = np.asarray(history["validation_confusion"], dtype=float)
         return confusion_similarity(counts, classes)
-    inputs, labels, _ = split_inputs(
-        model_input_table,
-        acoustic_features,
-        split,
-        VALIDATION,
-        feature_scaler,
-        vocabulary,
-        input_spec.max_tokens,
-        text_features,
-    )
+    inputs, labels, _ = FoldInputs(
+        utterances=model_input_table,
+        acoustic_features=acoustic_features,
+        split=split,
+        feature_scaler=feature_scaler,
+        vocabulary=vocabulary,
+        max_tokens=input_spec.max_tokens,
+        text_features=text_features,
+    ).part(VALIDATION)
     probabilities = predict(model, inputs)
     counts = confusion_matrix(
         labels, probabilities.argmax(axis=1), labels=range(len(classes))

@@ -43,7 +43,11 @@ def test_bad_shemo_layouts_are_named(shemo, tmp_path):
     bad = tmp_path / "shemo"
     bad.mkdir()
     (bad / "recording.wav").write_bytes(b"")
-    with pytest.raises(CorpusError, match="recording.wav is not named like F21N37"):
+    with pytest.raises(
+        CorpusError,
+        match=r"recording.wav: the file name 'recording' is not of the 'shemo' layout "
+        r"\(e.g. F21N37\)",
+    ):
         ShemoDataset(str(bad)).load()
     partial = dict(list(records.items())[1:])
     (tmp_path / "partial.json").write_text(json.dumps(partial))

@@ -5,6 +5,7 @@ from emotion_aware_loss.datasets.audio_corpus import (
     AudioManifestDataset,
     DemoCorpusDataset,
 )
+from emotion_aware_loss.datasets.file_names import FileNameCorpusDataset
 from emotion_aware_loss.datasets.input_spec import InputSpecDataset
 from emotion_aware_loss.datasets.numpy_dataset import NumpyDataset
 from emotion_aware_loss.datasets.precomputed import (
@@ -25,6 +26,7 @@ __all__ = [
     "CorpusError",
     "DemoCorpusDataset",
     "EmbeddingMatrixDataset",
+    "FileNameCorpusDataset",
     "InputSpecDataset",
     "NumpyDataset",
     "PrecomputedCorpus",

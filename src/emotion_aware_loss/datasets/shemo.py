@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,19 +19,13 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from emotion_aware_loss.corpora.corpus import AudioCorpus, CorpusError
+from emotion_aware_loss.corpora.layouts import corpus_layout
 from emotion_aware_loss.corpora.manifest import check_manifest
 
 logger = logging.getLogger(__name__)
 
-# Emotion letters of the file names and emotion words of the JSON file -> classes.
-LETTERS = {
-    "A": "anger",
-    "H": "happiness",
-    "N": "neutral",
-    "S": "sadness",
-    "W": "surprise",
-    "F": "fear",
-}
+# The emotion words of the JSON file -> classes (the file names' letters are the
+# registered ``shemo`` layout's, emotion_aware_loss.corpora.layouts).
 WORDS = {
     "angry": "anger",
     "happy": "happiness",
@@ -41,23 +34,6 @@ WORDS = {
     "surprised": "surprise",
     "fearful": "fear",
 }
-_NAME = re.compile(
-    r"^(?P<gender>[FM])(?P<speaker>\d+)(?P<emotion>[A-Z])(?P<index>\d+)$"
-)
-
-
-def _from_file_name(path: Path) -> dict[str, str]:
-    match = _NAME.match(path.stem.upper())
-    if match is None or match["emotion"] not in LETTERS:
-        raise CorpusError(
-            f"ShEMO file {path} is not named like F21N37 (gender F/M, speaker code, "
-            f"emotion letter {'/'.join(LETTERS)}, index)"
-        )
-    return {
-        "utterance_id": path.stem,
-        "speaker": f"{match['gender']}{match['speaker']}",
-        "label": LETTERS[match["emotion"]],
-    }
 
 
 class ShemoDataset(AbstractDataset[Any, AudioCorpus]):
@@ -129,7 +105,7 @@ class ShemoDataset(AbstractDataset[Any, AudioCorpus]):
         source = str(self._json or self._path)
         rows = []
         for file in files:
-            row = _from_file_name(file)
+            row = corpus_layout("shemo").utterance(file.stem, str(file))
             record = records.get(row["utterance_id"])
             if records and record is None:
                 raise CorpusError(

@@ -1,5 +1,7 @@
 """Models: the networks and the linear models a run trains, and what combines them.
 
+* :mod:`.inputs`: :class:`~.inputs.InputSpec`, the shapes and classes every model
+  of a run is built for.
 * :mod:`.network`: the two-branch speech + text fusion network.
 * :mod:`.layers`: its custom Keras layers (registered for ``.keras`` loading).
 * :mod:`.softmax_regression`: a softmax regression fitted the way scikit-learn fits

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emotion_aware_loss.registry import check_new_name, lookup
+
 Reference = str | Callable[..., Any]
 
 
@@ -87,12 +89,7 @@ def register_feature_set(name: str, **settings: Any) -> FeatureSet:
     Raises:
         ValueError: If ``name`` is taken or not a lower-case identifier.
     """
-    if not name.isidentifier() or name != name.lower():
-        raise ValueError(
-            f"a feature set's name must be a lower-case identifier, got {name!r}"
-        )
-    if name in FEATURE_SETS:
-        raise ValueError(f"a feature set named {name!r} is already registered")
+    check_new_name(FEATURE_SETS, "feature set", name)
     FEATURE_SETS[name] = FeatureSet(name, **settings)
     return FEATURE_SETS[name]
 
@@ -103,11 +100,7 @@ def feature_set(name: str) -> FeatureSet:
     Raises:
         ValueError: If none has that name, listing those that have.
     """
-    if name not in FEATURE_SETS:
-        raise ValueError(
-            f"unknown feature {name!r}; expected one of {sorted(FEATURE_SETS)}"
-        )
-    return FEATURE_SETS[name]
+    return lookup(FEATURE_SETS, "feature", name)
 
 
 _LIBROSA = "emotion_aware_loss.features.acoustic:librosa_record"

@@ -14,6 +14,7 @@ from emotion_aware_loss.losses.family import (
     registered,
 )
 from emotion_aware_loss.losses.similarity import SIMILARITY_SOURCES
+from emotion_aware_loss.registry import lookup
 
 
 class LossConfig(_Strict):
@@ -60,11 +61,7 @@ class LossConfig(_Strict):
     @field_validator("similarity")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        if value not in SIMILARITY_SOURCES:
-            raise ValueError(
-                f"unknown similarity source {value!r}; expected one of "
-                f"{sorted(SIMILARITY_SOURCES)}"
-            )
+        lookup(SIMILARITY_SOURCES, "similarity source", value)
         return value
 
     @model_validator(mode="after")

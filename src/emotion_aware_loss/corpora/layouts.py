@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from emotion_aware_loss.corpora.corpus import CorpusError
+from emotion_aware_loss.registry import check_new_name, lookup
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,7 @@ def register_layout(name: str, **settings: object) -> FileNameLayout:
         ValueError: If ``name`` is taken or not a lower-case identifier, or the
             layout is malformed.
     """
-    if not name.isidentifier() or name != name.lower():
-        raise ValueError(
-            f"a layout's name must be a lower-case identifier, got {name!r}"
-        )
-    if name in LAYOUTS:
-        raise ValueError(f"a layout named {name!r} is already registered")
+    check_new_name(LAYOUTS, "corpus layout", name)
     LAYOUTS[name] = FileNameLayout(name, **settings)  # type: ignore[arg-type]
     return LAYOUTS[name]
 
@@ -147,11 +143,7 @@ def corpus_layout(name: str) -> FileNameLayout:
     Raises:
         ValueError: If none has that name, listing those that have.
     """
-    if name not in LAYOUTS:
-        raise ValueError(
-            f"unknown corpus layout {name!r}; expected one of {sorted(LAYOUTS)}"
-        )
-    return LAYOUTS[name]
+    return lookup(LAYOUTS, "corpus layout", name)
 
 
 register_layout(

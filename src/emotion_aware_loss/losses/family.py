@@ -46,6 +46,7 @@ from keras import ops
 # The Keras metrics compiled into saved models; importing this module registers them
 # too (the custom layers register with :mod:`emotion_aware_loss.models.layers`).
 from emotion_aware_loss.losses import metrics as _metrics  # noqa: F401
+from emotion_aware_loss.registry import check_new_name, lookup
 
 _PACKAGE = "emotion_aware_loss"
 
@@ -284,10 +285,7 @@ def register_loss(
     Raises:
         ValueError: If ``name`` is taken or not a lower-case identifier.
     """
-    if not name.isidentifier() or name != name.lower():
-        raise ValueError(f"a loss name must be a lower-case identifier, got {name!r}")
-    if name in LOSS_REGISTRY:
-        raise ValueError(f"a loss named {name!r} is already registered")
+    check_new_name(LOSS_REGISTRY, "loss", name)
 
     def decorate(cls: type) -> type:
         keras.saving.register_keras_serializable(package=_PACKAGE, name=cls.__name__)(
@@ -306,11 +304,7 @@ def registered(loss: str) -> RegisteredLoss:
     Raises:
         ValueError: If no loss has that name, listing those that have.
     """
-    if loss not in LOSS_REGISTRY:
-        raise ValueError(
-            f"unknown loss {loss!r}; expected one of {sorted(LOSS_REGISTRY)}"
-        )
-    return LOSS_REGISTRY[loss]
+    return lookup(LOSS_REGISTRY, "loss", loss)
 
 
 def own_hyper_parameter(loss: str) -> str | None:

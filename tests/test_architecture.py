@@ -100,3 +100,16 @@ def test_no_node_file_imports_another_pipeline():
             if target[:1] == ("pipelines",) and target[1:2] != (own,)
         ]
         assert not others, f"pipelines/{own}/nodes.py imports {others}"
+
+
+LONG = 450  # lines; a module this long says at its top why it is one module
+
+
+def test_a_long_module_says_why_it_is_one():
+    silent = []
+    for path in _modules():
+        text = path.read_text(encoding="utf-8")
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if text.count("\n") > LONG and "Longer than most" not in docstring:
+            silent.append(path.relative_to(PACKAGE).as_posix())
+    assert not silent, f"over {LONG} lines: split them, or say at the top why not"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -63,3 +64,20 @@ def test_the_dataset_saves_json_and_loads_the_object(tmp_path):
     path.write_text(json.dumps(SPEC.to_dict() | {"n_mels": 40}))
     with pytest.raises(DatasetError, match="input_spec.json: unknown key"):
         dataset.load()
+
+
+def test_the_file_keeps_its_key_order():
+    assert list(SPEC.to_dict()) == [
+        "speech",
+        "n_frames",
+        "n_features",
+        "acoustic_feature",
+        "max_tokens",
+        "vocab_size",
+        "classes",
+        "text_input",
+        "text_features",
+        "text_frames",
+        "extractors",
+    ]
+    assert set(SPEC.to_dict()) == {f.name for f in dataclasses.fields(InputSpec)}

@@ -13,6 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TextInput = Literal["tokens", "embeddings"]
+_FILE_ORDER = (
+    "speech",
+    "n_frames",
+    "n_features",
+    "acoustic_feature",
+    "max_tokens",
+    "vocab_size",
+    "classes",
+    "text_input",
+    "text_features",
+    "text_frames",
+    "extractors",
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +84,11 @@ class InputSpec:
         return len(self.classes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``input_spec.json``, the recognizer's state)."""
+        """The JSON form (``input_spec.json``, the recognizer's state), its keys in
+        the order the files have always had them."""
         data = dataclasses.asdict(self)
         data["classes"] = list(self.classes)
-        return data
+        return {key: data[key] for key in _FILE_ORDER}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "input_spec") -> InputSpec:

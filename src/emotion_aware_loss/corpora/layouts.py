@@ -59,9 +59,7 @@ class FileNameLayout:
 
     def __post_init__(self) -> None:
         try:
-            compiled = re.compile(
-                self.pattern, re.IGNORECASE if self.ignore_case else 0
-            )
+            compiled = self._regex
         except re.error as exc:
             raise ValueError(
                 f"layout {self.name!r}: pattern does not compile: {exc}"

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TextInput = Literal["tokens", "embeddings"]
+_COUNTS = (
+    "n_frames",
+    "n_features",
+    "max_tokens",
+    "vocab_size",
+    "text_features",
+    "text_frames",
+)
 _FILE_ORDER = (
     "speech",
     "n_frames",
@@ -63,10 +71,8 @@ class InputSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        for name in ("n_frames", "n_features", "max_tokens", "vocab_size"):
+        for name in _COUNTS:
             object.__setattr__(self, name, int(getattr(self, name)))
-        object.__setattr__(self, "text_features", int(self.text_features))
-        object.__setattr__(self, "text_frames", int(self.text_frames))
         object.__setattr__(self, "extractors", dict(self.extractors or {}))
         if self.text_input not in ("tokens", "embeddings"):
             raise ValueError(

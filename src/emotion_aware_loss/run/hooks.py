@@ -39,7 +39,7 @@ from emotion_aware_loss.run.display import (
 logger = logging.getLogger(__name__)
 # The per-node lines and the run's summary are the display's (its form when the
 # output is not a terminal), logged under its name.
-display_logger = logging.getLogger("emotion_aware_loss.run.display")
+display_logger = logging.getLogger(RunProgress.__module__)
 
 
 class LayoutHooks:

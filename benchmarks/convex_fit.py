@@ -5,21 +5,22 @@
 
 Builds the demo corpus (conf/base defaults: speech and text), its features and
 folds with ``kedro run --pipelines=preprocessing,fold_generation`` in a temporary
-copy of the project, then for each fold transforms the inputs once
-(:func:`emotion_aware_loss.evaluation.baselines.design`: scaler and row space, TF-IDF, for the
-three inner folds and the final fit; shared by every linear model of the fold) and
-fits the reference baseline's :class:`SoftmaxRegression` with each loss (C chosen
-from the grid by the inner folds, then refitted: 28 fits per modality), with and
-without preconditioning, alternating the two fold by fold. scikit-learn's
-``LogisticRegression`` on the same designs is the reference.
+copy of the project, then for each fold transforms the inputs once per kind
+(:func:`emotion_aware_loss.evaluation.baselines.design`: scaler and row space,
+TF-IDF, for the three inner folds and the final fit): the family's (TF-IDF in
+row-space coordinates, what ``fit_linear_family`` fits) and the baselines' (TF-IDF
+sparse). It fits the reference baseline's :class:`SoftmaxRegression` with each
+loss on both (C chosen from the grid by the inner folds, then refitted: 28 fits
+per modality), alternating the two fold by fold; scikit-learn's
+``LogisticRegression`` on the baselines' designs is the reference.
 
-Printed: the designs' time per fold; per loss and setting, the median seconds
-per variant and fold, L-BFGS iterations (objective calls) per fold, and two
-limits for the same calls: their arithmetic (the forward product and the
-gradient's, ``4 n d K`` flops a call) at the rate ``tf.matmul`` reaches on a
-2048³ product on this machine, and the measured time of the two products alone
-on each input (skinny products, ``K`` = 5 columns, are paced by reading the
-input, not by arithmetic). Run by hand; not a test.
+Printed: each design's time per fold; per loss and design, the median seconds per
+variant and fold, objective calls per fold, and two limits for the same calls:
+their arithmetic (the forward product and the gradient's, ``4 n d K`` flops a
+call) at the rate ``tf.matmul`` reaches on a 2048³ product on this machine, and
+the measured time of the two products alone on each input (NumPy or SciPy, one
+thread, as the fit computes them: skinny products, ``K`` = 5 columns, are paced
+by reading the input, not by arithmetic). Run by hand; not a test.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 import tensorflow as tf
 from _project import kedro, make_project
+from threadpoolctl import threadpool_limits
 
 from emotion_aware_loss.config import BaselinesConfig
 from emotion_aware_loss.config.layout import (
@@ -40,6 +43,7 @@ from emotion_aware_loss.config.layout import (
     TEXT,
 )
 from emotion_aware_loss.evaluation.baselines import (
+    SPARSE_ROW_SPACE,
     design,
     fit_best,
     speech_features,
@@ -68,22 +72,21 @@ def matmul_rate() -> float:
     return 3 * 2 * 2048**3 / (time.perf_counter() - start)
 
 
-def product_seconds(
-    x: tf.Tensor | tf.SparseTensor, k: int, repeats: int = 200
-) -> float:
-    """Seconds of one ``x @ W`` (``W``: ``d × k``), the objective's forward product
-    (its gradient's, ``xᵀ G``, reads ``x`` once more): on these skinny shapes the
-    time to read ``x``, not arithmetic, sets the pace."""
-    w = tf.zeros((x.shape[1], k), tf.float64)
-    product = tf.function(softmax_regression._times).get_concrete_function(x, w)
-    product(x, w)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        product(x, w).numpy()
-    return (time.perf_counter() - start) / repeats
+def product_seconds(x: object, k: int, repeats: int = 200) -> float:
+    """Seconds of one call's two products, ``x @ Wᵀ`` and ``xᵀ @ G`` (``K`` = ``k``
+    columns), as the objective computes them, on one thread."""
+    w = np.zeros((k, x.shape[1]))
+    g = np.zeros((x.shape[0], k))
+    x_t = x.T.tocsr() if scipy.sparse.issparse(x) else x.T
+    with threadpool_limits(1):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            np.asarray(x @ w.T)
+            np.asarray(x_t @ g)
+        return (time.perf_counter() - start) / repeats
 
 
-class Counting:
+class Counting:  # noqa
     """Counts the objective's calls, their arithmetic (``4 n d K`` each) and,
     per input, the calls made on it (for the product floor)."""
 
@@ -91,27 +94,24 @@ class Counting:
         self.calls = 0
         self.flops = 0.0
         self.inputs: dict[int, list] = {}
-        self.original = softmax_regression._objective
+        self.original = softmax_regression._Objective.__call__
 
     def __enter__(self) -> Counting:
-        def counted(function, names, sparse):
-            compute = self.original(function, names, sparse)
+        original = self.original
 
-            def call(flat, x, labels, *rest):
-                self.calls += 1
-                n, d = x.shape
-                k = flat.shape[0] // (d + 1)
-                self.flops += 4.0 * int(n) * int(d) * k
-                self.inputs.setdefault(id(x), [x, k, 0])[2] += 1
-                return compute(flat, x, labels, *rest)
+        def counted(problem, flat):
+            self.calls += 1
+            n, d = problem.x.shape
+            k = problem.shape[0]
+            self.flops += 4.0 * int(n) * int(d) * k
+            self.inputs.setdefault(id(problem.x), [problem.x, k, 0])[2] += 1
+            return original(problem, flat)
 
-            return call
-
-        softmax_regression._objective = counted
+        softmax_regression._Objective.__call__ = counted
         return self
 
     def __exit__(self, *exc: object) -> None:
-        softmax_regression._objective = self.original
+        softmax_regression._Objective.__call__ = self.original
 
 
 class _NotGrouped:
@@ -137,8 +137,11 @@ def load(project: Path, folds: list[int]) -> tuple:
         )
 
 
-def designs_of(table, features, split, config: BaselinesConfig) -> dict:
-    """Both modalities' designs of one fold (what every linear model shares)."""
+def designs_of(
+    table, features, split, config: BaselinesConfig, text_density: float
+) -> dict:
+    """Both modalities' designs of one fold (what every linear model of the node
+    shares; ``text_density``: TF-IDF in row-space coordinates, as the family's)."""
     fold = _fold(table, split, _NotGrouped)
     inputs = _modality_inputs(fold, table, features, ["speech", "text"])
     return {
@@ -146,37 +149,41 @@ def designs_of(table, features, split, config: BaselinesConfig) -> dict:
             speech_features(), inputs[SPEECH], fold.labels, config, SEED, SPEECH
         ),
         TEXT: design(
-            tfidf_features(config.text), inputs[TEXT], fold.labels, config, SEED, TEXT
+            tfidf_features(config.text, text_density),
+            inputs[TEXT],
+            fold.labels,
+            config,
+            SEED,
+            TEXT,
         ),
     }
 
 
 def time_fits(designs: dict, config, similarity, runs: list) -> dict:
     """``(loss, setting) -> (seconds, calls, flops, floor)`` of fitting each run's
-    model (None: scikit-learn's) on both designs; ``floor``: the seconds of the
-    calls' two products over the inputs alone."""
+    model (None: scikit-learn's) on both designs of its kind; ``floor``: the
+    seconds of the calls' two products over the inputs alone."""
     out = {}
-    for setting, loss, precondition in runs:
+    for setting, loss in runs:
         model = (
             None
-            if precondition is None
+            if setting == "scikit-learn"
             else SoftmaxRegression(
                 loss,
                 similarity,
                 own_hyper_parameters(loss, HYPER.get(loss, {})),
                 max_iter=config.max_iter,
                 warm_start=True,
-                precondition=precondition,
             )
         )
+        kind = "row space" if setting == "family" else "sparse"
         with Counting() as counting:
             start = time.perf_counter()
-            for modality, inputs in designs.items():
+            for modality, inputs in designs[kind].items():
                 fit_best(inputs, config, 5, SEED, modality, model)
             seconds = time.perf_counter() - start
         floor = sum(
-            2 * calls * product_seconds(x, k)
-            for x, k, calls in counting.inputs.values()
+            calls * product_seconds(x, k) for x, k, calls in counting.inputs.values()
         )
         out[(loss, setting)] = (seconds, counting.calls, counting.flops, floor)
     return out
@@ -193,32 +200,37 @@ def main() -> None:
     rate = matmul_rate()
     print(f"tf.matmul 2048^3 float64: {rate / 1e9:.1f} GFLOP/s")
     results: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
-    design_seconds = []
+    design_seconds: dict[str, list[float]] = {"row space": [], "sparse": []}
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp) / "project", args.utterances, {})
         kedro(project, "run", "--pipelines=preprocessing,fold_generation")
         table, features, similarity, splits, config = load(project, args.folds)
         for k in args.folds:
-            start = time.perf_counter()
-            designs = designs_of(table, features, splits[k], config)
-            design_seconds.append(time.perf_counter() - start)
+            designs = {}
+            for kind, density in (("row space", SPARSE_ROW_SPACE), ("sparse", 0.0)):
+                start = time.perf_counter()
+                designs[kind] = designs_of(table, features, splits[k], config, density)
+                design_seconds[kind].append(time.perf_counter() - start)
             if k == args.folds[0]:
-                shapes = {m: d.x_pool.shape for m, d in designs.items()}
+                shapes = {
+                    f"{m} ({kind})": d.x_pool.shape
+                    for kind, kinds in designs.items()
+                    for m, d in kinds.items()
+                }
                 print(f"fold {k} pool inputs: {shapes}")
-            settings = ["preconditioned", "plain"][:: -1 if k % 2 else 1]
-            runs = [("scikit-learn", "cross_entropy", None)] + [
-                (setting, loss, setting == "preconditioned")
-                for setting in settings
-                for loss in args.losses
+            settings = ["family", "sparse text"][:: -1 if k % 2 else 1]
+            runs = [("scikit-learn", "cross_entropy")] + [
+                (setting, loss) for setting in settings for loss in args.losses
             ]
             for key, value in time_fits(designs, config, similarity, runs).items():
                 results.setdefault(key, []).append(value)
+    for kind, seconds in design_seconds.items():
+        print(
+            f"designs, TF-IDF {kind} (both modalities, 3 inner folds + final fit): "
+            f"median {statistics.median(seconds):.2f} s per fold"
+        )
     print(
-        "designs (both modalities, 3 inner folds + final fit): median "
-        f"{statistics.median(design_seconds):.2f} s per fold"
-    )
-    print(
-        "| loss | setting | s per fold (median) | objective calls per fold | "
+        "| loss | inputs | s per fold (median) | objective calls per fold | "
         "arithmetic at the 2048³ rate | the calls' products alone | ratio to those |"
     )
     print("|---|---|---|---|---|---|---|")

@@ -182,3 +182,93 @@ def test_two_classes_give_scikit_learns_binary_model_at_twice_c():
     np.testing.assert_allclose(
         ours.predict_proba(x), binary.predict_proba(x), atol=1e-6
     )
+
+
+def _objective_gradient(model, x, y, loss, hyper):
+    """The gradient of the stated objective (no class weights) at ``model``'s
+    coefficients, computed here independently with the registered function."""
+    function = LOSS_REGISTRY[loss].function
+    w = tf.Variable(np.hstack([model.coef_, model.intercept_[:, None]]))
+    with tf.GradientTape() as tape:
+        logits = tf.constant(x) @ tf.transpose(w[:, :-1]) + w[:, -1]
+        per = function(y, logits, SIMILARITY, from_logits=True, **hyper)
+        value = tf.reduce_mean(per) + tf.reduce_sum(w[:, :-1] ** 2) / (
+            2 * model.C * len(y)
+        )
+    return tape.gradient(value, w).numpy()
+
+
+def test_a_preconditioned_fit_stops_on_scikit_learns_criterion(data):
+    """Every component of the (unscaled) gradient within ``tol`` when it stops,
+    and not far below it: the preconditioned path stops where scikit-learn's
+    test says, not at a stricter one."""
+    x, y = data
+    for c in (0.1, 10.0):
+        model = SoftmaxRegression(
+            "soft_target", SIMILARITY, {"beta": 5.0}, C=c, class_weight=None
+        ).fit(x, y)
+        assert model.converged_
+        gradient = _objective_gradient(model, x, y, "soft_target", {"beta": 5.0})
+        assert np.abs(gradient).max() <= 1e-4
+
+
+@pytest.mark.parametrize(
+    "loss", sorted(n for n, e in LOSS_REGISTRY.items() if e.prediction_weight)
+)
+def test_a_prediction_weight_is_the_loss_over_cross_entropy(loss):
+    """The matrix a loss declares is the weight its own function puts on
+    cross-entropy, true class by predicted class."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(400, 5)) * 3
+    labels = rng.integers(0, 5, 400)
+    hyper = HYPER.get(loss, {})
+    entry = LOSS_REGISTRY[loss]
+    value = entry.function(labels, logits, SIMILARITY, from_logits=True, **hyper)
+    cross_entropy = LOSS_REGISTRY["cross_entropy"].function(
+        labels, logits, SIMILARITY, from_logits=True
+    )
+    weight = entry.prediction_weight(SIMILARITY, **hyper)
+    expected = np.asarray(cross_entropy) * weight[labels, logits.argmax(axis=1)]
+    np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6)
+
+
+def test_a_prediction_weighted_loss_is_fitted_to_a_fixed_point(data):
+    """``seed_weighted`` (a mistake weighs less than a correct prediction): its
+    gradient (none through the weight, as the network trains it) is zero at the
+    fitted coefficients, whose own predictions set the weights."""
+    x, y = data
+    model = SoftmaxRegression(
+        "seed_weighted", SIMILARITY, C=0.1, class_weight=None, tol=1e-10
+    ).fit(x, y)
+    assert model.converged_ and model.n_rounds_ >= 2
+    gradient = _objective_gradient(model, x, y, "seed_weighted", {})
+    assert np.abs(gradient).max() < 1e-6
+
+
+def test_without_a_fixed_point_the_lowest_loss_visited_is_kept(data):
+    """``emotion_aware`` (a mistake weighs more): utterances flip between right
+    and wrong round after round. The fit keeps the round with the lowest value of
+    the loss itself, below cross-entropy's model (the first round) and the
+    round after it."""
+    x, y = data
+    hyper = {"alpha": 1.0}
+    settings = {"C": 1.0, "class_weight": None}
+    model = SoftmaxRegression("emotion_aware", SIMILARITY, hyper, **settings)
+    model.fit(x, y)
+    assert not model.converged_ and model.n_rounds_ >= 3
+
+    def value(coef, intercept):
+        logits = x @ coef.T + intercept
+        per = LOSS_REGISTRY["emotion_aware"].function(
+            y, logits, SIMILARITY, from_logits=True, **hyper
+        )
+        return np.mean(per) + np.sum(coef**2) / (2 * len(y))
+
+    first = SoftmaxRegression(**settings).fit(x, y)
+    weighted = SIMILARITY.copy()  # the second round: weights of the first's mistakes
+    rounds_two = SoftmaxRegression(**settings).fit(
+        x, y, 1.0 + (1.0 - weighted[y, first.predict(x)])
+    )
+    kept = value(model.coef_, model.intercept_)
+    assert kept <= value(first.coef_, first.intercept_) + 1e-9
+    assert kept <= value(rounds_two.coef_, rounds_two.intercept_) + 1e-6

@@ -245,12 +245,19 @@ class RegisteredLoss:
         function: ``(y_true, y_pred, similarity, from_logits=..., **hyper)`` per
             utterance (what a stack of networks and the convex fit compute).
         hyper: Its hyper-parameters by name, in the parameters' spelling.
+        prediction_weight: For a loss that is cross-entropy times a weight of the
+            true and the predicted class with no gradient through the weight
+            (``emotion_aware``, ``seed_weighted``): ``(similarity, **hyper)`` ->
+            that weight as a ``(K, K)`` matrix, true class by predicted class;
+            None for the others. The convex fit solves such a loss as a fixed
+            point of its predictions (a test holds the matrix to the function).
     """
 
     name: str
     cls: type[keras.losses.Loss]
     function: Callable[..., Any]
     hyper: dict[str, HyperParameter] = field(default_factory=dict)
+    prediction_weight: Callable[..., np.ndarray] | None = None
 
     @property
     def uses_similarity(self) -> bool:
@@ -265,7 +272,11 @@ LOSS_REGISTRY: dict[str, RegisteredLoss] = {}
 
 
 def register_loss(
-    name: str, function: Callable[..., Any], **hyper: HyperParameter
+    name: str,
+    function: Callable[..., Any],
+    *,
+    prediction_weight: Callable[..., np.ndarray] | None = None,
+    **hyper: HyperParameter,
 ) -> Callable[[type], type]:
     """Class decorator: ``cls`` becomes the loss ``name`` of the family.
 
@@ -275,7 +286,7 @@ def register_loss(
     ``(y_true, y_pred, similarity, from_logits=False, **hyper)`` -> per-sample
     values, written with ``keras.ops``; the stacked training passes each
     hyper-parameter as one value per model, so it meets a per-sample tensor through
-    :func:`per_model`.
+    :func:`per_model`. ``prediction_weight``: see :class:`RegisteredLoss`.
 
         @register_loss("focal_similarity", focal_similarity,
                        gamma=HyperParameter(2.0, "focusing strength"))
@@ -291,7 +302,9 @@ def register_loss(
         keras.saving.register_keras_serializable(package=_PACKAGE, name=cls.__name__)(
             cls
         )
-        LOSS_REGISTRY[name] = RegisteredLoss(name, cls, function, dict(hyper))
+        LOSS_REGISTRY[name] = RegisteredLoss(
+            name, cls, function, dict(hyper), prediction_weight
+        )
         cls.loss_name = name
         return cls
 
@@ -393,9 +406,20 @@ class SimilarityLoss(keras.losses.Loss):
         return config
 
 
+def _emotion_aware_weight(similarity: np.ndarray, alpha: float) -> np.ndarray:
+    """:func:`emotion_aware`'s weight, ``1 + alpha (1 - S[y, ŷ])``."""
+    return 1.0 + alpha * (1.0 - np.asarray(similarity))
+
+
+def _seed_weight(similarity: np.ndarray) -> np.ndarray:
+    """:func:`seed_weighted`'s weight, ``S[y, ŷ]``."""
+    return np.asarray(similarity, dtype=np.float64)
+
+
 @register_loss(
     "emotion_aware",
     emotion_aware,
+    prediction_weight=_emotion_aware_weight,
     alpha=HyperParameter(1.0, "extra cost of a maximally distant mistake"),
 )
 class EmotionAware(SimilarityLoss):
@@ -411,7 +435,7 @@ class EmotionAware(SimilarityLoss):
     """
 
 
-@register_loss("seed_weighted", seed_weighted)
+@register_loss("seed_weighted", seed_weighted, prediction_weight=_seed_weight)
 class SeedWeighted(SimilarityLoss):
     """The seed's literal ``CE * S[y, argmax p]``, kept as a named baseline."""
 

@@ -16,34 +16,48 @@ coefficients and probabilities), and every other loss its own model on the same
 footing: the answer to "does the loss help a linear model?" on the strong one,
 not on a softmax regression trained with Adam and early stopping (RESULTS 10.3b).
 
-The similarity-aware losses other than ``soft_target`` and ``expected_cost`` are
-not convex in ``W`` (``sim_loss`` is a difference of convex functions;
-``emotion_aware`` and ``seed_weighted`` reweight each utterance by its current
-prediction, with no gradient through the weight); L-BFGS then finds a local
-minimum from the same start (zero coefficients), as the network's optimiser does.
+``sim_loss`` is not convex in ``W`` (a difference of convex functions); L-BFGS
+finds a local minimum from zero coefficients, as the network's optimiser does.
+``emotion_aware`` and ``seed_weighted`` are cross-entropy weighted by the current
+prediction, with no gradient through the weight (their registered
+``prediction_weight``): their value jumps wherever a prediction changes, so
+L-BFGS on it mistakes the jumps for curvature. They are solved as a fixed point
+instead: cross-entropy weighted with the predictions held (a convex fit), the
+predictions recomputed, again until they no longer change, where the loss's
+gradient is zero. Where a mistake weighs more than the correct prediction
+(``emotion_aware``), a few utterances flip between right and wrong round after
+round and no fixed point exists; the fit stops when the predictions repeat and
+keeps the round with the lowest value of the loss itself (``converged_`` False).
 
 **Preconditioning.** L-BFGS runs on the coefficients divided by the square root of
 a diagonal estimate of the objective's curvature (Jacobi's preconditioner): feature
 ``j`` is scaled by ``1 / sqrt(h · Σ s_i x_ij² / Σ s_i + penalty)``, ``h`` =
 :data:`CURVATURE` (a softmax's curvature is at most 1/2, typically much less), the
-intercept by ``1 / sqrt(h)``. The minimum is the same; the path to it is not. The
-stopping tolerance is scaled by the smallest of those factors, so a fit stops only
-when every coefficient's own gradient is within ``tol``, scikit-learn's criterion.
-On the speech baseline's inputs (standardised statistics in row-space coordinates,
-whose Gram matrix is diagonal, so the estimate is exact but for the softmax's part)
-it takes 4–16 times fewer iterations and stops closer to the exact minimum; on
-TF-IDF (normalised rows) about as many (benchmarks/RESULTS.md, section 18).
+intercept by ``1 / sqrt(h)``. The minimum is the same; the path to it is not. A fit
+stops by scikit-learn's criterion, every component of the unscaled gradient within
+``tol`` (checked after each iteration). On row-space coordinates (the standardised
+statistics; TF-IDF in the family's fits), whose Gram matrix is diagonal, the
+estimate is exact but for the softmax's part, and a fit takes 4–16 times fewer
+iterations than scikit-learn's path (benchmarks/RESULTS.md, sections 18 and 19).
 ``precondition=False`` follows scikit-learn's path (its iterates, to round-off).
+
+**Cost.** Only the loss is TensorFlow's (its value and gradient with respect to
+the ``n × K`` logits, one traced graph per loss); the products with the inputs
+are NumPy's or SciPy's.
 
 Two classes or more. With two, scikit-learn fits one logistic row ``w`` where the
 softmax has two, ``w / 2`` and ``−w / 2`` at the optimum, whose penalty is half of
 ``w``'s: the model is scikit-learn's binary one at twice the ``C`` (a test).
+
+Longer than most modules: the objective, the solver loop and the fixed point are
+parts of this one estimator, used by nothing else.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,91 +70,139 @@ from sklearn.utils.class_weight import compute_class_weight
 from emotion_aware_loss.losses.family import registered
 
 CURVATURE = 0.1
+MAX_ROUNDS = 50
+"""Fixed-point rounds at most for a loss with a prediction weight."""
 
 
 def _check_loss(loss: str, hyper: dict[str, float]) -> None:
     names = list(registered(loss).hyper)
-    unknown = sorted(set(hyper) - set(names))
-    if unknown:
+    if unknown := sorted(set(hyper) - set(names)):
         raise ValueError(
             f"loss {loss!r} takes {names or 'no hyper-parameters'}, not {unknown}"
         )
 
 
-def _value_and_gradient(
-    flat: tf.Tensor,
-    inputs: tf.Tensor | tf.SparseTensor,
-    labels: tf.Tensor,
-    sample: tf.Tensor,
-    penalty: tf.Tensor,
-    similarity: tf.Tensor,
-    hyper: dict[str, tf.Tensor],
-    function: Callable[..., tf.Tensor],
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """The objective and its gradient at ``flat`` (the coefficients, then the
-    intercepts, class by class), ``function`` a registered loss's per-utterance
-    function."""
-    n_classes = tf.shape(similarity)[0]
-    with tf.GradientTape() as tape:
-        tape.watch(flat)
-        w = tf.reshape(flat, (n_classes, -1))
-        logits = _times(inputs, tf.transpose(w[:, :-1])) + w[:, -1]
-        per_utterance = function(labels, logits, similarity, from_logits=True, **hyper)
-        total = tf.reduce_sum(sample)
-        value = tf.reduce_sum(sample * per_utterance) / total
-        value += 0.5 * penalty * tf.reduce_sum(tf.square(w[:, :-1]))
-    return value, tape.gradient(value, flat)
-
-
 @functools.cache
-def _objective(
-    function: Callable[..., tf.Tensor], hyper_names: tuple[str, ...], sparse: bool
+def _loss_and_gradient(
+    function: Callable[..., tf.Tensor], hyper_names: tuple[str, ...]
 ) -> Callable[..., tuple[tf.Tensor, tf.Tensor]]:
-    """The objective and its gradient as a TensorFlow graph traced once per loss
-    function (the registry's, so a name registered again gets its own graph),
-    hyper-parameter names and input kind (dense or sparse), for inputs of any
-    shape, called with tensors only: 0.4 ms per L-BFGS iteration on 426 × 425
-    inputs against 0.7 ms through a ``tf.function`` with Python arguments. Not
-    XLA-compiled: XLA compiles every new input shape again (about 0.2 s), and a
-    preconditioned fit takes too few iterations to earn that back."""
+    """The weighted mean of a registered loss's per-utterance ``function`` and its
+    gradient with respect to the logits, as a TensorFlow graph traced once per
+    function (the registry's, so a name registered again gets its own graph) and
+    hyper-parameter names, for any number of utterances and classes, called with
+    tensors only.
 
-    def value_and_gradient(flat, inputs, labels, sample, penalty, similarity, *hyper):
-        return _value_and_gradient(
-            flat,
-            inputs,
-            labels,
-            sample,
-            penalty,
-            similarity,
-            dict(zip(hyper_names, hyper, strict=True)),
-            function,
-        )
+    Only the loss is TensorFlow's: the logits ``x Wᵀ + b`` and the chain rule's
+    ``Gᵀ x`` are two skinny products (``K`` columns) that NumPy, or SciPy on
+    sparse TF-IDF, computes in a third of the time TensorFlow takes for them
+    (0.10 against 0.34 ms on 426 × 425 inputs; RESULTS.md, section 19)."""
+
+    def loss_and_gradient(logits, labels, sample, similarity, *hyper):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            per_utterance = function(
+                labels,
+                logits,
+                similarity,
+                from_logits=True,
+                **dict(zip(hyper_names, hyper, strict=True)),
+            )
+            value = tf.reduce_sum(sample * per_utterance) / tf.reduce_sum(sample)
+        return value, tape.gradient(value, logits)
 
     matrix = tf.TensorSpec([None, None], tf.float64)
-    return tf.function(value_and_gradient).get_concrete_function(
-        tf.TensorSpec([None], tf.float64),
-        tf.SparseTensorSpec([None, None], tf.float64) if sparse else matrix,
+    return tf.function(loss_and_gradient).get_concrete_function(
+        matrix,
         tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([None], tf.float64),
-        tf.TensorSpec([], tf.float64),
         matrix,
         *(tf.TensorSpec([], tf.float64) for _ in hyper_names),
     )
 
 
-def _tensor(x: Any) -> tf.Tensor | tf.SparseTensor:
-    """``x`` in float64 for TensorFlow; a SciPy sparse matrix (TF-IDF) stays sparse."""
-    if scipy.sparse.issparse(x):
-        coo = scipy.sparse.coo_matrix(x, dtype=np.float64)
-        indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-        return tf.sparse.reorder(tf.SparseTensor(indices, coo.data, coo.shape))
-    return tf.constant(np.asarray(x, dtype=np.float64))
+class _Objective:
+    """The penalised objective of :class:`SoftmaxRegression` and its gradient over
+    the flat parameters (each class's coefficients, then its intercept), with the
+    last point's unscaled gradient kept for the stopping rule."""
+
+    def __init__(
+        self,
+        x: Any,
+        penalty: float,
+        loss: Callable[..., tuple[tf.Tensor, tf.Tensor]],
+        arguments: tuple[tf.Tensor, ...],
+        factor: float,
+        shape: tuple[int, int],
+    ) -> None:
+        self.x = x
+        self.x_t = x.T.tocsr() if scipy.sparse.issparse(x) else x.T
+        self.shape = shape
+        self.penalty = penalty
+        self.loss = loss
+        self.arguments = arguments
+        self.factor = factor
+        self.point, self.gradient = None, np.zeros(shape)
+
+    def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
+        w = flat.reshape(self.shape)
+        coef = w[:, :-1]
+        logits = np.asarray(self.x @ coef.T) + w[:, -1]
+        value, dlogits = self.loss(tf.constant(logits), *self.arguments)
+        dlogits = self.factor * dlogits.numpy()
+        gradient = np.empty(self.shape)
+        gradient[:, :-1] = np.asarray(self.x_t @ dlogits).T + self.penalty * coef
+        gradient[:, -1] = dlogits.sum(axis=0)
+        self.point, self.gradient = flat, gradient
+        data = self.factor * float(value)
+        return data + 0.5 * self.penalty * float(np.sum(coef**2)), gradient
 
 
-def _times(x: tf.Tensor | tf.SparseTensor, w: tf.Tensor) -> tf.Tensor:
-    if isinstance(x, tf.SparseTensor):
-        return tf.sparse.sparse_dense_matmul(x, w)
-    return tf.matmul(x, w)
+def _lbfgs(
+    problem: _Objective, scale: np.ndarray, start: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, int, bool]:
+    """``problem``'s minimum from ``start`` by scipy's L-BFGS on the coefficients
+    divided by ``scale``: the coefficients, the iterations, and whether it met
+    scikit-learn's criterion (every gradient component within ``tol``)."""
+    converged = False
+
+    def objective(scaled: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = problem(scaled * scale)
+        return value, gradient.ravel() * scale
+
+    def stop(scaled: np.ndarray) -> None:
+        # scikit-learn's criterion on the unscaled gradient, at the iterate just
+        # accepted (the line search's last point)
+        nonlocal converged
+        if (
+            np.array_equal(scaled * scale, problem.point)
+            and np.abs(problem.gradient).max() <= tol
+        ):
+            converged = True
+            raise StopIteration
+
+    scaled = not np.all(scale == 1.0)
+    result = scipy.optimize.minimize(
+        objective,
+        start.ravel() / scale,
+        jac=True,
+        method="L-BFGS-B",
+        # scaled, the gradient L-BFGS sees says nothing of scikit-learn's
+        # criterion: the callback checks it; unscaled, L-BFGS's own test is it
+        callback=stop if scaled else None,
+        options={
+            "maxiter": max_iter,
+            "maxls": 50,
+            "gtol": 0.0 if scaled else tol,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    w = (result.x * scale).reshape(problem.shape)
+    return w, int(result.nit), bool(result.success) or converged
+
+
+def _argmax(x: Any, w: np.ndarray) -> np.ndarray:
+    """Each row's predicted class (first of ties) under coefficients ``w``."""
+    return np.argmax(np.asarray(x @ w[:, :-1].T) + w[:, -1], axis=1)
 
 
 def _jacobi_scale(
@@ -155,6 +217,105 @@ def _jacobi_scale(
     curvature = CURVATURE * squares / weights.sum() + penalty
     row = np.append(1.0 / np.sqrt(curvature), 1.0 / np.sqrt(CURVATURE))
     return np.tile(row, n_classes)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One fit's data: inputs, renumbered labels, class weights, the similarity
+    over the fit's classes, the penalty, the preconditioner and L-BFGS's limits."""
+
+    x: Any
+    labels: np.ndarray
+    weights: np.ndarray
+    similarity: np.ndarray
+    penalty: float
+    scale: np.ndarray
+    max_iter: int
+    tol: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.similarity.shape[0], self.x.shape[1] + 1)
+
+    def _objective(
+        self,
+        function: Callable[..., tf.Tensor],
+        sample: np.ndarray,
+        hyper: dict[str, float],
+    ) -> _Objective:
+        names = tuple(sorted(hyper))
+        return _Objective(
+            self.x,
+            self.penalty,
+            _loss_and_gradient(function, names),
+            (
+                tf.constant(self.labels, tf.int32),
+                tf.constant(sample),
+                tf.constant(self.similarity),
+                *(tf.constant(float(hyper[key]), tf.float64) for key in names),
+            ),
+            # the data term weighs as the class weights sum (the stated
+            # objective), whatever ``sample`` sums to
+            float(sample.sum() / self.weights.sum()),
+            self.shape,
+        )
+
+    def minimise(
+        self,
+        function: Callable[..., tf.Tensor],
+        sample: np.ndarray,
+        hyper: dict[str, float],
+        start: np.ndarray,
+    ) -> tuple[np.ndarray, int, bool]:
+        """The minimum of ``function``'s mean weighted by ``sample`` plus the
+        penalty, from ``start``: coefficients, iterations, converged."""
+        objective = self._objective(function, sample, hyper)
+        return _lbfgs(objective, self.scale, start, self.max_iter, self.tol)
+
+    def fixed_point(
+        self,
+        function: Callable[..., tf.Tensor],
+        hyper: dict[str, float],
+        cost: np.ndarray,
+        start: np.ndarray,
+    ) -> tuple[np.ndarray, int, bool, int]:
+        """A loss that is cross-entropy weighted by ``cost[true, predicted]`` with
+        no gradient through the weight (``function``, ``hyper``): cross-entropy
+        weighted with the predictions held, solved round by round until they no
+        longer change. Returns coefficients, iterations, whether a fixed point was
+        reached, rounds.
+
+        The loss's gradient is zero exactly at a fixed point. Where there is none
+        (an utterance whose mistake weighs more than its correct prediction flips
+        back and forth, as ``emotion_aware``'s do), the predictions come back to
+        an earlier set; the fit stops there (or after :data:`MAX_ROUNDS`) with
+        the coefficients of the round whose value of the loss itself (weights of
+        its own predictions) was lowest, and is not converged."""
+        cross_entropy = registered("cross_entropy").function
+        stated = self._objective(function, self.weights, hyper)
+        # from zero coefficients every logit ties: start as if every prediction
+        # were right (the weight of a correct one)
+        predicted = self.labels if not start.any() else _argmax(self.x, start)
+        seen = {predicted.tobytes()}
+        w, iterations = start, 0
+        best, lowest = start, np.inf
+        for rounds in range(1, MAX_ROUNDS + 1):
+            sample = self.weights * np.asarray(cost)[self.labels, predicted]
+            if not sample.any():  # every utterance weighs nothing
+                return np.zeros(self.shape), iterations, True, rounds
+            w, steps, converged = self.minimise(cross_entropy, sample, {}, w)
+            iterations += steps
+            now = _argmax(self.x, w)
+            if np.array_equal(now, predicted):
+                return w, iterations, converged, rounds
+            value = stated(w.ravel())[0]
+            if value < lowest:
+                best, lowest = w, value
+            if now.tobytes() in seen:  # a cycle
+                break
+            seen.add(now.tobytes())
+            predicted = now
+        return best, iterations, False, rounds
 
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
@@ -173,6 +334,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         warm_start: Start from the last fit's solution (along a grid of ``C``).
         precondition: Scale the coefficients by the objective's diagonal curvature
             (Jacobi) for L-BFGS; False follows scikit-learn's path exactly.
+
+    After ``fit``: ``classes_``, ``coef_``, ``intercept_`` (scikit-learn's),
+    ``n_iter_`` (L-BFGS iterations, all rounds together), ``n_rounds_`` (fixed-point
+    rounds; 0 for a loss without a prediction weight) and ``converged_``.
     """
 
     def __init__(
@@ -237,32 +402,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             )
         hyper = dict(self.hyper or {})
         _check_loss(self.loss, hyper)
-        penalty = 1.0 / (self.C * float(weights.sum()))
-        # the fit's classes only: S restricted to them, labels renumbered
-        names = tuple(sorted(hyper))
-        arguments = (
-            _tensor(x),
-            tf.constant(np.searchsorted(classes, y), tf.int32),
-            tf.constant(weights),
-            tf.constant(penalty, tf.float64),
-            tf.constant(similarity[np.ix_(classes, classes)]),
-            *(tf.constant(float(hyper[key]), tf.float64) for key in names),
-        )
+        if scipy.sparse.issparse(x):
+            x = scipy.sparse.csr_matrix(x, dtype=np.float64)
+        else:
+            x = np.asarray(x, dtype=np.float64)
         shape = (len(classes), n_features + 1)
-        scale = (
-            _jacobi_scale(x, weights, penalty, len(classes))
-            if self.precondition
-            else np.ones(shape).ravel()
-        )
-
-        compute = _objective(
-            registered(self.loss).function, names, scipy.sparse.issparse(x)
-        )
-
-        def objective(scaled: np.ndarray) -> tuple[float, np.ndarray]:
-            value, gradient = compute(tf.constant(scaled * scale), *arguments)
-            return float(value), gradient.numpy() * scale
-
         start = np.zeros(shape)
         if self.warm_start and getattr(self, "classes_", None) is not None:
             if (
@@ -270,25 +414,37 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 and self.coef_.shape[1] == n_features
             ):
                 start = np.hstack([self.coef_, self.intercept_[:, None]])
-        result = scipy.optimize.minimize(
-            objective,
-            start.ravel() / scale,
-            jac=True,
-            method="L-BFGS-B",
-            options={
-                "maxiter": self.max_iter,
-                "maxls": 50,
-                "gtol": self.tol * float(scale.min()),
-                "ftol": 64 * np.finfo(float).eps,
-            },
+        penalty = 1.0 / (self.C * float(weights.sum()))
+        problem = _Problem(
+            x,
+            # the fit's classes only: labels renumbered, S restricted to them
+            np.searchsorted(classes, y),
+            weights,
+            similarity[np.ix_(classes, classes)],
+            penalty,
+            _jacobi_scale(x, weights, penalty, len(classes))
+            if self.precondition
+            else np.ones(shape).ravel(),
+            self.max_iter,
+            self.tol,
         )
-        result.x *= scale
-        w = result.x.reshape(shape)
+        entry = registered(self.loss)
+        if entry.prediction_weight is None:
+            w, iterations, converged = problem.minimise(
+                entry.function, weights, hyper, start
+            )
+            rounds = 0
+        else:
+            cost = entry.prediction_weight(problem.similarity, **hyper)
+            w, iterations, converged, rounds = problem.fixed_point(
+                entry.function, hyper, cost, start
+            )
         self.classes_ = classes
         self.coef_ = w[:, :-1]
         self.intercept_ = w[:, -1]
-        self.n_iter_ = np.array([result.nit])
-        self.converged_ = bool(result.success)
+        self.n_iter_ = np.array([iterations])
+        self.n_rounds_ = rounds
+        self.converged_ = converged
         return self
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:

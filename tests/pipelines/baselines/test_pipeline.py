@@ -306,6 +306,44 @@ def test_the_row_space_gives_the_same_regularised_model_with_fewer_values():
     np.testing.assert_array_equal(RowSpace().fit(tall).transform(tall), tall)
 
 
+def test_sparse_tf_idf_in_row_space_gives_the_same_model_where_dense_enough():
+    """TF-IDF (sparse) mapped by the eigenvectors of its Gram matrix: orthonormal
+    coordinates of the rows' span, the same softmax regression on them as on the
+    sparse matrix; a matrix sparser than ``max_density`` allows stays as it is."""
+    import scipy.sparse  # noqa: PLC0415
+
+    from emotion_aware_loss.evaluation.baselines import RowSpace  # noqa: PLC0415
+    from emotion_aware_loss.models.softmax_regression import (  # noqa: PLC0415
+        SoftmaxRegression,
+    )
+
+    rng = np.random.default_rng(4)
+    dense = rng.random((40, 300)) * (rng.random((40, 300)) < 0.1)
+    dense[1] = dense[0]  # a repeated transcript: one direction fewer
+    x = scipy.sparse.csr_matrix(dense)
+    y = np.arange(40) % 4
+    test = scipy.sparse.csr_matrix(
+        rng.random((15, 300)) * (rng.random((15, 300)) < 0.1)
+    )
+    ratio = 40 * 40 / x.nnz  # its row-space coordinates over its stored values
+    space = RowSpace(max_density=ratio).fit(x)
+    assert space.basis_.shape == (300, 39)
+    np.testing.assert_allclose(space.basis_.T @ space.basis_, np.eye(39), atol=1e-9)
+    np.testing.assert_allclose(space.transform(x) @ space.basis_.T, dense, atol=1e-9)
+
+    def model():
+        return SoftmaxRegression("soft_target", np.eye(4), {"beta": 5.0}, tol=1e-10)
+
+    direct = model().fit(x, y).predict_proba(test)
+    projected = model().fit(space.transform(x), y)
+    np.testing.assert_allclose(
+        projected.predict_proba(space.transform(test)), direct, atol=1e-6
+    )
+    kept = RowSpace(max_density=ratio * 0.9).fit(x)
+    assert kept.basis_ is None and kept.transform(x) is x
+    assert RowSpace().fit(x).basis_ is None  # scikit-learn's baseline: sparse
+
+
 # --- the linear models fitted with a variant's loss (baselines.losses) ---------------
 FAMILY_VARIANTS = {
     "cross_entropy": {"loss": "cross_entropy"},

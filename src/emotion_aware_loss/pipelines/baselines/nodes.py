@@ -25,6 +25,7 @@ from emotion_aware_loss.config.layout import (
     reference_baseline,
 )
 from emotion_aware_loss.evaluation.baselines import (
+    SPARSE_ROW_SPACE,
     Design,
     Fitted,
     FoldData,
@@ -178,11 +179,20 @@ def _fusion(
 
 
 def _designs(
-    fold: _Fold, inputs: dict[str, FoldData], config: BaselinesConfig, seed: int
+    fold: _Fold,
+    inputs: dict[str, FoldData],
+    config: BaselinesConfig,
+    seed: int,
+    text_density: float = 0.0,
 ) -> dict[str, Design]:
     """Each modality's inputs transformed for every split that chooses ``C`` and
-    for the final fit: once per fold, for every linear model fitted on them."""
-    features = {SPEECH: speech_features, TEXT: lambda: tfidf_features(config.text)}
+    for the final fit: once per fold, for every linear model fitted on them
+    (``text_density``: TF-IDF in row-space coordinates up to that density, see
+    :func:`tfidf_features`)."""
+    features = {
+        SPEECH: speech_features,
+        TEXT: lambda: tfidf_features(config.text, text_density),
+    }
     return {
         modality: design(
             features[modality](),
@@ -370,7 +380,8 @@ def fit_linear_family(
     )
     variants = validate_variants(loss_variants)
     reference = reference_baseline(model.modalities)
-    designs = _designs(fold, inputs, baselines, seed)
+    # the same models as on sparse TF-IDF, in half the L-BFGS iterations
+    designs = _designs(fold, inputs, baselines, seed, SPARSE_ROW_SPACE)
     probabilities: dict[str, _Scores] = {}
     calibrate = evaluation.temperature_objective()
     for variant, matrix in similarities.items():

@@ -91,7 +91,7 @@ def analyse(oof: pd.DataFrame, weights: list[float]) -> dict[str, float]:
         return out
     linear = parts[reference]
     for variant, part in parts.items():
-        if variant.startswith(("linear_", "ensemble_")):
+        if variant.startswith(("linear_", "convex_", "ensemble_")):
             continue
         assert (part["utterance_id"].to_numpy() == linear["utterance_id"]).all()
         for prefix, tag in (("prob_", ""), ("uncalibrated_", "_uncal")):

@@ -61,7 +61,7 @@ def test_ensembles_are_rows_named_after_their_variant_and_bad_entries_are_named(
         PARAMS
         | {"evaluation": {"ensembles": ["soft"]}, "baselines": {"losses": ["soft"]}}
     )
-    assert own.ensemble_linear("soft") == "linear_soft"  # the variant's own loss
+    assert own.ensemble_linear("soft") == "convex_soft"  # the variant's own loss
     for params, message in (
         ({"evaluation": {"ensembles": ["nope"]}}, "names 'nope', which is not one"),
         (

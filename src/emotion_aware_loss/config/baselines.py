@@ -72,7 +72,7 @@ class BaselinesConfig(_Strict):
         description="loss variants whose loss, similarity matrix and hyper-parameters "
         "also fit the linear models (a softmax regression fitted like scikit-learn's "
         "logistic regression, C chosen the same way): one more row, "
-        "linear_<variant>, per variant named",
+        "convex_<variant>, per variant named",
     )
     text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
 

@@ -51,7 +51,7 @@ class EvaluationConfig(_Strict):
     ensembles: list[str] | Literal["all"] = Field(
         default_factory=list,
         description="loss variants whose network is also averaged with a linear "
-        "model (its own loss's, linear_<variant>, when baselines.losses fits one; "
+        "model (its own loss's, convex_<variant>, when baselines.losses fits one; "
         "else the reference baseline), the network's weight chosen on the "
         "validation part: a row ensemble_<variant> each; all: every variant",
     )

@@ -58,10 +58,15 @@ def reference_baseline(modalities: list[str] | tuple[str, ...]) -> str:
     return baseline_names(modalities)[-1]
 
 
-def linear_family_name(variant: str) -> str:
-    """The linear model fitted with loss variant ``variant``'s loss
-    (``baselines.losses``): ``linear_<variant>``."""
-    return f"linear_{variant}"
+CONVEX_PREFIX = "convex_"
+"""The rows of the linear models fitted with a variant's loss (not scikit-learn's:
+``linear_*`` names only the scikit-learn baselines)."""
+
+
+def convex_name(variant: str) -> str:
+    """The linear model fitted with loss variant ``variant``'s loss by the convex
+    fit (``baselines.losses``): ``convex_<variant>``."""
+    return f"{CONVEX_PREFIX}{variant}"
 
 
 # Views of similarity.SIMILARITY_SOURCES: each source's per-fold dataset, the
@@ -91,8 +96,8 @@ class Layout:
 
     @property
     def linear_family(self) -> tuple[str, ...]:
-        """The linear models of :attr:`linear_losses`: ``linear_<variant>``."""
-        return tuple(linear_family_name(v) for v in self.linear_losses)
+        """The linear models of :attr:`linear_losses`: ``convex_<variant>``."""
+        return tuple(convex_name(v) for v in self.linear_losses)
 
     @property
     def ensemble_names(self) -> tuple[str, ...]:
@@ -103,7 +108,7 @@ class Layout:
         """The linear model averaged with ``variant``'s network: the one fitted with
         its loss (``baselines.losses``), else the reference baseline."""
         if variant in self.linear_losses:
-            return linear_family_name(variant)
+            return convex_name(variant)
         return self.baselines[-1]
 
     @property
@@ -151,7 +156,7 @@ def _linear_losses(
                 "networks; the linear models are fitted before them (use a variant "
                 "with a hand_set or valence_arousal similarity)"
             )
-        clash = linear_family_name(variant)
+        clash = convex_name(variant)
         if clash in variants or clash in names:
             raise ValueError(
                 f"baselines.losses: {variant!r}'s linear model would be named "
@@ -259,7 +264,7 @@ def layout_from_parameters(params: dict[str, Any]) -> Layout:
     ensembles = _ensembles(
         evaluation.ensembles,
         variants,
-        baselines + tuple(linear_family_name(v) for v in linear_losses),
+        baselines + tuple(convex_name(v) for v in linear_losses),
     )
     return Layout(
         cv.n_folds,

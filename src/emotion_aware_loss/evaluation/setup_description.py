@@ -15,7 +15,7 @@ from emotion_aware_loss.config import (
 )
 from emotion_aware_loss.config.layout import (
     baseline_names,
-    linear_family_name,
+    convex_name,
     reference_baseline,
 )
 from emotion_aware_loss.evaluation.provenance import (
@@ -108,7 +108,7 @@ def _describe_baselines(
     lines = {name: text[name] for name in baseline_names(model.modalities)}
     reference = reference_baseline(model.modalities)
     for variant in baselines.losses:
-        lines[linear_family_name(variant)] = (
+        lines[convex_name(variant)] = (
             f"{reference} with {variant}'s loss, hyper-parameters and similarity "
             "matrix: softmax regressions fitted like it (L-BFGS on the L2-penalised "
             "objective, C chosen the same way)"

@@ -380,21 +380,21 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
     )
     family = _run_family(fold_inputs)
     assert set(family) == {
-        f"linear_{v}_{kind}"
+        f"convex_{v}_{kind}"
         for v in ("no_cost", "soft")
         for kind in ("metrics", "predictions", "held_out")
     }
     np.testing.assert_allclose(
-        _probabilities(family, "linear_no_cost"),
+        _probabilities(family, "convex_no_cost"),
         _probabilities(baseline, "linear_fusion"),
         atol=1e-4,  # both stop at gradient 1e-4, by different paths
     )
     assert not np.allclose(
-        _probabilities(family, "linear_soft"),
+        _probabilities(family, "convex_soft"),
         _probabilities(baseline, "linear_fusion"),
         atol=1e-3,
     )
-    metrics = family["linear_soft_metrics"]
+    metrics = family["convex_soft_metrics"]
     assert set(metrics["decisions"]) == {"argmax", "min_expected_cost"}
 
 
@@ -409,14 +409,16 @@ def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):
     chosen = layout.layout_from_parameters(
         params | {"baselines": {"losses": ["soft", "no_cost"]}}
     )
-    assert chosen.scored[-3:] == ("linear_speech", "linear_soft", "linear_no_cost")
+    assert chosen.scored[-3:] == ("linear_speech", "convex_soft", "convex_no_cost")
+    # ``linear_*`` names the scikit-learn baselines and nothing else
+    assert [n for n in chosen.scored if n.startswith("linear_")] == ["linear_speech"]
     monkeypatch.setattr(layout, "_run_layout", chosen)
     (node,) = [
         n for n in create_pipeline().nodes if n.name == "fold_1.fit_linear_family_node"
     ]
     assert "similarity_matrix" in node.inputs and "params:loss_variants" in node.inputs
     assert set(node.outputs) == {
-        f"linear_{v}.fold_1.{kind}"
+        f"convex_{v}.fold_1.{kind}"
         for v in ("soft", "no_cost")
         for kind in ("metrics", "predictions", "held_out")
     }

@@ -21,7 +21,7 @@ from emotion_aware_loss.config.layout import (
     SPEECH,
     TEXT,
     baseline_names,
-    linear_family_name,
+    convex_name,
     reference_baseline,
 )
 from emotion_aware_loss.evaluation.baselines import (
@@ -393,7 +393,7 @@ def fit_linear_family(
             max_iter=baselines.max_iter,
             warm_start=True,
         )
-        name = linear_family_name(variant)
+        name = convex_name(variant)
         probabilities[name] = _probabilities(
             designs, baselines, len(classes), seed, calibrate, regression, name
         )[reference]

@@ -145,11 +145,6 @@ def _linear_losses(
                 f"baselines.losses names {variant!r}, which is not one of the "
                 f"loss_variants {list(variants)}"
             )
-        if variants[variant].loss == "cross_entropy":
-            raise ValueError(
-                f"baselines.losses: {variant!r} trains with cross_entropy, whose "
-                f"linear model is the baseline {names[-1]!r} itself; leave it out"
-            )
         if variants[variant].similarity in DERIVED_FROM_MODELS:
             raise ValueError(
                 f"baselines.losses: {variant!r} uses a similarity learned from the "

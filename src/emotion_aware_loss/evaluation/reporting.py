@@ -256,13 +256,15 @@ def significance_section(
 ) -> list[str]:
     """Paired differences to one reference with tests and bootstrap intervals.
 
-    ``reference`` is the baseline variant (``evaluation.baseline``, the default) or
-    a linear baseline, whose section compares the network with it.
+    ``reference`` is the baseline variant (``evaluation.baseline``, the default), a
+    linear baseline, whose section compares the network with it, or the baseline
+    variant's convex fit, whose section compares the other convex fits with it.
     """
     reference = reference or evaluation["baseline"]
     if "comparison" in table:
         table = table[table["comparison"] == reference]
-    linear = reference != evaluation["baseline"]
+    convex = reference.startswith(CONVEX_PREFIX)
+    linear = reference != evaluation["baseline"] and not convex
     wanted = table[table["metric"].isin(evaluation["report_metrics"])]
     n_folds = int(table["n_folds"].max()) if len(table) else 0
     level = evaluation["bootstrap"]["confidence"]
@@ -296,19 +298,29 @@ def significance_section(
         )
         + f" below {evaluation['alpha']:g}"
     )
-    how = (
-        f"Does the network earn its cost? Every loss variant against `{reference}`, "
-        "the linear baseline on the same inputs and folds, under the same decision "
-        "rule. "
-        if linear
-        else "A variant is compared with the baseline under the same decision rule; "
-        "the baseline's `min_expected_cost` row is compared with its own `argmax` "
-        "(the decision rule alone). "
-    )
+    if linear:
+        how = (
+            f"Does the network earn its cost? Every loss variant against "
+            f"`{reference}`, the linear baseline on the same inputs and folds, under "
+            "the same decision rule. "
+        )
+        title = f"## Network vs linear baseline ({reference})"
+    elif convex:
+        how = (
+            "Does the loss help the linear model? Every `convex_<variant>` against "
+            f"`{reference}`: the same softmax regression, inner folds and solver, "
+            "fitted with the baseline variant's loss, under the same decision rule. "
+        )
+        title = f"## The losses on the linear model ({reference})"
+    else:
+        how = (
+            "A variant is compared with the baseline under the same decision rule; "
+            "the baseline's `min_expected_cost` row is compared with its own "
+            "`argmax` (the decision rule alone). "
+        )
+        title = f"## Comparison with {reference}"
     return [
-        f"## Network vs linear baseline ({reference})"
-        if linear
-        else f"## Comparison with {reference}",
+        title,
         "",
         "Δ is variant minus reference, per fold (mean ± std over folds; *wins*: "
         "folds where the variant's value is higher — better for accuracy and UAR, "

@@ -424,8 +424,12 @@ def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):
     }
     for losses, message in (
         (["nope"], "baselines.losses names 'nope', which is not one of"),
-        (["cross_entropy"], "whose linear model is the baseline 'linear_speech'"),
         (["learned"], "uses a similarity learned from the networks"),
     ):
         with pytest.raises(ValueError, match=message):
             layout.layout_from_parameters(params | {"baselines": {"losses": losses}})
+    # the baseline variant's own loss: the family's reference, fitted alike
+    own = layout.layout_from_parameters(
+        params | {"baselines": {"losses": ["cross_entropy", "soft"]}}
+    )
+    assert own.linear_family == ("convex_cross_entropy", "convex_soft")

@@ -275,3 +275,40 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
         "cross_entropy",
         "linear_fusion",
     }
+
+
+def test_each_convex_fit_is_compared_with_the_baseline_variants_own(
+    training_inputs, training_config, monkeypatch
+):
+    """``baselines.losses`` with the baseline variant's loss: ``convex_<variant>``
+    rows are tested against ``convex_cross_entropy`` (same model, inner folds and
+    solver), in a section of the report of their own; the networks are not."""
+    import dataclasses
+
+    from emotion_aware_loss.config import layout
+    from emotion_aware_loss.evaluation.reporting import significance_section
+    from emotion_aware_loss.pipelines.baselines import create_pipeline as baselines
+    from emotion_aware_loss.pipelines.evaluation import create_pipeline as evaluation
+
+    chosen = dataclasses.replace(
+        layout.load_layout(),
+        baselines=("linear_speech", "linear_text", "linear_fusion"),
+        linear_losses=("cross_entropy", "emotion_aware"),
+    )
+    monkeypatch.setattr(layout, "_run_layout", chosen)
+    params = _evaluation_params(training_inputs, training_config)
+    trained = run_pipeline(training_pipeline(), training_inputs | params)
+    linear = run_pipeline(baselines(), training_inputs | params)
+    out = run_pipeline(evaluation(), training_inputs | trained | linear | params)
+    tests = out["significance_tests"]
+    own = tests[tests["comparison"] == "convex_cross_entropy"]
+    assert set(own["variant"]) == {"convex_emotion_aware"}
+    assert set(tests["comparison"]) == {
+        "cross_entropy",
+        "linear_fusion",
+        "convex_cross_entropy",
+    }
+    config = training_inputs["params:evaluation"].model_dump()
+    section = significance_section(tests, config, 4, "convex_cross_entropy")
+    assert section[0] == "## The losses on the linear model (convex_cross_entropy)"
+    assert any("convex_emotion_aware" in line for line in section)

@@ -84,13 +84,14 @@ class RowSpace(BaseEstimator, TransformerMixin):
     many rows as features the data pass through unchanged.
 
     A sparse matrix (TF-IDF) is mapped only where its coordinates, ``n`` dense
-    values a row, are at most ``max_density`` times its stored values (the
-    demo's transcripts: 3.8–5.7 times; the ratio is ``n`` over the mean stored
-    values per row, so a corpus of thousands of transcripts stays sparse); its basis comes from the eigenvectors of the rows' Gram matrix
-    (``n × n``), not from an SVD of the ``n × d`` matrix made dense. The
-    coordinates are orthogonal, so a diagonal preconditioner is exact for their
-    Gram matrix: the convex fit takes about half the iterations on them that it
-    takes on the sparse TF-IDF (benchmarks/RESULTS.md, section 19).
+    values a row, are at most ``max_density`` times its stored values (the ratio
+    is ``n`` over the mean stored values per row: 3.8–5.7 for the demo's
+    transcripts; a corpus of thousands of transcripts stays sparse). Its basis
+    comes from the eigenvectors of the rows' Gram matrix (``n × n``), not from an
+    SVD of the ``n × d`` matrix made dense. The coordinates are orthogonal, so a
+    diagonal preconditioner is exact for their Gram matrix: the convex fit takes
+    about half the iterations on them that it takes on the sparse TF-IDF
+    (benchmarks/RESULTS.md, section 19).
     """
 
     def __init__(self, max_density: float = 0.0) -> None:

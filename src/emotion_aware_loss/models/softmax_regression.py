@@ -146,7 +146,7 @@ class _Objective:
     def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
         w = flat.reshape(self.shape)
         coef = w[:, :-1]
-        logits = np.asarray(self.x @ coef.T) + w[:, -1]
+        logits = _logits(self.x, coef, w[:, -1])
         value, dlogits = self.loss(tf.constant(logits), *self.arguments)
         dlogits = self.factor * dlogits.numpy()
         gradient = np.empty(self.shape)
@@ -200,9 +200,15 @@ def _lbfgs(
     return w, int(result.nit), bool(result.success) or converged
 
 
+def _logits(x: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``x coefᵀ + intercept``, ``x`` dense or a SciPy sparse matrix."""
+    return np.asarray(x @ coef.T) + intercept
+
+
 def _argmax(x: Any, w: np.ndarray) -> np.ndarray:
-    """Each row's predicted class (first of ties) under coefficients ``w``."""
-    return np.argmax(np.asarray(x @ w[:, :-1].T) + w[:, -1], axis=1)
+    """Each row's predicted class (first of ties) under coefficients ``w``
+    (each class's, then its intercept)."""
+    return np.argmax(_logits(x, w[:, :-1], w[:, -1]), axis=1)
 
 
 def _jacobi_scale(
@@ -292,6 +298,7 @@ class _Problem:
         the coefficients of the round whose value of the loss itself (weights of
         its own predictions) was lowest, and is not converged."""
         cross_entropy = registered("cross_entropy").function
+        cost = np.asarray(cost, dtype=np.float64)
         stated = self._objective(function, self.weights, hyper)
         # from zero coefficients every logit ties: start as if every prediction
         # were right (the weight of a correct one)
@@ -300,7 +307,7 @@ class _Problem:
         w, iterations = start, 0
         best, lowest = start, np.inf
         for rounds in range(1, MAX_ROUNDS + 1):
-            sample = self.weights * np.asarray(cost)[self.labels, predicted]
+            sample = self.weights * cost[self.labels, predicted]
             if not sample.any():  # every utterance weighs nothing
                 return np.zeros(self.shape), iterations, True, rounds
             w, steps, converged = self.minimise(cross_entropy, sample, {}, w)
@@ -450,7 +457,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         if not scipy.sparse.issparse(x):
             x = np.asarray(x, dtype=np.float64)
-        return np.asarray(x @ self.coef_.T) + self.intercept_
+        return _logits(x, self.coef_, self.intercept_)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         logits = self.decision_function(x)

@@ -63,6 +63,11 @@ CONVEX_PREFIX = "convex_"
 ``linear_*`` names only the scikit-learn baselines)."""
 
 
+LINEAR_MODEL_PREFIXES = ("linear_", CONVEX_PREFIX)
+"""The rows of linear models, scikit-learn's baselines and the convex fits (not
+networks or ensembles)."""
+
+
 def convex_name(variant: str) -> str:
     """The linear model fitted with loss variant ``variant``'s loss by the convex
     fit (``baselines.losses``): ``convex_<variant>``."""

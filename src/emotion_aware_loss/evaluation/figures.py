@@ -15,8 +15,8 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from emotion_aware_loss.config.layout import (
-    CONVEX_PREFIX,
     FUSION,
+    LINEAR_MODEL_PREFIXES,
     SPEECH,
     TEXT,
 )
@@ -364,7 +364,7 @@ def frontier_figure(summary: pd.DataFrame) -> Figure:
     for i, (variant, rows) in enumerate(summary.groupby("variant", sort=False)):
         part = rows.sort_values("weight")
         colour = colours(i % 10)
-        style = "--" if variant.startswith(("linear_", CONVEX_PREFIX)) else "-"
+        style = "--" if variant.startswith(LINEAR_MODEL_PREFIXES) else "-"
         ax.plot(
             part["mistake_severity_mean"],
             part["uar_mean"],

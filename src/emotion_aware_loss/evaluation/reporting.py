@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from emotion_aware_loss.config import SCALAR_METRICS
-from emotion_aware_loss.config.layout import CONVEX_PREFIX
+from emotion_aware_loss.config.layout import CONVEX_PREFIX, LINEAR_MODEL_PREFIXES
 
 METRIC_TITLES = {
     "accuracy": "Accuracy",
@@ -372,7 +372,7 @@ def trade_off_section(
     uar, severity = start["uar_mean"].iloc[0], start["mistake_severity_mean"].iloc[0]
     close = summary[
         (summary["uar_mean"] >= uar - 0.01)
-        & ~summary["variant"].str.startswith(("linear_", CONVEX_PREFIX))
+        & ~summary["variant"].str.startswith(LINEAR_MODEL_PREFIXES)
         & summary["mistake_severity_mean"].notna()
     ]
     best = close.loc[close["mistake_severity_mean"].idxmin()] if len(close) else None

@@ -86,7 +86,7 @@ def product_seconds(x: object, k: int, repeats: int = 200) -> float:
         return (time.perf_counter() - start) / repeats
 
 
-class Counting:  # noqa
+class Counting:
     """Counts the objective's calls, their arithmetic (``4 n d K`` each) and,
     per input, the calls made on it (for the product floor)."""
 

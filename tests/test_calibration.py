@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
+from emotion_aware_loss.config import EvaluationConfig
 from emotion_aware_loss.losses.metrics import expected_calibration_error
 from emotion_aware_loss.models.calibration import (
     BOUNDS,
+    TemperatureFit,
     apply_temperature,
     fit_temperature,
 )
@@ -40,6 +42,54 @@ def test_the_fit_recovers_the_temperature_that_distorted_calibrated_probabilitie
         assert expected_calibration_error(labels, calibrated) < (
             expected_calibration_error(labels, given)
         )
+
+
+def _penalised(given: np.ndarray, labels: np.ndarray, t: float, prior: float) -> float:
+    """Summed negative log-likelihood at ``T = t`` plus the normal prior's
+    penalty on ``log T``, written out independently of the module."""
+    scaled = softmax(np.log(given) / t, axis=1)
+    nll = -np.log(scaled[np.arange(len(labels)), labels]).sum()
+    return nll + np.log(t) ** 2 / (2 * prior**2)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 3.0])
+def test_the_prior_draws_a_temperature_fitted_on_few_rows_toward_one(
+    true_temperature,
+):
+    logits, labels = _calibrated_sample(4000, seed=2)
+    given = softmax(logits * true_temperature, axis=1)
+    few = slice(0, 40)
+    likelihood = fit_temperature(given[few], labels[few])
+    posterior = fit_temperature(given[few], labels[few], prior=0.4)
+    # between 1 and the likelihood's temperature, on the same side of 1
+    assert min(1.0, likelihood) < posterior < max(1.0, likelihood)
+    assert abs(np.log(posterior)) < abs(np.log(likelihood)) - 0.1
+    # the maximum a posteriori: the penalised objective is higher either side
+    at = _penalised(given[few], labels[few], posterior, 0.4)
+    for step in (0.98, 1.02):
+        assert at < _penalised(given[few], labels[few], posterior * step, 0.4)
+    # on thousands of rows the likelihood decides
+    assert fit_temperature(given, labels, prior=0.4) == pytest.approx(
+        fit_temperature(given, labels), rel=0.01
+    )
+    # no prior: the maximum likelihood; confidence has no likelihood to weigh
+    assert fit_temperature(given[few], labels[few], prior=None) == likelihood
+    assert fit_temperature(given[few], labels[few], "confidence", 0.4) == (
+        fit_temperature(given[few], labels[few], "confidence")
+    )
+
+
+def test_a_run_fits_its_temperatures_with_its_objective_and_prior():
+    logits, labels = _calibrated_sample(60, seed=3)
+    given = softmax(logits * 3.0, axis=1)
+    assert EvaluationConfig().temperature_prior == 0.4
+    for objective, prior in (("log_likelihood", 0.4), ("log_likelihood", None)):
+        fit = TemperatureFit(objective, prior)
+        assert fit(given, labels) == fit_temperature(given, labels, objective, prior)
+    assert EvaluationConfig(temperature_prior=None).temperature_prior is None
+    for bad in (0.0, -0.4):
+        with pytest.raises(ValueError, match="temperature_prior"):
+            EvaluationConfig(temperature_prior=bad)
 
 
 def test_applying_a_temperature_keeps_the_argmax_and_rows_summing_to_one():
@@ -76,6 +126,9 @@ def test_bad_input_is_refused_with_the_shapes_or_labels_named():
         fit_temperature(np.full((4, 3), 1 / 3), np.array([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="unknown calibration objective 'ece'"):
         fit_temperature(np.full((4, 3), 1 / 3), np.array([0, 1, 2, 0]), "ece")
+    for bad in (0.0, -1.0, np.inf):
+        with pytest.raises(ValueError, match="prior must be positive"):
+            fit_temperature(np.full((4, 3), 1 / 3), np.array([0, 1, 2, 0]), prior=bad)
     for bad in (0.0, -1.0, np.inf, np.nan):
         with pytest.raises(ValueError, match="temperature must be positive"):
             apply_temperature(np.full((2, 3), 1 / 3), bad)

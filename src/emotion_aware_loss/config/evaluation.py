@@ -72,6 +72,13 @@ class EvaluationConfig(_Strict):
         description="how the temperature is fitted: log_likelihood (Guo et al.) | "
         "confidence (mean top-class probability = accuracy on the held-out rows)",
     )
+    temperature_prior: float | None = Field(
+        0.4,
+        gt=0.0,
+        description="standard deviation of log T under a normal prior centred on "
+        "T = 1: a log-likelihood temperature is the maximum a posteriori, drawn "
+        "toward 1 when fitted on a few dozen rows | null: the maximum likelihood",
+    )
     pair_cost_confidence: float = Field(0.7, gt=0.2, lt=1.0)
     rule_shift_warning: float = Field(
         0.15,
@@ -90,10 +97,6 @@ class EvaluationConfig(_Strict):
                 f"got {value}"
             )
         return value
-
-    def temperature_objective(self) -> str | None:
-        """How temperatures are fitted, or None without calibration."""
-        return None if self.calibration == "none" else self.calibration_objective
 
     @model_validator(mode="before")
     @classmethod

@@ -204,7 +204,27 @@ def results_section(
     ]
 
 
-def calibration_section(folds: pd.DataFrame, decimals: int) -> list[str]:
+def _temperature_fit(evaluation: dict) -> str:
+    """How the run fitted its temperatures, in words."""
+    if evaluation.get("calibration_objective", "log_likelihood") == "confidence":
+        return (
+            "so that their mean top-class probability equals the share of right "
+            "predictions (`evaluation.calibration_objective: confidence`)"
+        )
+    prior = evaluation.get("temperature_prior")
+    text = "by their negative log-likelihood (Guo et al., 2017)"
+    if prior is None:
+        return text
+    return (
+        f"{text} with a normal prior on log T centred on T = 1, standard deviation "
+        f"{prior:g} (`evaluation.temperature_prior`: the maximum a posteriori; a "
+        "temperature fitted on a few dozen utterances is drawn toward 1)"
+    )
+
+
+def calibration_section(
+    folds: pd.DataFrame, decimals: int, evaluation: dict | None = None
+) -> list[str]:
     """Each model's temperature and its ECE and cross-entropy before and after
     calibration (mean over folds); empty for tables without them."""
     columns = ["temperature", "ece_uncalibrated", "cross_entropy_uncalibrated"]
@@ -237,14 +257,16 @@ def calibration_section(folds: pd.DataFrame, decimals: int) -> list[str]:
         "## Calibration",
         "",
         "Every model's probabilities are divided, in log space, by a temperature "
-        "fitted on held-out predictions by their negative log-likelihood (Guo et "
-        "al., 2017) before they are scored, decided on (`min_expected_cost`) or "
+        f"fitted on held-out predictions {_temperature_fit(evaluation or {})} "
+        "before they are scored, decided on (`min_expected_cost`) or "
         "averaged: a network's from its early-stopped model on the validation part "
         "(the refitted network gets the same temperature), a linear model's from "
         "its inner folds at the chosen C (`linear_fusion`: each member calibrated, "
         "then their mean). A temperature above 1 flattens over-confident "
         "probabilities. The argmax predictions do not change. Mean over folds "
-        "(temperature: range), before → after.",
+        "(temperature: range), before → after; the reliability figure gives the "
+        "ECE of all folds' predictions pooled (a fold's few utterances per bin "
+        "make its own ECE noisy).",
         "",
         *_table(["Variant", "Temperature", "ECE", "Cross-entropy"], rows),
         "",
@@ -573,7 +595,7 @@ def markdown_report(
         "",
         *setup_section(setup),
         *results_section(summary, decimals, int(evaluation.get("ece_bins", 15))),
-        *calibration_section(folds, decimals),
+        *calibration_section(folds, decimals, evaluation),
         *(
             line
             for reference in (

@@ -12,24 +12,32 @@ from emotion_aware_loss.losses.metrics import (
     classification_metrics,
     predicted_labels,
 )
-from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.models.calibration import TemperatureFit, apply_temperature
 
 # Prefix of the prediction table's columns of probabilities before calibration.
 UNCALIBRATED = "uncalibrated_"
 
 
+def temperature_fit(evaluation: EvaluationConfig) -> TemperatureFit | None:
+    """How the run fits its temperatures (``evaluation.calibration_objective``,
+    ``evaluation.temperature_prior``), or None without calibration."""
+    if evaluation.calibration == "none":
+        return None
+    return TemperatureFit(
+        evaluation.calibration_objective, evaluation.temperature_prior
+    )
+
+
 def model_temperature(history: dict, evaluation: EvaluationConfig) -> float:
     """The temperature a network's probabilities are scored at: fitted
-    (``evaluation.calibration_objective``) on its early-stopped predictions on the
-    validation part, which its history keeps; 1 without calibration or
-    validation."""
-    objective = evaluation.temperature_objective()
-    if objective is None or "validation_probabilities" not in history:
+    (:func:`temperature_fit`) on its early-stopped predictions on the validation
+    part, which its history keeps; 1 without calibration or validation."""
+    fit = temperature_fit(evaluation)
+    if fit is None or "validation_probabilities" not in history:
         return 1.0
-    return fit_temperature(
+    return fit(
         np.asarray(history["validation_probabilities"]),
         np.asarray(history["validation_labels"]),
-        objective,
     )
 
 

@@ -352,6 +352,15 @@ def test_probabilities_are_scored_calibrated_and_the_report_shows_both(classes):
         f"| cross_entropy | 3.00 (3.00–3.00) | {before:.3f} → {argmax['ece']:.3f} |"
         in (section)
     )
+    # the section says how the temperatures were fitted
+    assert "prior on log T centred on T = 1, standard deviation 0.4" in section
+    for config, said, unsaid in (
+        (EvaluationConfig(temperature_prior=None), "log-likelihood", "prior"),
+        (EvaluationConfig(calibration_objective="confidence"), "confidence", "prior"),
+    ):
+        other = write_report(_setup(classes), folds, _significance(), recall, config)
+        other = other.split("## Calibration")[1].split("## ")[0]
+        assert said in other and unsaid not in other
     oof = predictions.assign(variant="cross_entropy")
     figure = plot_reliability(oof, classes, EvaluationConfig(ece_bins=10))
     pooled = expected_calibration_error(labels, scaled, 10)
@@ -369,11 +378,14 @@ def test_a_network_is_calibrated_on_its_validation_predictions_unless_off():
         "validation_labels": labels.tolist(),
     }
     for objective in ("log_likelihood", "confidence"):
-        config = EvaluationConfig(calibration_objective=objective)
-        assert model_temperature(history, config) == fit_temperature(
-            given, labels, objective
-        )
-        assert 1.8 < model_temperature(history, config) < 3.2
+        for prior in (0.4, None):
+            config = EvaluationConfig(
+                calibration_objective=objective, temperature_prior=prior
+            )
+            assert model_temperature(history, config) == fit_temperature(
+                given, labels, objective, prior
+            )
+            assert 1.8 < model_temperature(history, config) < 3.2
     assert model_temperature(history, EvaluationConfig(calibration="none")) == 1.0
     assert model_temperature({"loss": [1.0]}, EvaluationConfig()) == 1.0  # none held
     with pytest.raises(ValueError, match="calibration"):

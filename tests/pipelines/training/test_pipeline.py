@@ -235,7 +235,12 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
     columns = [f"prob_{c}" for c in classes]
     network = np.asarray(history["validation_probabilities"])
     network = apply_temperature(
-        network, fit_temperature(network, history["validation_labels"])
+        network,
+        fit_temperature(
+            network,
+            history["validation_labels"],
+            prior=EvaluationConfig().temperature_prior,
+        ),
     )
     chosen = choose_weight(
         network,

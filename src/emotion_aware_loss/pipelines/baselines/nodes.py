@@ -35,7 +35,10 @@ from emotion_aware_loss.evaluation.baselines import (
     speech_features,
     tfidf_features,
 )
-from emotion_aware_loss.evaluation.scoring import score_test_predictions
+from emotion_aware_loss.evaluation.scoring import (
+    score_test_predictions,
+    temperature_fit,
+)
 from emotion_aware_loss.features.store import iter_row_chunks
 from emotion_aware_loss.folds.cross_validation import (
     CHUNK_ROWS,
@@ -45,7 +48,7 @@ from emotion_aware_loss.folds.cross_validation import (
     rows_of,
 )
 from emotion_aware_loss.losses.family import own_hyper_parameters
-from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.models.calibration import TemperatureFit, apply_temperature
 from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 
@@ -129,13 +132,13 @@ class _Scores:
     held_out_rows: np.ndarray | None = None
 
 
-def _temperature(fitted: Fitted, calibrate: str | None) -> float:
-    if not calibrate or fitted.held_out is None:
+def _temperature(fitted: Fitted, calibrate: TemperatureFit | None) -> float:
+    if calibrate is None or fitted.held_out is None:
         return 1.0
-    return fit_temperature(*fitted.held_out, calibrate)
+    return calibrate(*fitted.held_out)
 
 
-def _single(fitted: Fitted, calibrate: str | None) -> _Scores:
+def _single(fitted: Fitted, calibrate: TemperatureFit | None) -> _Scores:
     temperature = _temperature(fitted, calibrate)
     if fitted.held_out is None:
         return _Scores(fitted.test, temperature)
@@ -148,7 +151,10 @@ def _single(fitted: Fitted, calibrate: str | None) -> _Scores:
 
 
 def _fusion(
-    speech: _Scores, text: _Scores, labels: np.ndarray | None, calibrate: str | None
+    speech: _Scores,
+    text: _Scores,
+    labels: np.ndarray | None,
+    calibrate: TemperatureFit | None,
 ) -> _Scores:
     """The mean of the two models' (calibrated) probabilities, and the temperature
     that calibrates the mean on their held-out rows (``labels``; the same inner
@@ -158,7 +164,7 @@ def _fusion(
         [apply_temperature(m.probabilities, m.temperature) for m in members], axis=0
     )
     uncalibrated = (
-        (speech.probabilities + text.probabilities) / 2.0 if calibrate else None
+        None if calibrate is None else (speech.probabilities + text.probabilities) / 2.0
     )
     if labels is None or speech.held_out is None or text.held_out is None:
         return _Scores(test, 1.0, uncalibrated)
@@ -168,7 +174,7 @@ def _fusion(
             "rows; their mean cannot be calibrated"
         )
     held = (speech.held_out + text.held_out) / 2.0
-    temperature = fit_temperature(held, labels, calibrate) if calibrate else 1.0
+    temperature = 1.0 if calibrate is None else calibrate(held, labels)
     return _Scores(
         test,
         temperature,
@@ -212,13 +218,13 @@ def _probabilities(
     config: BaselinesConfig,
     n_classes: int,
     seed: int,
-    calibrate: str | None,
+    calibrate: TemperatureFit | None,
     model: BaseEstimator | None = None,
     name: str | None = None,
 ) -> dict[str, _Scores]:
     """Test-part probabilities of the linear model of each modality in
     ``designs``, and of their mean for both, with the temperatures that calibrate
-    them (``calibrate``: the temperature's objective, None for none; ``model``: the
+    them (``calibrate``: how temperatures are fitted, None for none; ``model``: the
     classifier to fit instead of scikit-learn's logistic regression; ``name`` names
     it in messages)."""
     fitted: dict[str, Fitted] = {
@@ -330,7 +336,7 @@ def fit_linear_baselines(
     inputs = _modality_inputs(
         fold, model_input_table, acoustic_features, model.modalities
     )
-    calibrate = evaluation.temperature_objective()
+    calibrate = temperature_fit(evaluation)
     probabilities = _probabilities(
         _designs(fold, inputs, baselines, seed),
         baselines,
@@ -383,7 +389,7 @@ def fit_linear_family(
     # the same models as on sparse TF-IDF, in half the L-BFGS iterations
     designs = _designs(fold, inputs, baselines, seed, SPARSE_ROW_SPACE)
     probabilities: dict[str, _Scores] = {}
-    calibrate = evaluation.temperature_objective()
+    calibrate = temperature_fit(evaluation)
     for variant, matrix in similarities.items():
         loss = variants[variant]
         regression = SoftmaxRegression(

@@ -49,6 +49,7 @@ from emotion_aware_loss.evaluation.scoring import (
     UNCALIBRATED,
     model_temperature,
     score_test_predictions,
+    temperature_fit,
 )
 from emotion_aware_loss.evaluation.setup_description import describe_run
 from emotion_aware_loss.evaluation.significance import (
@@ -61,7 +62,7 @@ from emotion_aware_loss.folds.cross_validation import TEST, FoldInputs, rows_of
 from emotion_aware_loss.losses.family import make_loss, pair_costs
 from emotion_aware_loss.losses.similarity import SIMILARITY_SOURCES
 from emotion_aware_loss.models.blend import blend, choose_weight
-from emotion_aware_loss.models.calibration import apply_temperature, fit_temperature
+from emotion_aware_loss.models.calibration import apply_temperature
 from emotion_aware_loss.models.inputs import InputSpec
 from emotion_aware_loss.training.fitting import predict
 
@@ -188,11 +189,9 @@ def score_ensemble(
         linear = _columns(held.loc[validation], "prob_", classes)
         if not fixed:
             weight = choose_weight(network, linear, labels)
-        objective = evaluation.temperature_objective()
-        if objective is not None:
-            temperature = fit_temperature(
-                blend(network, linear, weight), labels, objective
-            )
+        fit = temperature_fit(evaluation)
+        if fit is not None:
+            temperature = fit(blend(network, linear, weight), labels)
     else:
         logger.warning(
             "no validation predictions to choose the ensemble's weight on or to "

@@ -10,7 +10,11 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from emotion_aware_loss.losses.family import LOSS_REGISTRY
-from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
+from emotion_aware_loss.models.softmax_regression import (
+    SoftmaxRegression,
+    _target_term,
+    _tensorflow_term,
+)
 
 SIMILARITY = np.array(
     [
@@ -230,6 +234,33 @@ def test_a_prediction_weight_is_the_loss_over_cross_entropy(loss):
     weight = entry.prediction_weight(SIMILARITY, **hyper)
     expected = np.asarray(cross_entropy) * weight[labels, logits.argmax(axis=1)]
     np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss", sorted(n for n, e in LOSS_REGISTRY.items() if e.targets)
+)
+def test_declared_targets_give_the_loss_and_its_gradient(loss):
+    """A loss that declares its targets is its own function's value and gradient
+    when the convex fit evaluates it from them in NumPy: per utterance, and as
+    the weighted mean the fit minimises (its gradient w.r.t. the logits)."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(300, 5)) * 3
+    labels = rng.integers(0, 5, 300)
+    sample = rng.uniform(0.2, 3.0, 300)
+    hyper = HYPER.get(loss, {})
+    entry = LOSS_REGISTRY[loss]
+    targets = entry.targets(SIMILARITY, **hyper)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0)
+    value = entry.function(labels, logits, SIMILARITY, from_logits=True, **hyper)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(
+        np.asarray(value), -(targets[labels] * log_p).sum(axis=1), rtol=1e-9
+    )
+    graph = _tensorflow_term(entry.function, hyper, labels, sample, SIMILARITY)
+    mean, gradient = _target_term(targets[labels], sample)(logits)
+    expected_mean, expected_gradient = graph(logits)
+    assert mean == pytest.approx(expected_mean, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)
 
 
 def test_a_prediction_weighted_loss_is_fitted_to_a_fixed_point(data):

@@ -251,6 +251,12 @@ class RegisteredLoss:
             that weight as a ``(K, K)`` matrix, true class by predicted class;
             None for the others. The convex fit solves such a loss as a fixed
             point of its predictions (a test holds the matrix to the function).
+        targets: For a loss that is cross-entropy against a fixed distribution
+            of the true class (``cross_entropy``, ``soft_target``):
+            ``(similarity, **hyper)`` -> those distributions as a ``(K, K)``
+            matrix, one row per true class, each summing to 1; None for the
+            others. The convex fit evaluates such a loss in NumPy, without a
+            TensorFlow call per step (a test holds the matrix to the function).
     """
 
     name: str
@@ -258,6 +264,7 @@ class RegisteredLoss:
     function: Callable[..., Any]
     hyper: dict[str, HyperParameter] = field(default_factory=dict)
     prediction_weight: Callable[..., np.ndarray] | None = None
+    targets: Callable[..., np.ndarray] | None = None
 
     @property
     def uses_similarity(self) -> bool:
@@ -276,6 +283,7 @@ def register_loss(
     function: Callable[..., Any],
     *,
     prediction_weight: Callable[..., np.ndarray] | None = None,
+    targets: Callable[..., np.ndarray] | None = None,
     **hyper: HyperParameter,
 ) -> Callable[[type], type]:
     """Class decorator: ``cls`` becomes the loss ``name`` of the family.
@@ -286,7 +294,8 @@ def register_loss(
     ``(y_true, y_pred, similarity, from_logits=False, **hyper)`` -> per-sample
     values, written with ``keras.ops``; the stacked training passes each
     hyper-parameter as one value per model, so it meets a per-sample tensor through
-    :func:`per_model`. ``prediction_weight``: see :class:`RegisteredLoss`.
+    :func:`per_model`. ``prediction_weight``, ``targets``: see
+    :class:`RegisteredLoss`.
 
         @register_loss("focal_similarity", focal_similarity,
                        gamma=HyperParameter(2.0, "focusing strength"))
@@ -303,7 +312,7 @@ def register_loss(
             cls
         )
         LOSS_REGISTRY[name] = RegisteredLoss(
-            name, cls, function, dict(hyper), prediction_weight
+            name, cls, function, dict(hyper), prediction_weight, targets
         )
         cls.loss_name = name
         return cls
@@ -440,9 +449,18 @@ class SeedWeighted(SimilarityLoss):
     """The seed's literal ``CE * S[y, argmax p]``, kept as a named baseline."""
 
 
+def _soft_targets(similarity: np.ndarray, beta: float) -> np.ndarray:
+    """:func:`soft_target`'s targets, row ``y``: ``softmax(-beta (1 - S[y]))``."""
+    logits = -beta * (1.0 - np.asarray(similarity, dtype=np.float64))
+    logits -= logits.max(axis=1, keepdims=True)
+    targets = np.exp(logits)
+    return targets / targets.sum(axis=1, keepdims=True)
+
+
 @register_loss(
     "soft_target",
     soft_target,
+    targets=_soft_targets,
     beta=HyperParameter(5.0, "target sharpness (larger: closer to one-hot)"),
 )
 class SoftTarget(SimilarityLoss):
@@ -470,7 +488,12 @@ def _cross_entropy_of(
     return cross_entropy(y_true, y_pred, from_logits)
 
 
-@register_loss("cross_entropy", _cross_entropy_of)
+def _one_hot_targets(similarity: np.ndarray) -> np.ndarray:
+    """Cross-entropy's targets: the true class alone."""
+    return np.eye(np.shape(similarity)[0])
+
+
+@register_loss("cross_entropy", _cross_entropy_of, targets=_one_hot_targets)
 class CrossEntropy(keras.losses.Loss):
     """Categorical cross-entropy accepting integer or one-hot labels."""
 

@@ -91,6 +91,12 @@ def test_the_parameters_and_sweeps_take_a_registered_loss(focal_loss):
         register_loss(NAME, focal_similarity)
 
 
+def test_an_expected_cost_without_targets_is_refused_naming_the_loss():
+    with pytest.raises(ValueError, match="loss 'costly': an expected_cost adds"):
+        register_loss("costly", focal_similarity, expected_cost=lambda s: 1.0 - s)
+    assert "costly" not in losses.LOSS_REGISTRY
+
+
 def test_an_unregistered_loss_is_refused_by_name():
     with pytest.raises(ValidationError, match=r"unknown loss 'focal_similarity'"):
         LossConfig(loss=NAME)

@@ -240,9 +240,10 @@ def test_a_prediction_weight_is_the_loss_over_cross_entropy(loss):
     "loss", sorted(n for n, e in LOSS_REGISTRY.items() if e.targets)
 )
 def test_declared_targets_give_the_loss_and_its_gradient(loss):
-    """A loss that declares its targets is its own function's value and gradient
-    when the convex fit evaluates it from them in NumPy: per utterance, and as
-    the weighted mean the fit minimises (its gradient w.r.t. the logits)."""
+    """A loss that declares its targets (and expected cost) is its own function's
+    value and gradient when the convex fit evaluates it from them in NumPy: per
+    utterance, and as the weighted mean the fit minimises (its gradient w.r.t.
+    the logits)."""
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(300, 5)) * 3
     labels = rng.integers(0, 5, 300)
@@ -251,13 +252,20 @@ def test_declared_targets_give_the_loss_and_its_gradient(loss):
     entry = LOSS_REGISTRY[loss]
     targets = entry.targets(SIMILARITY, **hyper)
     np.testing.assert_allclose(targets.sum(axis=1), 1.0)
+    cost = (
+        np.zeros((5, 5))
+        if entry.expected_cost is None
+        else entry.expected_cost(SIMILARITY, **hyper)
+    )
     value = entry.function(labels, logits, SIMILARITY, from_logits=True, **hyper)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     np.testing.assert_allclose(
-        np.asarray(value), -(targets[labels] * log_p).sum(axis=1), rtol=1e-9
+        np.asarray(value),
+        (-targets[labels] * log_p + np.exp(log_p) * cost[labels]).sum(axis=1),
+        rtol=1e-9,
     )
     graph = _tensorflow_term(entry.function, hyper, labels, sample, SIMILARITY)
-    mean, gradient = _target_term(targets[labels], sample)(logits)
+    mean, gradient = _target_term(targets[labels], sample, cost[labels])(logits)
     expected_mean, expected_gradient = graph(logits)
     assert mean == pytest.approx(expected_mean, rel=1e-12)
     np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)

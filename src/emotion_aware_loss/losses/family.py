@@ -257,6 +257,10 @@ class RegisteredLoss:
             matrix, one row per true class, each summing to 1; None for the
             others. The convex fit evaluates such a loss in NumPy, without a
             TensorFlow call per step (a test holds the matrix to the function).
+        expected_cost: With ``targets``, for a loss that adds to that
+            cross-entropy the expected cost ``Σ_j p_j M[y, j]`` of its
+            predicted distribution (``expected_cost``): ``(similarity, **hyper)``
+            -> ``M`` as a ``(K, K)`` matrix, true class by class; None for none.
     """
 
     name: str
@@ -265,6 +269,7 @@ class RegisteredLoss:
     hyper: dict[str, HyperParameter] = field(default_factory=dict)
     prediction_weight: Callable[..., np.ndarray] | None = None
     targets: Callable[..., np.ndarray] | None = None
+    expected_cost: Callable[..., np.ndarray] | None = None
 
     @property
     def uses_similarity(self) -> bool:
@@ -284,6 +289,7 @@ def register_loss(
     *,
     prediction_weight: Callable[..., np.ndarray] | None = None,
     targets: Callable[..., np.ndarray] | None = None,
+    expected_cost: Callable[..., np.ndarray] | None = None,
     **hyper: HyperParameter,
 ) -> Callable[[type], type]:
     """Class decorator: ``cls`` becomes the loss ``name`` of the family.
@@ -294,7 +300,7 @@ def register_loss(
     ``(y_true, y_pred, similarity, from_logits=False, **hyper)`` -> per-sample
     values, written with ``keras.ops``; the stacked training passes each
     hyper-parameter as one value per model, so it meets a per-sample tensor through
-    :func:`per_model`. ``prediction_weight``, ``targets``: see
+    :func:`per_model`. ``prediction_weight``, ``targets``, ``expected_cost``: see
     :class:`RegisteredLoss`.
 
         @register_loss("focal_similarity", focal_similarity,
@@ -303,16 +309,22 @@ def register_loss(
             "..."
 
     Raises:
-        ValueError: If ``name`` is taken or not a lower-case identifier.
+        ValueError: If ``name`` is taken or not a lower-case identifier, or an
+            expected cost is declared without targets.
     """
     check_new_name(LOSS_REGISTRY, "loss", name)
+    if expected_cost is not None and targets is None:
+        raise ValueError(
+            f"loss {name!r}: an expected_cost adds to a cross-entropy against "
+            "targets; declare its targets too"
+        )
 
     def decorate(cls: type) -> type:
         keras.saving.register_keras_serializable(package=_PACKAGE, name=cls.__name__)(
             cls
         )
         LOSS_REGISTRY[name] = RegisteredLoss(
-            name, cls, function, dict(hyper), prediction_weight, targets
+            name, cls, function, dict(hyper), prediction_weight, targets, expected_cost
         )
         cls.loss_name = name
         return cls
@@ -449,6 +461,12 @@ class SeedWeighted(SimilarityLoss):
     """The seed's literal ``CE * S[y, argmax p]``, kept as a named baseline."""
 
 
+def _one_hot_targets(similarity: np.ndarray, **hyper: float) -> np.ndarray:
+    """Cross-entropy's targets: the true class alone (whatever the loss's
+    hyper-parameters)."""
+    return np.eye(np.shape(similarity)[0])
+
+
 def _soft_targets(similarity: np.ndarray, beta: float) -> np.ndarray:
     """:func:`soft_target`'s targets, row ``y``: ``softmax(-beta (1 - S[y]))``."""
     logits = -beta * (1.0 - np.asarray(similarity, dtype=np.float64))
@@ -467,9 +485,16 @@ class SoftTarget(SimilarityLoss):
     """Cross-entropy against targets ``q_j ∝ exp(-beta * (1 - S[y, j]))``."""
 
 
+def _semantic_cost(similarity: np.ndarray, lam: float) -> np.ndarray:
+    """:func:`expected_cost`'s cost of predicting ``j`` for ``y``: ``lam (1 - S)``."""
+    return lam * (1.0 - np.asarray(similarity, dtype=np.float64))
+
+
 @register_loss(
     "expected_cost",
     expected_cost,
+    targets=_one_hot_targets,
+    expected_cost=_semantic_cost,
     lam=HyperParameter(1.0, "weight of the expected semantic cost (λ)"),
 )
 class ExpectedCost(SimilarityLoss):
@@ -486,11 +511,6 @@ def _cross_entropy_of(
 ) -> Any:
     """Cross-entropy with the signature of the similarity-aware losses."""
     return cross_entropy(y_true, y_pred, from_logits)
-
-
-def _one_hot_targets(similarity: np.ndarray) -> np.ndarray:
-    """Cross-entropy's targets: the true class alone."""
-    return np.eye(np.shape(similarity)[0])
 
 
 @register_loss("cross_entropy", _cross_entropy_of, targets=_one_hot_targets)

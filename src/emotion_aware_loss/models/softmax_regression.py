@@ -45,9 +45,10 @@ iterations than scikit-learn's path (benchmarks/RESULTS.md, sections 18 and 19).
 the ``n × K`` logits, one traced graph per loss); the products with the inputs
 are NumPy's or SciPy's. A loss that declares its ``targets`` (cross-entropy
 against a fixed distribution of the true class: ``cross_entropy``,
-``soft_target``, and so the fixed point's rounds) is evaluated in NumPy from
-them, with no TensorFlow call per step; a test holds the declared targets to the
-registered function.
+``soft_target``, and so the fixed point's rounds), and with them an
+``expected_cost`` (``expected_cost``), is evaluated in NumPy from them, with no
+TensorFlow call per step; a test holds the declarations to the registered
+function. ``sim_loss`` keeps TensorFlow's graph.
 
 Two classes or more. With two, scikit-learn fits one logistic row ``w`` where the
 softmax has two, ``w / 2`` and ``−w / 2`` at the optimum, whose penalty is half of
@@ -150,19 +151,26 @@ def _tensorflow_term(
 
 
 def _target_term(
-    targets: np.ndarray, sample: np.ndarray
+    targets: np.ndarray, sample: np.ndarray, cost: np.ndarray | None = None
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """Logits -> the mean cross-entropy against ``targets`` (one distribution per
-    row) weighted by ``sample``, and its gradient ``(p - targets)`` times each
-    row's share of the weight: a registered loss's declared ``targets`` in NumPy,
-    without a TensorFlow call per step (~0.2 ms of a call's ~0.7)."""
+    """Logits -> the mean over rows, weighted by ``sample``, of the cross-entropy
+    against ``targets`` (one distribution per row) plus the expected ``cost``
+    ``Σ_j p_j cost_j`` (one cost per row and class; None: none), and its gradient
+    ``(p - targets) + p (cost - Σ_j p_j cost_j)`` times each row's share of the
+    weight: a registered loss's declared ``targets`` and ``expected_cost`` in
+    NumPy, without a TensorFlow call per step (~0.2 ms of a call's ~0.7)."""
     share = (sample / sample.sum())[:, None]
 
     def term(logits: np.ndarray) -> tuple[float, np.ndarray]:
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        value = -float(np.sum(share * targets * log_p))
-        return value, share * (np.exp(log_p) - targets)
+        p = np.exp(log_p)
+        per_class = -targets * log_p
+        gradient = p - targets
+        if cost is not None:
+            per_class += p * cost
+            gradient += p * (cost - np.sum(p * cost, axis=1, keepdims=True))
+        return float(np.sum(share * per_class)), share * gradient
 
     return term
 
@@ -292,8 +300,17 @@ class _Problem:
         self, loss: RegisteredLoss, sample: np.ndarray, hyper: dict[str, float]
     ) -> _Objective:
         if loss.targets is not None:
-            targets = loss.targets(self.similarity, **hyper)
-            term = _target_term(np.asarray(targets)[self.labels], sample)
+            targets = np.asarray(loss.targets(self.similarity, **hyper))
+            cost = (
+                None
+                if loss.expected_cost is None
+                else np.asarray(loss.expected_cost(self.similarity, **hyper))
+            )
+            term = _target_term(
+                targets[self.labels],
+                sample,
+                None if cost is None else cost[self.labels],
+            )
         else:
             term = _tensorflow_term(
                 loss.function, hyper, self.labels, sample, self.similarity

@@ -30,7 +30,6 @@ import scipy.sparse
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import recall_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.preprocessing import StandardScaler
@@ -71,7 +70,17 @@ class FoldData:
 
 
 def _uar(labels: np.ndarray, predicted: np.ndarray) -> float:
-    return float(recall_score(labels, predicted, average="macro", zero_division=0.0))
+    """scikit-learn's macro recall (``recall_score(labels, predicted,
+    average="macro", zero_division=0)``: over the classes among the labels and the
+    predictions, 0 for a class never true), from counts. The inner folds score
+    every ``C`` with it; scikit-learn's checks of its arguments took ~4 ms a call,
+    a quarter of a convex fit on the demo corpus."""
+    classes, index = np.unique(np.concatenate([labels, predicted]), return_inverse=True)
+    true, guessed = index[: len(labels)], index[len(labels) :]
+    support = np.bincount(true, minlength=len(classes))
+    hits = np.bincount(true[true == guessed], minlength=len(classes))
+    recall = np.divide(hits, support, out=np.zeros(len(classes)), where=support > 0)
+    return float(recall.mean())
 
 
 class RowSpace(BaseEstimator, TransformerMixin):

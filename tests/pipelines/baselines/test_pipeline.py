@@ -238,6 +238,21 @@ def test_inner_folds_keep_speakers_apart_and_every_class():
     assert _inner_splits(np.array([0, 0, 1]), None, config, seed=0) == []
 
 
+def test_the_inner_folds_score_a_c_by_scikit_learns_macro_recall():
+    from sklearn.metrics import recall_score  # noqa: PLC0415
+
+    from emotion_aware_loss.evaluation.baselines import _uar  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    for n, k in ((40, 5), (7, 5), (30, 2)):
+        labels = rng.integers(0, k, n)
+        # a class only predicted, one only true, one in neither
+        predicted = np.where(rng.random(n) < 0.6, labels, rng.integers(0, k + 1, n))
+        assert _uar(labels, predicted) == recall_score(
+            labels, predicted, average="macro", zero_division=0.0
+        )
+
+
 def test_c_is_chosen_by_inner_folds_and_refitted_on_training_and_validation():
     rng = np.random.default_rng(1)
     labels = FoldData(*(np.tile([0, 1], n) for n in (30, 10, 10)))

@@ -42,6 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from scipy.special import softmax
 
 # The Keras metrics compiled into saved models; importing this module registers them
 # too (the custom layers register with :mod:`emotion_aware_loss.models.layers`).
@@ -469,10 +470,7 @@ def _one_hot_targets(similarity: np.ndarray, **hyper: float) -> np.ndarray:
 
 def _soft_targets(similarity: np.ndarray, beta: float) -> np.ndarray:
     """:func:`soft_target`'s targets, row ``y``: ``softmax(-beta (1 - S[y]))``."""
-    logits = -beta * (1.0 - np.asarray(similarity, dtype=np.float64))
-    logits -= logits.max(axis=1, keepdims=True)
-    targets = np.exp(logits)
-    return targets / targets.sum(axis=1, keepdims=True)
+    return softmax(-beta * (1.0 - np.asarray(similarity, dtype=np.float64)), axis=1)
 
 
 @register_loss(

@@ -69,6 +69,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 import tensorflow as tf
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -162,14 +163,14 @@ def _target_term(
     share = (sample / sample.sum())[:, None]
 
     def term(logits: np.ndarray) -> tuple[float, np.ndarray]:
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_p = log_softmax(logits, axis=1)
         p = np.exp(log_p)
         per_class = -targets * log_p
         gradient = p - targets
         if cost is not None:
-            per_class += p * cost
-            gradient += p * (cost - np.sum(p * cost, axis=1, keepdims=True))
+            expected = p * cost
+            per_class += expected
+            gradient += expected - p * expected.sum(axis=1, keepdims=True)
         return float(np.sum(share * per_class)), share * gradient
 
     return term
@@ -304,13 +305,11 @@ class _Problem:
             cost = (
                 None
                 if loss.expected_cost is None
-                else np.asarray(loss.expected_cost(self.similarity, **hyper))
+                else np.asarray(loss.expected_cost(self.similarity, **hyper))[
+                    self.labels
+                ]
             )
-            term = _target_term(
-                targets[self.labels],
-                sample,
-                None if cost is None else cost[self.labels],
-            )
+            term = _target_term(targets[self.labels], sample, cost)
         else:
             term = _tensorflow_term(
                 loss.function, hyper, self.labels, sample, self.similarity

@@ -204,7 +204,7 @@ def results_section(
     ]
 
 
-def _temperature_fit(evaluation: dict) -> str:
+def _how_temperatures_were_fitted(evaluation: dict) -> str:
     """How the run fitted its temperatures, in words."""
     if evaluation.get("calibration_objective", "log_likelihood") == "confidence":
         return (
@@ -223,7 +223,7 @@ def _temperature_fit(evaluation: dict) -> str:
 
 
 def calibration_section(
-    folds: pd.DataFrame, decimals: int, evaluation: dict | None = None
+    folds: pd.DataFrame, decimals: int, evaluation: dict
 ) -> list[str]:
     """Each model's temperature and its ECE and cross-entropy before and after
     calibration (mean over folds); empty for tables without them."""
@@ -257,7 +257,7 @@ def calibration_section(
         "## Calibration",
         "",
         "Every model's probabilities are divided, in log space, by a temperature "
-        f"fitted on held-out predictions {_temperature_fit(evaluation or {})} "
+        f"fitted on held-out predictions {_how_temperatures_were_fitted(evaluation)} "
         "before they are scored, decided on (`min_expected_cost`) or "
         "averaged: a network's from its early-stopped model on the validation part "
         "(the refitted network gets the same temperature), a linear model's from "

@@ -30,6 +30,9 @@ when the corpora are absent.
         [--set model.architecture=seed training.class_weight=none ...]
         [--out results.json] [--tables folder-of-cv_fold_metrics-tables]
 
+It prints, and keeps with ``--out``, the software versions and each corpus's
+SHA-256 (over its files' paths and bytes): the figures depend on both.
+
 With ``--out``, each run's pooled out-of-fold predictions are kept next to it
 (``<out>.<corpus>_<seed>.oof.csv``: calibrated probabilities, the temperature and
 the uncalibrated ones), and each network's early-stopped predictions on its
@@ -41,6 +44,7 @@ validation part (``.validation.json``), for analyses without retraining.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import tempfile
@@ -50,6 +54,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from _project import ROOT, kedro, make_project, summary
+
+from emotion_aware_loss.evaluation.provenance import software_versions
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 
@@ -97,6 +103,18 @@ SETUPS = {
         },
     },
 }
+
+
+def corpus_fingerprint(name: str) -> str:
+    """SHA-256 over corpus ``name``'s folder: every file's relative path and bytes,
+    in path order. Two runs whose figures differ can then tell a changed corpus
+    from a changed environment (their software versions are kept beside it)."""
+    folder = (CORPORA / SETUPS[name]["manifest"]).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def base_parameters() -> dict:
@@ -323,6 +341,11 @@ def main() -> int:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; overrides: {overrides or 'none'}")
+    software = software_versions()
+    print("software: " + ", ".join(f"{k} {v}" for k, v in software.items()))
+    fingerprints = {name: corpus_fingerprint(name) for name in args.corpora}
+    for name, fingerprint in fingerprints.items():
+        print(f"{name}: sha256 {fingerprint[:16]}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.corpora:
@@ -352,6 +375,8 @@ def main() -> int:
                     "overrides": run_overrides,
                     "fold_metrics": folds.to_dict("records"),
                     "calibration": calibration(folds),
+                    "software": software,
+                    "corpus_sha256": fingerprints[name],
                 }
             if len(args.seeds or []) > 1:
                 over_seeds(name, [r for r in results.values() if r["corpus"] == name])

@@ -82,7 +82,7 @@ def test_ensembles_are_rows_named_after_their_variant_and_bad_entries_are_named(
 def test_an_ensemble_weight_is_a_share_or_chosen_on_validation():
     from emotion_aware_loss.config import EvaluationConfig
 
-    assert EvaluationConfig().ensemble_weight == 0.3
+    assert EvaluationConfig().ensemble_weight == 0.2
     assert (
         EvaluationConfig(ensemble_weight="validation").ensemble_weight == "validation"
     )

@@ -52,11 +52,11 @@ class EvaluationConfig(_Strict):
         default_factory=list,
         description="loss variants whose network is also averaged with a linear "
         "model (its own loss's, convex_<variant>, when baselines.losses fits one; "
-        "else the reference baseline), the network's weight chosen on the "
-        "validation part: a row ensemble_<variant> each; all: every variant",
+        "else the reference baseline) at the network's weight ensemble_weight: a "
+        "row ensemble_<variant> each; all: every variant",
     )
     ensemble_weight: float | Literal["validation"] = Field(
-        0.3,
+        0.2,
         description="the network's weight in an ensemble (the linear model's is 1 "
         "minus it), or validation: chosen per fold on the validation part by "
         "log-likelihood",

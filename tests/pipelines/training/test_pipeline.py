@@ -262,7 +262,7 @@ def test_a_network_averaged_with_its_linear_baseline_is_scored_like_a_model(
     # the default: a fixed weight
     weight = EvaluationConfig().ensemble_weight
     metrics = out["ensemble_emotion_aware.fold_0.metrics"]
-    assert metrics["ensemble"]["network_weight"] == weight == 0.3
+    assert metrics["ensemble"]["network_weight"] == weight == 0.2
     predictions = out["ensemble_emotion_aware.fold_0.predictions"]
     mean = blend(
         out["emotion_aware.fold_0.predictions"][columns].to_numpy(),

@@ -69,7 +69,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 import tensorflow as tf
-from scipy.special import log_softmax
+from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -519,10 +519,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return _logits(x, self.coef_, self.intercept_)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        logits = self.decision_function(x)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(self.decision_function(x), axis=1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.decision_function(x), axis=1)]

@@ -74,14 +74,15 @@ def matmul_rate() -> float:
 
 def product_seconds(x: object, k: int, repeats: int = 200) -> float:
     """Seconds of one call's two products, ``x @ Wᵀ`` and ``xᵀ @ G`` (``K`` = ``k``
-    columns), as the objective computes them, on one thread."""
-    w = np.zeros((k, x.shape[1]))
+    columns), as the objective computes them (``Wᵀ`` a C-ordered ``d × K`` block),
+    on one thread."""
+    w_t = np.zeros((x.shape[1], k))
     g = np.zeros((x.shape[0], k))
     x_t = x.T.tocsr() if scipy.sparse.issparse(x) else x.T
     with threadpool_limits(1):
         start = time.perf_counter()
         for _ in range(repeats):
-            np.asarray(x @ w.T)
+            np.asarray(x @ w_t)
             np.asarray(x_t @ g)
         return (time.perf_counter() - start) / repeats
 

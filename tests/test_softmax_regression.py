@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,6 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from emotion_aware_loss.losses.family import LOSS_REGISTRY
 from emotion_aware_loss.models.softmax_regression import (
     SoftmaxRegression,
+    _mass_term,
+    _Problem,
     _target_term,
     _tensorflow_term,
 )
@@ -271,6 +274,30 @@ def test_declared_targets_give_the_loss_and_its_gradient(loss):
     np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.parametrize("loss", sorted(n for n, e in LOSS_REGISTRY.items() if e.mass))
+def test_a_declared_mass_gives_the_loss_and_its_gradient(loss):
+    """A loss that declares the weights of its predicted mass (``sim_loss``) is its
+    own function's value and gradient when the convex fit evaluates it from them
+    in NumPy: per utterance, and as the weighted mean the fit minimises."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(300, 5)) * 3
+    labels = rng.integers(0, 5, 300)
+    sample = rng.uniform(0.2, 3.0, 300)
+    hyper = HYPER.get(loss, {})
+    entry = LOSS_REGISTRY[loss]
+    weights = entry.mass(SIMILARITY, **hyper)
+    value = entry.function(labels, logits, SIMILARITY, from_logits=True, **hyper)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    mass = (weights[labels] * p).sum(axis=1)
+    np.testing.assert_allclose(np.asarray(value), -np.log(mass), rtol=1e-9)
+    graph = _tensorflow_term(entry.function, hyper, labels, sample, SIMILARITY)
+    term = _mass_term(weights[labels], sample, keras.config.epsilon())
+    mean, gradient = term(logits)
+    expected_mean, expected_gradient = graph(logits)
+    assert mean == pytest.approx(expected_mean, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)
+
+
 def test_a_prediction_weighted_loss_is_fitted_to_a_fixed_point(data):
     """``seed_weighted`` (a mistake weighs less than a correct prediction): its
     gradient (none through the weight, as the network trains it) is zero at the
@@ -282,6 +309,27 @@ def test_a_prediction_weighted_loss_is_fitted_to_a_fixed_point(data):
     assert model.converged_ and model.n_rounds_ >= 2
     gradient = _objective_gradient(model, x, y, "seed_weighted", {})
     assert np.abs(gradient).max() < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["emotion_aware", "seed_weighted"])
+def test_the_fixed_points_value_is_the_registered_losss(data, loss):
+    """The value that picks the round kept where no fixed point exists, computed
+    in NumPy from the declared weight, is the registered function's weighted
+    mean plus the penalty, at coefficients whose own predictions set the weight."""
+    x, y = data
+    rng = np.random.default_rng(0)
+    w = rng.normal(scale=0.3, size=(5, x.shape[1] + 1))
+    weights = rng.uniform(0.5, 2.0, len(y))
+    penalty = 0.01
+    problem = _Problem(x, y, weights, SIMILARITY, penalty, np.ones(w.size), 100, 1e-4)
+    entry, hyper = LOSS_REGISTRY[loss], HYPER.get(loss, {})
+    logits = x @ w[:, :-1].T + w[:, -1]
+    per = entry.function(y, logits, SIMILARITY, from_logits=True, **hyper)
+    expected = np.sum(weights * per) / weights.sum()
+    expected += 0.5 * penalty * np.sum(w[:, :-1] ** 2)
+    cost = entry.prediction_weight(SIMILARITY, **hyper)
+    value = problem.stated(cost, w, logits.argmax(axis=1))
+    assert value == pytest.approx(expected, rel=1e-12)
 
 
 def test_without_a_fixed_point_the_lowest_loss_visited_is_kept(data):

@@ -262,6 +262,12 @@ class RegisteredLoss:
             cross-entropy the expected cost ``Σ_j p_j M[y, j]`` of its
             predicted distribution (``expected_cost``): ``(similarity, **hyper)``
             -> ``M`` as a ``(K, K)`` matrix, true class by class; None for none.
+        mass: For a loss that is ``-log Σ_j M[y, j] p_j``, the log of the
+            predicted probability mass weighted by a row of ``M`` (``sim_loss``,
+            ``M = S``; the sum clipped below at Keras' epsilon):
+            ``(similarity, **hyper)`` -> ``M`` as a ``(K, K)`` matrix, true class
+            by class; None for the others. The convex fit evaluates it in NumPy
+            (a test holds the matrix to the function).
     """
 
     name: str
@@ -271,6 +277,7 @@ class RegisteredLoss:
     prediction_weight: Callable[..., np.ndarray] | None = None
     targets: Callable[..., np.ndarray] | None = None
     expected_cost: Callable[..., np.ndarray] | None = None
+    mass: Callable[..., np.ndarray] | None = None
 
     @property
     def uses_similarity(self) -> bool:
@@ -291,6 +298,7 @@ def register_loss(
     prediction_weight: Callable[..., np.ndarray] | None = None,
     targets: Callable[..., np.ndarray] | None = None,
     expected_cost: Callable[..., np.ndarray] | None = None,
+    mass: Callable[..., np.ndarray] | None = None,
     **hyper: HyperParameter,
 ) -> Callable[[type], type]:
     """Class decorator: ``cls`` becomes the loss ``name`` of the family.
@@ -301,8 +309,8 @@ def register_loss(
     ``(y_true, y_pred, similarity, from_logits=False, **hyper)`` -> per-sample
     values, written with ``keras.ops``; the stacked training passes each
     hyper-parameter as one value per model, so it meets a per-sample tensor through
-    :func:`per_model`. ``prediction_weight``, ``targets``, ``expected_cost``: see
-    :class:`RegisteredLoss`.
+    :func:`per_model`. ``prediction_weight``, ``targets``, ``expected_cost``,
+    ``mass``: see :class:`RegisteredLoss`.
 
         @register_loss("focal_similarity", focal_similarity,
                        gamma=HyperParameter(2.0, "focusing strength"))
@@ -325,7 +333,14 @@ def register_loss(
             cls
         )
         LOSS_REGISTRY[name] = RegisteredLoss(
-            name, cls, function, dict(hyper), prediction_weight, targets, expected_cost
+            name,
+            cls,
+            function,
+            dict(hyper),
+            prediction_weight,
+            targets,
+            expected_cost,
+            mass,
         )
         cls.loss_name = name
         return cls
@@ -499,7 +514,12 @@ class ExpectedCost(SimilarityLoss):
     """``CE + lam * sum_j p_j (1 - S[y, j])``."""
 
 
-@register_loss("sim_loss", sim_loss)
+def _similarity_mass(similarity: np.ndarray) -> np.ndarray:
+    """:func:`sim_loss`'s weights of the predicted mass: the similarity itself."""
+    return np.asarray(similarity, dtype=np.float64)
+
+
+@register_loss("sim_loss", sim_loss, mass=_similarity_mass)
 class SimLoss(SimilarityLoss):
     """``-log sum_j S[y, j] p_j`` (Kobs et al., 2020)."""
 

@@ -154,11 +154,15 @@ class Fitted:
     held-out rows that chose its ``C`` (the inner folds' or the validation part's,
     from models that did not train on them) with their labels: what calibrates
     it. ``held_out`` is None when nothing was held out; ``held_out_rows`` are
-    its rows' positions in the training and validation parts, concatenated."""
+    its rows' positions in the training and validation parts, concatenated.
+    ``converged``: whether the final fit met its solver's criterion (a
+    :class:`~emotion_aware_loss.models.softmax_regression.SoftmaxRegression`'s
+    ``converged_``; None for a model that does not say)."""
 
     test: np.ndarray
     held_out: tuple[np.ndarray, np.ndarray] | None = None
     held_out_rows: np.ndarray | None = None
+    converged: bool | None = None
 
 
 def _probabilities_of(model: BaseEstimator, x: object, n_classes: int) -> np.ndarray:
@@ -338,15 +342,29 @@ def fit_best(
         "validation" if config.selection == "validation" else "inner-fold",
         mean[best],
     )
+    converged = getattr(model, "converged_", None)
+    if converged is False:
+        logger.warning(
+            "%s: the final fit (C=%g) did not converge (%d L-BFGS iterations%s)",
+            name,
+            model.C,
+            int(model.n_iter_[0]),
+            f", {model.n_rounds_} fixed-point rounds: where the predictions "
+            "cycle, the round with the lowest loss is kept"
+            if model.n_rounds_
+            else "",
+        )
+    test = _probabilities_of(model, design.x_test, n_classes)
     if not held_out:
-        return Fitted(_probabilities_of(model, design.x_test, n_classes))
+        return Fitted(test, converged=converged)
     return Fitted(
-        _probabilities_of(model, design.x_test, n_classes),
+        test,
         (
             np.concatenate([p[best] for p in held_out]),
             np.concatenate([split.y_held for split in design.splits]),
         ),
         np.concatenate([split.rows for split in design.splits]),
+        converged,
     )
 
 

@@ -39,6 +39,7 @@ def fold_table(fold_metrics: list[dict]) -> pd.DataFrame:
         }
         | {k: values[k] for k in SCALAR_METRICS}
         | m.get("calibration", {})
+        | ({"converged": m["converged"]} if "converged" in m else {})
         for m in fold_metrics
         for rule, values in m["decisions"].items()
     ]
@@ -269,6 +270,44 @@ def calibration_section(
         "make its own ECE noisy).",
         "",
         *_table(["Variant", "Temperature", "ECE", "Cross-entropy"], rows),
+        "",
+    ]
+
+
+def convergence_section(folds: pd.DataFrame) -> list[str]:
+    """The folds whose convex fit stopped short of its solver's criterion, per
+    model (the ``converged`` column a softmax regression's rows carry); empty
+    when every fit converged or no model says."""
+    if "converged" not in folds:
+        return []
+    one = folds[folds["decision"] == folds["decision"].iloc[0]]
+    said = one[one["converged"].notna()]
+    failed = said[said["converged"].eq(False)]
+    if failed.empty:
+        return []
+    rows = [
+        [
+            variant,
+            f"{len(part)} of {int((said['variant'] == variant).sum())} "
+            f"(fold{'s' if len(part) > 1 else ''} "
+            f"{', '.join(str(int(f)) for f in part['fold'])})",
+        ]
+        for variant, part in failed.groupby("variant", sort=False)
+    ]
+    return [
+        "## Convex fits that did not converge",
+        "",
+        "The final fit of these folds stopped without meeting its solver's "
+        "criterion (the fits along the `C` grid are not counted). A loss weighted "
+        "by its own predictions (`emotion_aware`, `seed_weighted`) is solved as a "
+        "fixed point of them; where a mistake weighs more than a correct "
+        "prediction, some utterances flip between right and wrong round after "
+        "round, there is no fixed point, and the fit keeps the round with the "
+        "lowest value of the loss: a model of that loss, not its minimum. "
+        "Otherwise L-BFGS reached `baselines.max_iter`. The run's log names each "
+        "fit, its C and its rounds.",
+        "",
+        *_table(["Model", "Folds not converged"], rows),
         "",
     ]
 
@@ -596,6 +635,7 @@ def markdown_report(
         *setup_section(setup),
         *results_section(summary, decimals, int(evaluation.get("ece_bins", 15))),
         *calibration_section(folds, decimals, evaluation),
+        *convergence_section(folds),
         *(
             line
             for reference in (

@@ -21,6 +21,7 @@ from emotion_aware_loss.evaluation.baselines import (
 )
 from emotion_aware_loss.folds.cross_validation import TEST, TRAIN, VALIDATION, rows_of
 from emotion_aware_loss.models.calibration import apply_temperature
+from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 from emotion_aware_loss.pipelines.baselines import create_pipeline
 from emotion_aware_loss.pipelines.baselines.nodes import (
     fit_linear_baselines,
@@ -286,6 +287,29 @@ def test_c_is_chosen_by_inner_folds_and_refitted_on_training_and_validation():
     assert (fitted.held_out[0].argmax(axis=1) == labels.validation).mean() >= 0.8
 
 
+def test_a_fit_that_stops_short_says_so(caplog):
+    """A softmax regression's final fit that misses its criterion is marked
+    (``Fitted.converged``) and named in the log; scikit-learn's model says
+    nothing (None)."""
+    rng = np.random.default_rng(1)
+    labels = FoldData(*(np.tile([0, 1, 2], n) for n in (20, 5, 5)))
+    x = FoldData(
+        *(
+            rng.normal(size=(len(y), 6)) + y[:, None]
+            for y in (labels.train, labels.validation, labels.test)
+        )
+    )
+    config = BaselinesConfig(c_grid=[1.0])
+    assert speech_baseline(x, labels, config, 3, seed=0).converged is None
+    full = SoftmaxRegression("soft_target", np.eye(3), {"beta": 5.0})
+    assert speech_baseline(x, labels, config, 3, 0, model=full).converged is True
+    short = SoftmaxRegression("soft_target", np.eye(3), {"beta": 5.0}, max_iter=1)
+    with caplog.at_level("WARNING"):
+        fitted = speech_baseline(x, labels, config, 3, 0, model=short, name="mine")
+    assert fitted.converged is False
+    assert "mine: the final fit (C=1) did not converge (1 L-BFGS" in caplog.text
+
+
 def test_text_features_are_word_and_character_ngrams_side_by_side():
     features = tfidf_features(BaselinesConfig().text)
     matrix = features.fit_transform(["we are so happy today", "so so sad ?", "?"] * 2)
@@ -411,6 +435,9 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
     )
     metrics = family["convex_soft_metrics"]
     assert set(metrics["decisions"]) == {"argmax", "min_expected_cost"}
+    # the convex fits say whether they converged; scikit-learn's do not
+    assert metrics["converged"] is True
+    assert "converged" not in baseline["linear_fusion_metrics"]
 
 
 def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):

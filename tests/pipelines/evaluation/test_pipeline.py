@@ -153,6 +153,36 @@ def test_report_has_setup_results_tests_and_figures(classes):
     assert "| python | 3.11.0 |" in report
 
 
+def test_report_names_the_convex_fits_that_did_not_converge(classes):
+    """A softmax regression's rows carry ``converged``; the report lists the folds
+    whose final fit missed its criterion, and says nothing when all met it or no
+    model says (networks, scikit-learn's baselines)."""
+
+    def fold(k, converged):
+        return _fold_metrics(k, 0.6) | {"converged": converged}
+
+    folds, _, recall, _ = summarise_cross_validation(
+        classes,
+        cross_entropy__fold_0=_fold_metrics(0, 0.5),
+        cross_entropy__fold_1=_fold_metrics(1, 0.7),
+        convex_emotion_aware__fold_0=fold(0, False),
+        convex_emotion_aware__fold_1=fold(1, True),
+        convex_soft_target__fold_0=fold(0, True),
+        convex_soft_target__fold_1=fold(1, True),
+    )
+    report = write_report(
+        _setup(classes), folds, _significance(), recall, EvaluationConfig()
+    )
+    assert "## Convex fits that did not converge" in report
+    assert "| convex_emotion_aware | 1 of 2 (fold 0) |" in report
+    assert "convex_soft_target |" not in report.split("did not converge")[1][:900]
+    converged, _, recall, _ = _summarise(classes, 0.8)
+    quiet = write_report(
+        _setup(classes), converged, _significance(), recall, EvaluationConfig()
+    )
+    assert "did not converge" not in quiet
+
+
 def test_pipeline_structure(two_fold_layout):
     pipeline = create_pipeline()
     names = {n.name for n in pipeline.nodes}

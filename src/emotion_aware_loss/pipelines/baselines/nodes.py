@@ -123,13 +123,15 @@ class _Scores:
     """A linear model's test probabilities as fitted, the temperature that
     calibrates them, (for a mean of calibrated models) the uncalibrated ones, and
     its calibrated held-out probabilities with their rows' positions in the fold's
-    training and validation parts (concatenated)."""
+    training and validation parts (concatenated); ``converged``: whether its
+    final fits met their solver's criterion (None: the solver does not say)."""
 
     probabilities: np.ndarray
     temperature: float = 1.0
     uncalibrated: np.ndarray | None = None
     held_out: np.ndarray | None = None
     held_out_rows: np.ndarray | None = None
+    converged: bool | None = None
 
 
 def _temperature(fitted: Fitted, calibrate: TemperatureFit | None) -> float:
@@ -141,13 +143,20 @@ def _temperature(fitted: Fitted, calibrate: TemperatureFit | None) -> float:
 def _single(fitted: Fitted, calibrate: TemperatureFit | None) -> _Scores:
     temperature = _temperature(fitted, calibrate)
     if fitted.held_out is None:
-        return _Scores(fitted.test, temperature)
+        return _Scores(fitted.test, temperature, converged=fitted.converged)
     return _Scores(
         fitted.test,
         temperature,
         held_out=apply_temperature(fitted.held_out[0], temperature),
         held_out_rows=fitted.held_out_rows,
+        converged=fitted.converged,
     )
+
+
+def _all_converged(*members: _Scores) -> bool | None:
+    """Whether every member's fits converged (None if no member says)."""
+    said = [m.converged for m in members if m.converged is not None]
+    return all(said) if said else None
 
 
 def _fusion(
@@ -166,8 +175,9 @@ def _fusion(
     uncalibrated = (
         None if calibrate is None else (speech.probabilities + text.probabilities) / 2.0
     )
+    converged = _all_converged(*members)
     if labels is None or speech.held_out is None or text.held_out is None:
-        return _Scores(test, 1.0, uncalibrated)
+        return _Scores(test, 1.0, uncalibrated, converged=converged)
     if not np.array_equal(speech.held_out_rows, text.held_out_rows):
         raise ValueError(
             "linear_fusion: the speech and text models were held out on different "
@@ -181,6 +191,7 @@ def _fusion(
         uncalibrated,
         apply_temperature(held, temperature),
         speech.held_out_rows,
+        converged,
     )
 
 
@@ -290,6 +301,8 @@ def _scored(
             scores.temperature,
             scores.uncalibrated,
         )
+        if scores.converged is not None:
+            metrics["converged"] = scores.converged
         outputs[f"{name}_metrics"] = metrics
         outputs[f"{name}_predictions"] = predictions
         outputs[f"{name}_held_out"] = _held_out_table(

@@ -35,7 +35,8 @@ SHA-256 (over its files' paths and bytes): the figures depend on both.
 
 With ``--out``, each run's pooled out-of-fold predictions are kept next to it
 (``<out>.<corpus>_<seed>.oof.csv``: calibrated probabilities, the temperature and
-the uncalibrated ones), and each network's early-stopped predictions on its
+the uncalibrated ones), its per-fold metrics (``.folds.csv``, the run's
+``cv_fold_metrics``), and each network's early-stopped predictions on its
 validation part (``.validation.json``), for analyses without retraining.
 ``--variants`` keeps only the named loss variants (default: all of conf/base);
 ``--set`` overrides parameters by dotted key (YAML values) on top of the defaults.
@@ -171,6 +172,9 @@ def run_corpus(
     folds = _latest_table(project, "cv_fold_metrics.csv")
     if keep is not None:  # the pooled out-of-fold predictions, for analyses after
         _latest_table(project, "oof_predictions.csv").to_csv(keep, index=False)
+        folds.to_csv(
+            keep.with_name(keep.name.replace(".oof.csv", ".folds.csv")), index=False
+        )
         held = _validation_predictions(project)
         keep.with_name(keep.name.replace(".oof.csv", ".validation.json")).write_text(
             json.dumps(held)

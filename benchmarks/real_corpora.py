@@ -30,8 +30,9 @@ when the corpora are absent.
         [--set model.architecture=seed training.class_weight=none ...]
         [--out results.json] [--tables folder-of-cv_fold_metrics-tables]
 
-It prints, and keeps with ``--out``, the software versions and each corpus's
-SHA-256 (over its files' paths and bytes): the figures depend on both.
+It prints, and keeps with ``--out``, the software versions (with the BLAS
+libraries and the kernels they chose for this CPU) and each corpus's SHA-256
+(over its files' paths and bytes): the figures depend on both.
 
 With ``--out``, each run's pooled out-of-fold predictions are kept next to it
 (``<out>.<corpus>_<seed>.oof.csv``: calibrated probabilities, the temperature and
@@ -56,7 +57,7 @@ import pandas as pd
 import yaml
 from _project import ROOT, kedro, make_project, summary
 
-from emotion_aware_loss.evaluation.provenance import software_versions
+from emotion_aware_loss.evaluation.provenance import blas_libraries, software_versions
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 
@@ -345,7 +346,8 @@ def main() -> int:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; overrides: {overrides or 'none'}")
-    software = software_versions()
+    # the BLAS libraries too: the linear baselines' figures depend on their kernels
+    software = software_versions() | blas_libraries()
     print("software: " + ", ".join(f"{k} {v}" for k, v in software.items()))
     fingerprints = {name: corpus_fingerprint(name) for name in args.corpora}
     for name, fingerprint in fingerprints.items():

@@ -1,6 +1,6 @@
 """What a run's figures depend on besides its data and parameters: the software
-versions, the CPU's vector extensions, the threads and oneDNN (the report's
-"Repeatability" section)."""
+versions, the CPU's vector extensions, the threads, oneDNN and the BLAS kernels
+(the report's "Repeatability" section)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ SOFTWARE = (
     "scipy",
     "librosa",
     "soundfile",
+    "soxr",
+    "numba",
+    "llvmlite",
     "matplotlib",
 )
+"""The packages behind the results: ``soxr`` resamples the audio for librosa,
+``numba`` and ``llvmlite`` compile librosa's feature code."""
 
 
 def software_versions() -> dict[str, str]:
@@ -103,7 +108,7 @@ def compute_environment() -> dict[str, str]:
     cores = len(affinity(0)) if affinity else os.cpu_count()
     threading = tf.config.threading
     gpus = tf.config.list_physical_devices("GPU")
-    return {
+    environment = {
         "cpu": name,
         "vector extensions": vector,
         "cores available": str(cores),
@@ -116,3 +121,35 @@ def compute_environment() -> dict[str, str]:
         "oneDNN": onednn,
         "GPU": ", ".join(gpu.name for gpu in gpus) or "none",
     }
+    return environment | blas_libraries()
+
+
+def blas_libraries() -> dict[str, str]:
+    """The BLAS libraries NumPy and SciPy run on (the linear models' and the
+    features' products), each with the kernels it chose for this CPU: OpenBLAS
+    picks them when it loads, and other kernels round differently.
+
+    Returns:
+        ``BLAS (<package>)`` (the package that bundles it, else the library's
+        prefix) -> ``<library> <version>, <kernels> kernels, <threading>``, for
+        each one loaded.
+    """
+    # Imported here: both are loaded by any run; importing them loads their BLAS.
+    import scipy.linalg  # noqa: F401, PLC0415
+    from threadpoolctl import threadpool_info  # noqa: PLC0415
+
+    out = {}
+    for library in threadpool_info():
+        if library.get("user_api") != "blas":
+            continue
+        parts = [f"{library['internal_api']} {library.get('version') or ''}".strip()]
+        if library.get("architecture"):
+            parts.append(f"{library['architecture']} kernels")
+        if library.get("threading_layer"):
+            parts.append(library["threading_layer"])
+        # NumPy and SciPy each bundle an OpenBLAS of the same prefix: the
+        # folder it is loaded from tells them apart (numpy.libs, scipy.libs)
+        folder = Path(library.get("filepath", "")).parent.name
+        owner = folder.removesuffix(".libs") if folder.endswith(".libs") else None
+        out[f"BLAS ({owner or library['prefix']})"] = ", ".join(parts)
+    return out

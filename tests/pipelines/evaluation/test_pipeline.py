@@ -203,7 +203,8 @@ def test_pipeline_structure(two_fold_layout):
 
 def test_report_records_the_machine_figures_depend_on(classes):
     hardware = compute_environment()
-    assert set(hardware) == {
+    blas = {key for key in hardware if key.startswith("BLAS (")}
+    assert set(hardware) - blas == {
         "cpu",
         "vector extensions",
         "cores available",
@@ -213,12 +214,16 @@ def test_report_records_the_machine_figures_depend_on(classes):
         "GPU",
     }
     assert int(hardware["cores available"]) >= 1
+    # NumPy's and SciPy's BLAS, each with the kernels it chose for this CPU
+    assert {"BLAS (numpy)", "BLAS (scipy)"} <= blas
+    assert all(" kernels" in hardware[key] for key in blas)
     folds, _, recall, _ = _summarise(classes, 0.8)
     setup = _setup(classes) | {"hardware": hardware}
     report = write_report(setup, folds, _significance(), recall, EvaluationConfig())
     hardware_section = report.split("## Hardware", 1)[1]
     assert f"| cpu | {hardware['cpu']} |" in hardware_section
     assert f"| oneDNN | {hardware['oneDNN']} |" in hardware_section
+    assert f"| BLAS (numpy) | {hardware['BLAS (numpy)']} |" in hardware_section
 
 
 def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, classes):

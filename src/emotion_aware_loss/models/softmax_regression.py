@@ -232,7 +232,7 @@ class _Objective:
         w = flat.reshape(self.shape)
         coef = w[:, :-1]
         value, dlogits = self.term(_logits(self.x, coef, w[:, -1]))
-        dlogits *= self.factor
+        dlogits = self.factor * dlogits  # not in place: a TensorFlow term's array
         gradient = np.empty(self.shape)
         gradient[:, :-1] = np.asarray(self.x_t @ dlogits).T
         gradient[:, :-1] += self.penalty * coef

@@ -239,6 +239,23 @@ def test_a_prediction_weight_is_the_loss_over_cross_entropy(loss):
     np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6)
 
 
+def _random_batch(seed):
+    """Logits, labels and per-utterance weights of 300 random utterances."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(300, 5)) * 3
+    return logits, rng.integers(0, 5, 300), rng.uniform(0.2, 3.0, 300)
+
+
+def _assert_term_is_the_graphs(term, entry, hyper, logits, labels, sample):
+    """``term``'s weighted mean and its gradient w.r.t. the logits are those of
+    the registered function's TensorFlow graph."""
+    graph = _tensorflow_term(entry.function, hyper, labels, sample, SIMILARITY)
+    mean, gradient = term(logits)
+    expected_mean, expected_gradient = graph(logits)
+    assert mean == pytest.approx(expected_mean, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)
+
+
 @pytest.mark.parametrize(
     "loss", sorted(n for n, e in LOSS_REGISTRY.items() if e.targets)
 )
@@ -247,12 +264,8 @@ def test_declared_targets_give_the_loss_and_its_gradient(loss):
     value and gradient when the convex fit evaluates it from them in NumPy: per
     utterance, and as the weighted mean the fit minimises (its gradient w.r.t.
     the logits)."""
-    rng = np.random.default_rng(1)
-    logits = rng.normal(size=(300, 5)) * 3
-    labels = rng.integers(0, 5, 300)
-    sample = rng.uniform(0.2, 3.0, 300)
-    hyper = HYPER.get(loss, {})
-    entry = LOSS_REGISTRY[loss]
+    logits, labels, sample = _random_batch(1)
+    hyper, entry = HYPER.get(loss, {}), LOSS_REGISTRY[loss]
     targets = entry.targets(SIMILARITY, **hyper)
     np.testing.assert_allclose(targets.sum(axis=1), 1.0)
     cost = (
@@ -267,11 +280,8 @@ def test_declared_targets_give_the_loss_and_its_gradient(loss):
         (-targets[labels] * log_p + np.exp(log_p) * cost[labels]).sum(axis=1),
         rtol=1e-9,
     )
-    graph = _tensorflow_term(entry.function, hyper, labels, sample, SIMILARITY)
-    mean, gradient = _target_term(targets[labels], sample, cost[labels])(logits)
-    expected_mean, expected_gradient = graph(logits)
-    assert mean == pytest.approx(expected_mean, rel=1e-12)
-    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)
+    term = _target_term(targets[labels], sample, cost[labels])
+    _assert_term_is_the_graphs(term, entry, hyper, logits, labels, sample)
 
 
 @pytest.mark.parametrize("loss", sorted(n for n, e in LOSS_REGISTRY.items() if e.mass))
@@ -279,23 +289,15 @@ def test_a_declared_mass_gives_the_loss_and_its_gradient(loss):
     """A loss that declares the weights of its predicted mass (``sim_loss``) is its
     own function's value and gradient when the convex fit evaluates it from them
     in NumPy: per utterance, and as the weighted mean the fit minimises."""
-    rng = np.random.default_rng(2)
-    logits = rng.normal(size=(300, 5)) * 3
-    labels = rng.integers(0, 5, 300)
-    sample = rng.uniform(0.2, 3.0, 300)
-    hyper = HYPER.get(loss, {})
-    entry = LOSS_REGISTRY[loss]
+    logits, labels, sample = _random_batch(2)
+    hyper, entry = HYPER.get(loss, {}), LOSS_REGISTRY[loss]
     weights = entry.mass(SIMILARITY, **hyper)
     value = entry.function(labels, logits, SIMILARITY, from_logits=True, **hyper)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     mass = (weights[labels] * p).sum(axis=1)
     np.testing.assert_allclose(np.asarray(value), -np.log(mass), rtol=1e-9)
-    graph = _tensorflow_term(entry.function, hyper, labels, sample, SIMILARITY)
     term = _mass_term(weights[labels], sample, keras.config.epsilon())
-    mean, gradient = term(logits)
-    expected_mean, expected_gradient = graph(logits)
-    assert mean == pytest.approx(expected_mean, rel=1e-12)
-    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-15)
+    _assert_term_is_the_graphs(term, entry, hyper, logits, labels, sample)
 
 
 def test_a_prediction_weighted_loss_is_fitted_to_a_fixed_point(data):

@@ -209,19 +209,21 @@ def _mass_term(
 class _Objective:
     """The penalised objective of :class:`SoftmaxRegression` and its gradient over
     the flat parameters (each class's coefficients, then its intercept), with the
-    last point's unscaled gradient kept for the stopping rule. ``term``: logits ->
-    the data term's value and its gradient with respect to them."""
+    last point's unscaled gradient kept for the stopping rule. ``x_t``: ``x``
+    transposed (CSR where ``x`` is sparse); ``term``: logits -> the data term's
+    value and its gradient with respect to them."""
 
     def __init__(
         self,
         x: Any,
+        x_t: Any,
         penalty: float,
         term: Callable[[np.ndarray], tuple[float, np.ndarray]],
         factor: float,
         shape: tuple[int, int],
     ) -> None:
         self.x = x
-        self.x_t = x.T.tocsr() if scipy.sparse.issparse(x) else x.T
+        self.x_t = x_t
         self.shape = shape
         self.penalty = penalty
         self.term = term
@@ -333,6 +335,12 @@ class _Problem:
     def shape(self) -> tuple[int, int]:
         return (self.similarity.shape[0], self.x.shape[1] + 1)
 
+    @functools.cached_property
+    def x_t(self) -> Any:
+        """The inputs transposed, once per fit for every objective built on them
+        (a fixed point builds two a round; a sparse transpose is a copy)."""
+        return self.x.T.tocsr() if scipy.sparse.issparse(self.x) else self.x.T
+
     def _objective(
         self, loss: RegisteredLoss, sample: np.ndarray, hyper: dict[str, float]
     ) -> _Objective:
@@ -355,6 +363,7 @@ class _Problem:
             )
         return _Objective(
             self.x,
+            self.x_t,
             self.penalty,
             term,
             # the data term weighs as the class weights sum (the stated

@@ -8,6 +8,7 @@ usual AWS environment variables.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -126,4 +127,24 @@ def test_the_pipeline_runs_with_its_data_layers_on_s3(aws_environment, tmp_path)
         for name in tables
         if remote[name].read_bytes() != expected[name].read_bytes()
     )
-    assert not differing, differing
+    assert not differing, _first_lines_that_differ(differing, remote, expected)
+
+
+def _first_lines_that_differ(
+    names: list[str], remote: dict[str, Path], local: dict[str, Path]
+) -> str:
+    """The differing files' names and, for text files, their first lines that
+    differ: what a failure on CI has to say, where the files are gone."""
+    out = [str(names)]
+    for name in names:
+        if name.endswith((".csv", ".json")):
+            diff = difflib.unified_diff(
+                local[name].read_text().splitlines(),
+                remote[name].read_text().splitlines(),
+                f"local/{name}",
+                f"s3/{name}",
+                n=0,
+                lineterm="",
+            )
+            out.extend(list(diff)[:12])
+    return "\n".join(out)

@@ -132,7 +132,8 @@ def blas_libraries() -> dict[str, str]:
     Returns:
         ``BLAS (<package>)`` (the package that bundles it, else the library's
         prefix) -> ``<library> <version>, <kernels> kernels, <threading>``, for
-        each one loaded.
+        each one loaded, in the order of their names (threadpoolctl lists them
+        in no fixed order, and the report's bytes must not change with it).
     """
     # Imported here: both are loaded by any run; importing them loads their BLAS.
     import scipy.linalg  # noqa: F401, PLC0415
@@ -152,4 +153,4 @@ def blas_libraries() -> dict[str, str]:
         folder = Path(library.get("filepath", "")).parent.name
         owner = folder.removesuffix(".libs") if folder.endswith(".libs") else None
         out[f"BLAS ({owner or library['prefix']})"] = ", ".join(parts)
-    return out
+    return dict(sorted(out.items()))

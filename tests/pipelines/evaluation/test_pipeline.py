@@ -5,7 +5,10 @@ from matplotlib.figure import Figure
 from scipy.special import softmax
 
 from emotion_aware_loss.config import EvaluationConfig
-from emotion_aware_loss.evaluation.provenance import compute_environment
+from emotion_aware_loss.evaluation.provenance import (
+    blas_libraries,
+    compute_environment,
+)
 from emotion_aware_loss.evaluation.scoring import (
     model_temperature,
     score_test_predictions,
@@ -224,6 +227,21 @@ def test_report_records_the_machine_figures_depend_on(classes):
     assert f"| cpu | {hardware['cpu']} |" in hardware_section
     assert f"| oneDNN | {hardware['oneDNN']} |" in hardware_section
     assert f"| BLAS (numpy) | {hardware['BLAS (numpy)']} |" in hardware_section
+
+
+def test_the_blas_libraries_are_listed_in_one_order(monkeypatch):
+    # threadpoolctl lists the loaded libraries in no fixed order (seen: NumPy's
+    # first in some processes, SciPy's in others); report_setup's bytes must
+    # not follow it.
+    import threadpoolctl  # noqa: PLC0415
+
+    libraries = threadpoolctl.threadpool_info()
+    listed = []
+    for order in (libraries, libraries[::-1]):
+        monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda o=order: o)
+        listed.append(list(blas_libraries().items()))
+    assert listed[0] == listed[1]
+    assert [key for key, _ in listed[0]] == sorted(key for key, _ in listed[0])
 
 
 def test_tables_and_reliability_figure_use_one_ece_bin_count(two_fold_layout, classes):

@@ -330,7 +330,7 @@ def test_the_fixed_points_value_is_the_registered_losss(data, loss):
     expected = np.sum(weights * per) / weights.sum()
     expected += 0.5 * penalty * np.sum(w[:, :-1] ** 2)
     cost = entry.prediction_weight(SIMILARITY, **hyper)
-    value = problem.stated(cost, w, logits.argmax(axis=1))
+    value = problem.stated(cost, w, logits)
     assert value == pytest.approx(expected, rel=1e-12)
 
 

@@ -71,7 +71,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 import tensorflow as tf
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -384,16 +384,17 @@ class _Problem:
         objective = self._objective(loss, sample, hyper)
         return _lbfgs(objective, self.scale, start, self.max_iter, self.tol)
 
-    def stated(self, cost: np.ndarray, w: np.ndarray, predicted: np.ndarray) -> float:
+    def stated(self, cost: np.ndarray, w: np.ndarray, logits: np.ndarray) -> float:
         """The penalised objective of the loss that weighs cross-entropy by
-        ``cost[true, predicted]``, at coefficients ``w`` that predict
-        ``predicted``: the loss's own value there (its weight is constant
-        between prediction changes), in NumPy."""
-        sample = self.weights * cost[self.labels, predicted]
-        if not sample.any():
-            return 0.5 * self.penalty * float(np.sum(w[:, :-1] ** 2))
-        objective = self._objective(registered("cross_entropy"), sample, {})
-        return objective(w.ravel())[0]
+        ``cost[true, predicted]``, at coefficients ``w`` whose logits on the
+        inputs are ``logits`` (computed once for the predictions and the value):
+        the loss's own value there (its weight is constant between prediction
+        changes), in NumPy."""
+        sample = self.weights * cost[self.labels, np.argmax(logits, axis=1)]
+        rows = np.arange(len(self.labels))
+        cross_entropy = logsumexp(logits, axis=1) - logits[rows, self.labels]
+        value = float(np.vdot(sample, cross_entropy)) / float(self.weights.sum())
+        return value + 0.5 * self.penalty * float(np.vdot(w[:, :-1], w[:, :-1]))
 
     def fixed_point(
         self, cost: np.ndarray, start: np.ndarray
@@ -424,10 +425,11 @@ class _Problem:
                 return np.zeros(self.shape), iterations, True, rounds
             w, steps, converged = self.minimise(cross_entropy, sample, {}, w)
             iterations += steps
-            now = _argmax(self.x, w)
+            logits = _logits(self.x, w[:, :-1], w[:, -1])
+            now = np.argmax(logits, axis=1)
             if np.array_equal(now, predicted):
                 return w, iterations, converged, rounds
-            value = self.stated(cost, w, now)
+            value = self.stated(cost, w, logits)
             if value < lowest:
                 best, lowest = w, value
             if now.tobytes() in seen:  # a cycle

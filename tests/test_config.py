@@ -45,8 +45,12 @@ def test_layout_from_parameters():
         ({"x": {"loss": "focal"}}, "loss_variants.x"),
         ({"x": {"loss": "emotion_aware", "alpha": -1}}, "loss_variants.x"),
         ({"x": {"loss": "emotion_aware", "gamma": 1}}, "loss_variants.x"),
+        (
+            {"x": {"loss": "sim_loss", "lower_bound": 1}},
+            r"loss_variants\.x[\s\S]*lower_bound: must be < 1, got 1",
+        ),
     ],
-    ids=["empty", "name", "unknown-loss", "negative-alpha", "unknown-key"],
+    ids=["empty", "name", "unknown-loss", "negative-alpha", "unknown-key", "bound-1"],
 )
 def test_bad_variants_are_rejected(variants, message):
     with pytest.raises(ValueError, match=message):

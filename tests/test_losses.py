@@ -125,9 +125,10 @@ def test_gradient_flows_through_cross_entropy_only():
     assert grad[0, ANGER] < 0  # pushes the true class up
 
 
-# Every registered loss, its hyper-parameters away from their defaults.
+# Every registered loss, its hyper-parameters away from their defaults (0.3 where
+# the default is 0).
 ALL_LOSSES = [
-    make_loss(name, S, **{k: h.default * 0.7 for k, h in entry.hyper.items()})
+    make_loss(name, S, **{k: h.default * 0.7 or 0.3 for k, h in entry.hyper.items()})
     for name, entry in sorted(LOSS_REGISTRY.items())
 ]
 
@@ -246,6 +247,40 @@ def test_loss_and_gradient_finite_at_extreme_probabilities(loss):
     grad = tape.gradient(value, p)
     assert np.isfinite(float(value))
     assert grad is None or np.all(np.isfinite(grad.numpy()))
+
+
+def test_sim_losss_lower_bound_zeroes_the_similarities_up_to_it_and_rescales_the_rest():
+    """Kobs et al.'s lower bound ``b``: ``S' = max(0, (S - b) / (1 - b))``, worked
+    by hand for the seed's matrix at ``b = 0.5`` (0.6 -> 0.2, 0.5 and below -> 0);
+    ``b = 0`` is ``S`` itself, and a bound above every off-diagonal similarity is
+    plain CE."""
+    rng = np.random.default_rng(7)
+    p = rng.dirichlet(np.ones(5), size=32).astype("float32")
+    y = np.arange(32) % 5
+    by_hand = np.eye(5, dtype="float32")
+    for a, b in ((ANGER, SADNESS), (SURPRISE, HAPPINESS)):  # S = 0.6
+        by_hand[a, b] = by_hand[b, a] = 0.2
+
+    def values(similarity, **kw):
+        return keras.ops.convert_to_numpy(sim_loss(y, p, similarity, **kw))
+
+    assert_allclose(values(S, lower_bound=0.5), values(by_hand), rtol=1e-6)
+    assert_allclose(values(S, lower_bound=0.0), values(S), rtol=0)
+    assert_allclose(
+        values(S, lower_bound=0.65),
+        keras.ops.convert_to_numpy(cross_entropy(y, p)),
+        rtol=1e-5,
+    )
+    assert_allclose(
+        values(S, lower_bound=0.5), -np.log(p @ by_hand.T)[range(32), y], rtol=1e-5
+    )
+
+
+def test_a_hyper_parameter_outside_its_range_is_refused_naming_it():
+    with pytest.raises(ValueError, match="lower_bound must be < 1, got 1"):
+        make_loss("sim_loss", S, lower_bound=1.0)
+    with pytest.raises(ValueError, match="lower_bound must be >= 0, got -0.1"):
+        make_loss("sim_loss", S, lower_bound=-0.1)
 
 
 def test_make_loss_uses_each_losses_own_hyper_parameters():

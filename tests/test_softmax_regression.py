@@ -30,6 +30,7 @@ SIMILARITY = np.array(
 )
 HYPER = {"emotion_aware": {"alpha": 1.0}, "soft_target": {"beta": 5.0}}
 HYPER["expected_cost"] = {"lam": 1.0}
+HYPER["sim_loss"] = {"lower_bound": 0.3}
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +162,8 @@ def test_bad_settings_are_named(data):
         SoftmaxRegression("focal").fit(x, y)
     with pytest.raises(ValueError, match=r"takes \['alpha'\], not \['beta'\]"):
         SoftmaxRegression("emotion_aware", SIMILARITY, {"beta": 1.0}).fit(x, y)
+    with pytest.raises(ValueError, match="lower_bound must be < 1, got 1"):
+        SoftmaxRegression("sim_loss", SIMILARITY, {"lower_bound": 1.0}).fit(x, y)
     with pytest.raises(ValueError, match="label 4 has no row in the 3x3"):
         SoftmaxRegression("sim_loss", np.eye(3)).fit(x, y)
     with pytest.raises(ValueError, match="two classes or more"):

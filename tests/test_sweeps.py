@@ -48,8 +48,16 @@ def test_a_list_of_values_becomes_one_variant_per_value_everywhere_it_is_named()
             r"hyper-parameter \('soft_target' has only 'beta'\)",
         ),
         (
-            {"soft": {"loss": "sim_loss", "lam": [1, 2]}},
-            r"soft\.lam: .*\('sim_loss' has none\)",
+            {"soft": {"loss": "seed_weighted", "lam": [1, 2]}},
+            r"soft\.lam: .*\('seed_weighted' has none\)",
+        ),
+        (
+            {"sim": {"loss": "sim_loss", "lower_bound": [0.5, 1.0]}},
+            r"sim\.lower_bound: must be < 1, got 1",
+        ),
+        (
+            {"soft": {"loss": "soft_target", "beta": [2, -1]}},
+            r"soft\.beta: must be >= 0",
         ),
         ({"soft": {"loss": "soft_target", "beta": ["a"]}}, r"soft\.beta: sweep values"),
         ({"soft": {"loss": "soft_target", "beta": [1, 1.0]}}, r"soft\.beta: a value"),

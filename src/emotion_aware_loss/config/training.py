@@ -74,11 +74,8 @@ class LossConfig(_Strict):
                 f"{list(declared) or 'no hyper-parameters'}, not {unknown}"
             )
         for key, value in self.hyper.items():
-            if value < declared[key].minimum:
-                raise ValueError(
-                    f"{key}: must be >= {declared[key].minimum:g} for loss "
-                    f"{self.loss!r}, got {value:g}"
-                )
+            if (problem := declared[key].check(value)) is not None:
+                raise ValueError(f"{key}: {problem} for loss {self.loss!r}")
         if self.dynamic and not registered(self.loss).uses_similarity:
             raise ValueError("dynamic similarity needs a similarity-aware loss")
         return self

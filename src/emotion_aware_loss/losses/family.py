@@ -20,8 +20,10 @@ Notation: ``p`` the predicted class probabilities, ``y`` the true class,
   SORD, Díaz & Marathe CVPR 2019). ``beta -> inf`` gives plain CE.
 * ``expected_cost``: ``CE + lam * sum_j p_j (1 - S[y, j])``, cross-entropy plus the
   differentiable expected semantic cost of the prediction. ``lam = 0`` gives CE.
-* ``sim_loss``: ``-log sum_j S[y, j] p_j`` (Kobs et al. 2020): probability mass on
-  classes similar to the true one counts partly as correct.
+* ``sim_loss``: ``-log sum_j S'[y, j] p_j`` (Kobs et al. 2020): probability mass on
+  classes similar to the true one counts partly as correct; ``S'`` is ``S`` with
+  similarities up to ``lower_bound`` set to 0 and the rest rescaled (their lower
+  bound). ``lower_bound -> 1`` gives plain CE.
 
 The weights of ``emotion_aware`` and ``seed_weighted`` depend on ``argmax p`` and
 carry no gradient; they rescale the cross-entropy gradient of each sample. The other
@@ -206,14 +208,22 @@ def expected_cost(
 
 
 def sim_loss(
-    y_true: Any, y_pred: Any, similarity: Any, from_logits: bool = False
+    y_true: Any,
+    y_pred: Any,
+    similarity: Any,
+    lower_bound: float = 0.0,
+    from_logits: bool = False,
 ) -> Any:
-    """``-log sum_j S[y, j] p_j`` (Kobs et al., 2020).
+    """``-log sum_j S'[y, j] p_j`` (Kobs et al., 2020), ``S' = max(0, (S - b) /
+    (1 - b))`` with ``b`` = ``lower_bound``: similarities at or below the bound count
+    as unrelated classes, the others are stretched back to ``[0, 1]``.
 
     Args:
         y_true: Integer class ids or one-hot labels.
         y_pred: Probabilities (or logits with ``from_logits=True``).
         similarity: ``(K, K)`` similarity matrix.
+        lower_bound: ``b`` in ``[0, 1)``; 0 uses ``S`` as it is, ``b`` above every
+            off-diagonal similarity gives plain CE.
         from_logits: Whether ``y_pred`` holds logits.
 
     Returns:
@@ -221,6 +231,8 @@ def sim_loss(
     """
     y_pred = ops.convert_to_tensor(y_pred)
     rows = _similarity_rows(y_true, y_pred, similarity)
+    bound = per_model(lower_bound, rows)
+    rows = ops.maximum((rows - bound) / (1.0 - bound), 0.0)
     mass = ops.sum(rows * _probabilities(y_pred, from_logits), axis=-1)
     epsilon = keras.config.epsilon()
     return -ops.log(ops.clip(mass, epsilon, 1.0))
@@ -229,11 +241,21 @@ def sim_loss(
 @dataclass(frozen=True)
 class HyperParameter:
     """A loss's hyper-parameter: its default and what it does (the variant's
-    parameters entry may set it; it must be at least ``minimum``)."""
+    parameters entry may set it; it must be at least ``minimum`` and below
+    ``below``)."""
 
     default: float
     description: str
     minimum: float = 0.0
+    below: float = float("inf")
+
+    def check(self, value: float) -> str | None:
+        """Why ``value`` cannot be this hyper-parameter (None: it can)."""
+        if value < self.minimum:
+            return f"must be >= {self.minimum:g}, got {value:g}"
+        if value >= self.below:
+            return f"must be < {self.below:g}, got {value:g}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -400,10 +422,8 @@ class SimilarityLoss(keras.losses.Loss):
             key: float(hyper.get(key, h.default)) for key, h in entry.hyper.items()
         }
         for key, value in values.items():
-            if value < entry.hyper[key].minimum:
-                raise ValueError(
-                    f"{key} must be >= {entry.hyper[key].minimum:g}, got {value}"
-                )
+            if (problem := entry.hyper[key].check(value)) is not None:
+                raise ValueError(f"{key} {problem}")
         self.fn = entry.function
         # A non-trainable variable, so a callback (DynamicSimilarity) can update the
         # matrix between epochs without recompiling the model.
@@ -514,14 +534,27 @@ class ExpectedCost(SimilarityLoss):
     """``CE + lam * sum_j p_j (1 - S[y, j])``."""
 
 
-def _similarity_mass(similarity: np.ndarray) -> np.ndarray:
-    """:func:`sim_loss`'s weights of the predicted mass: the similarity itself."""
-    return np.asarray(similarity, dtype=np.float64)
+def _similarity_mass(similarity: np.ndarray, lower_bound: float) -> np.ndarray:
+    """:func:`sim_loss`'s weights of the predicted mass: the similarity above its
+    lower bound, rescaled, ``max(0, (S - b) / (1 - b))``."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    return np.maximum((similarity - lower_bound) / (1.0 - lower_bound), 0.0)
 
 
-@register_loss("sim_loss", sim_loss, mass=_similarity_mass)
+@register_loss(
+    "sim_loss",
+    sim_loss,
+    mass=_similarity_mass,
+    lower_bound=HyperParameter(
+        0.0,
+        "similarities up to it count as 0, the rest rescaled to [0, 1] "
+        "(larger: closer to one-hot)",
+        below=1.0,
+    ),
+)
 class SimLoss(SimilarityLoss):
-    """``-log sum_j S[y, j] p_j`` (Kobs et al., 2020)."""
+    """``-log sum_j S'[y, j] p_j``, ``S' = max(0, (S - b) / (1 - b))`` (Kobs et
+    al., 2020)."""
 
 
 def _cross_entropy_of(

@@ -59,6 +59,10 @@ def _expanded(name: str, entry: dict) -> dict[str, dict] | None:
         raise ValueError(
             f"loss_variants.{name}.{own}: a value is listed twice in {values}"
         )
+    declared = LOSS_REGISTRY[loss].hyper[own]
+    for value in values:
+        if (problem := declared.check(float(value))) is not None:
+            raise ValueError(f"loss_variants.{name}.{own}: {problem}")
     return {
         f"{name}_{own}_{_value_name(float(v))}": entry | {own: float(v)} for v in values
     }
@@ -69,7 +73,8 @@ def expand_sweeps(params: dict[str, Any]) -> dict[str, Any]:
 
     Raises:
         ValueError: Naming the key at fault: a list on a key that is not the loss's
-            own hyper-parameter, an empty or non-numeric or repeated list, a
+            own hyper-parameter, an empty or non-numeric or repeated list, a value
+            outside the hyper-parameter's range, a
             generated name already in use, or a swept variant named where one
             variant is expected (``evaluation.baseline``, ``final_model.variant``).
     """

@@ -75,7 +75,11 @@ from scipy.special import log_softmax, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
-from emotion_aware_loss.losses.family import RegisteredLoss, registered
+from emotion_aware_loss.losses.family import (
+    RegisteredLoss,
+    own_hyper_parameters,
+    registered,
+)
 
 CURVATURE = 0.1
 MAX_ROUNDS = 50
@@ -83,11 +87,15 @@ MAX_ROUNDS = 50
 
 
 def _check_loss(loss: str, hyper: dict[str, float]) -> None:
-    names = list(registered(loss).hyper)
-    if unknown := sorted(set(hyper) - set(names)):
+    declared = registered(loss).hyper
+    if unknown := sorted(set(hyper) - set(declared)):
         raise ValueError(
-            f"loss {loss!r} takes {names or 'no hyper-parameters'}, not {unknown}"
+            f"loss {loss!r} takes {list(declared) or 'no hyper-parameters'}, "
+            f"not {unknown}"
         )
+    for key, value in hyper.items():
+        if (problem := declared[key].check(value)) is not None:
+            raise ValueError(f"{key} {problem}")
 
 
 @functools.cache
@@ -446,7 +454,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         loss: A name in :data:`emotion_aware_loss.losses.family.LOSS_REGISTRY`.
         similarity: ``(K, K)`` similarity matrix over the labels ``0 … K-1``
             (unused by ``cross_entropy``; identity when None).
-        hyper: The loss's hyper-parameters by name (``alpha``, ``beta``, ``lam``).
+        hyper: The loss's hyper-parameters by name (``alpha``, ``beta``, ``lam``,
+            ``lower_bound``); a missing one takes its registered default.
         C: Inverse regularisation strength, as scikit-learn's.
         class_weight: ``"balanced"`` (each class's utterances weigh
             ``n / (K · n_class)``, as scikit-learn's) or None.
@@ -524,8 +533,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"label {int(classes.max())} has no row in the "
                 f"{similarity.shape[0]}x{similarity.shape[1]} similarity matrix"
             )
-        hyper = dict(self.hyper or {})
-        _check_loss(self.loss, hyper)
+        _check_loss(self.loss, dict(self.hyper or {}))
+        hyper = own_hyper_parameters(self.loss, dict(self.hyper or {}))  # defaults
         if scipy.sparse.issparse(x):
             x = scipy.sparse.csr_matrix(x, dtype=np.float64)
         else:

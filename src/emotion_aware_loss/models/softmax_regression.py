@@ -533,8 +533,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"label {int(classes.max())} has no row in the "
                 f"{similarity.shape[0]}x{similarity.shape[1]} similarity matrix"
             )
-        _check_loss(self.loss, dict(self.hyper or {}))
-        hyper = own_hyper_parameters(self.loss, dict(self.hyper or {}))  # defaults
+        given = dict(self.hyper or {})
+        _check_loss(self.loss, given)
+        hyper = own_hyper_parameters(self.loss, given)  # missing ones: defaults
         if scipy.sparse.issparse(x):
             x = scipy.sparse.csr_matrix(x, dtype=np.float64)
         else:

@@ -14,12 +14,12 @@ argmax and minimum-expected-cost points and the Pareto-optimal points.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+from oof_analysis import oof_files
 
 from emotion_aware_loss.evaluation.frontier import frontier_points, frontier_summary
 from emotion_aware_loss.losses.similarity import validate_similarity
@@ -36,15 +36,12 @@ def main() -> int:
         "--drop", nargs="*", default=[], help="leave out models whose name starts so"
     )
     args = parser.parse_args()
-    pattern = re.compile(rf"{re.escape(args.stem.stem)}\.(\w+)_(\d+)\.oof\.csv$")
     runs: dict[str, dict[str, pd.DataFrame]] = defaultdict(dict)
-    for path in sorted(args.stem.parent.glob(f"{args.stem.stem}.*.oof.csv")):
-        found = pattern.search(path.name)
-        if found:
-            oof = pd.read_csv(path)
-            if args.drop:
-                oof = oof[~oof["variant"].str.startswith(tuple(args.drop))]
-            runs[found[1]][f"{found[1]}__seed_{found[2]}"] = oof
+    for (corpus, seed), path in oof_files(args.stem).items():
+        oof = pd.read_csv(path)
+        if args.drop:
+            oof = oof[~oof["variant"].str.startswith(tuple(args.drop))]
+        runs[corpus][f"{corpus}__seed_{seed}"] = oof
     if not runs:
         print(f"no {args.stem.stem}.<corpus>_<seed>.oof.csv next to {args.stem}")
         return 1

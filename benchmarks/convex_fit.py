@@ -5,22 +5,25 @@
 
 Builds the demo corpus (conf/base defaults: speech and text), its features and
 folds with ``kedro run --pipelines=preprocessing,fold_generation`` in a temporary
-copy of the project, then for each fold transforms the inputs once per kind
+copy of the project, then for each fold transforms the inputs once
 (:func:`emotion_aware_loss.evaluation.baselines.design`: scaler and row space,
-TF-IDF, for the three inner folds and the final fit): the family's (TF-IDF in
-row-space coordinates, what ``fit_linear_family`` fits) and the baselines' (TF-IDF
-sparse). It fits the reference baseline's :class:`SoftmaxRegression` with each
-loss on both (C chosen from the grid by the inner folds, then refitted: 28 fits
-per modality), alternating the two fold by fold; scikit-learn's
-``LogisticRegression`` on the baselines' designs is the reference.
+TF-IDF in row-space coordinates, for the three inner folds and the final fit:
+what ``fit_linear_family`` fits) and fits the reference baseline's
+:class:`SoftmaxRegression` with each loss on them as the node does
+(:func:`~emotion_aware_loss.evaluation.selection.fit_each`: C chosen from the grid
+by the inner folds, then refitted: 28 fits per modality), with each of
+:data:`SETTINGS` (SciPy's L-BFGS-B on one thread, the compiled solver on one and
+on two threads), the settings' order alternating fold by fold; scikit-learn's
+``LogisticRegression`` on the same inputs is the reference.
 
-Printed: each design's time per fold; per loss and design, the median seconds per
+Printed: the designs' time per fold; per loss and setting, the median seconds per
 variant and fold, objective calls per fold, and two limits for the same calls:
 their arithmetic (the forward product and the gradient's, ``4 n d K`` flops a
 call) at the rate ``tf.matmul`` reaches on a 2048³ product on this machine, and
-the measured time of the two products alone on each input (NumPy or SciPy, one
-thread, as the fit computes them: skinny products, ``K`` = 5 columns, are paced
-by reading the input, not by arithmetic). Run by hand; not a test.
+the measured time of the two products alone on each input (NumPy, one thread:
+skinny products, ``K`` = 5 columns, are paced by reading the input, not by
+arithmetic), halved for two cores; the ratio is to the limit on as many cores as
+the setting uses. Run by hand; not a test.
 """
 
 from __future__ import annotations
@@ -45,16 +48,17 @@ from emotion_aware_loss.config.layout import (
 from emotion_aware_loss.evaluation.baselines import (
     SPARSE_ROW_SPACE,
     design,
-    fit_best,
     speech_features,
     tfidf_features,
 )
+from emotion_aware_loss.evaluation.selection import fit_each
 from emotion_aware_loss.losses.family import own_hyper_parameters
-from emotion_aware_loss.models import softmax_regression
 from emotion_aware_loss.models.softmax_regression import SoftmaxRegression
 from emotion_aware_loss.pipelines.baselines.nodes import _fold, _modality_inputs
 
 SEED = 42
+SETTINGS = ["scipy, 1 thread", "compiled, 1 thread", "compiled, 2 threads"]
+"""The solvers and threads each loss is timed with."""
 HYPER = {  # conf/base/parameters_training.yml
     "soft_target": {"beta": 5.0},
     "emotion_aware": {"alpha": 1.0},
@@ -88,31 +92,33 @@ def product_seconds(x: object, k: int, repeats: int = 200) -> float:
 
 
 class Counting:
-    """Counts the objective's calls, their arithmetic (``4 n d K`` each) and,
-    per input, the calls made on it (for the product floor)."""
+    """Counts the softmax regressions' objective calls (their ``n_calls_``), their
+    arithmetic (``4 n d K`` each) and, per input, the calls made on it (for the
+    product floor)."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.flops = 0.0
         self.inputs: dict[int, list] = {}
-        self.original = softmax_regression._Objective.__call__
+        self.original = SoftmaxRegression.fit
 
     def __enter__(self) -> Counting:
         original = self.original
 
-        def counted(problem, flat):
-            self.calls += 1
-            n, d = problem.x.shape
-            k = problem.shape[0]
-            self.flops += 4.0 * int(n) * int(d) * k
-            self.inputs.setdefault(id(problem.x), [problem.x, k, 0])[2] += 1
-            return original(problem, flat)
+        def counted(model, x, y, sample_weight=None):
+            fitted = original(model, x, y, sample_weight)
+            n, d = x.shape
+            k = len(fitted.classes_)
+            self.calls += fitted.n_calls_
+            self.flops += 4.0 * int(n) * int(d) * k * fitted.n_calls_
+            self.inputs.setdefault(id(x), [x, k, 0])[2] += fitted.n_calls_
+            return fitted
 
-        softmax_regression._Objective.__call__ = counted
+        SoftmaxRegression.fit = counted
         return self
 
     def __exit__(self, *exc: object) -> None:
-        softmax_regression._Objective.__call__ = self.original
+        SoftmaxRegression.fit = self.original
 
 
 class _NotGrouped:
@@ -162,26 +168,29 @@ def designs_of(
 
 def time_fits(designs: dict, config, similarity, runs: list) -> dict:
     """``(loss, setting) -> (seconds, calls, flops, floor)`` of fitting each run's
-    model (None: scikit-learn's) on both designs of its kind; ``floor``: the
-    seconds of the calls' two products over the inputs alone."""
+    model (``setting``: ``scikit-learn`` for its logistic regression, else
+    ``<solver>, <threads> thread(s)``) on both designs, as ``fit_linear_family``
+    fits them (grids of the inner folds and the modalities side by side on the
+    threads); ``floor``: the seconds of the calls' two products over the inputs
+    alone, on one thread."""
     out = {}
     for setting, loss in runs:
-        model = (
-            None
-            if setting == "scikit-learn"
-            else SoftmaxRegression(
+        if setting == "scikit-learn":
+            model, threads = None, 1
+        else:
+            solver, threads = setting.split(", ")
+            threads = int(threads.split()[0])
+            model = SoftmaxRegression(
                 loss,
                 similarity,
                 own_hyper_parameters(loss, HYPER.get(loss, {})),
                 max_iter=config.max_iter,
                 warm_start=True,
+                solver=solver,
             )
-        )
-        kind = "row space" if setting == "family" else "sparse"
         with Counting() as counting:
             start = time.perf_counter()
-            for modality, inputs in designs[kind].items():
-                fit_best(inputs, config, 5, SEED, modality, model)
+            fit_each(designs, config, 5, SEED, model, threads)
             seconds = time.perf_counter() - start
         floor = sum(
             calls * product_seconds(x, k) for x, k, calls in counting.inputs.values()
@@ -201,38 +210,33 @@ def main() -> None:
     rate = matmul_rate()
     print(f"tf.matmul 2048^3 float64: {rate / 1e9:.1f} GFLOP/s")
     results: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
-    design_seconds: dict[str, list[float]] = {"row space": [], "sparse": []}
+    design_seconds: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp) / "project", args.utterances, {})
         kedro(project, "run", "--pipelines=preprocessing,fold_generation")
         table, features, similarity, splits, config = load(project, args.folds)
         for k in args.folds:
-            designs = {}
-            for kind, density in (("row space", SPARSE_ROW_SPACE), ("sparse", 0.0)):
-                start = time.perf_counter()
-                designs[kind] = designs_of(table, features, splits[k], config, density)
-                design_seconds[kind].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            designs = designs_of(table, features, splits[k], config, SPARSE_ROW_SPACE)
+            design_seconds.append(time.perf_counter() - start)
             if k == args.folds[0]:
-                shapes = {
-                    f"{m} ({kind})": d.x_pool.shape
-                    for kind, kinds in designs.items()
-                    for m, d in kinds.items()
-                }
+                shapes = {m: d.x_pool.shape for m, d in designs.items()}
                 print(f"fold {k} pool inputs: {shapes}")
-            settings = ["family", "sparse text"][:: -1 if k % 2 else 1]
+            # the settings' order alternates fold by fold (drift hits each alike)
+            settings = SETTINGS[:: -1 if k % 2 else 1]
             runs = [("scikit-learn", "cross_entropy")] + [
-                (setting, loss) for setting in settings for loss in args.losses
+                (setting, loss) for loss in args.losses for setting in settings
             ]
             for key, value in time_fits(designs, config, similarity, runs).items():
                 results.setdefault(key, []).append(value)
-    for kind, seconds in design_seconds.items():
-        print(
-            f"designs, TF-IDF {kind} (both modalities, 3 inner folds + final fit): "
-            f"median {statistics.median(seconds):.2f} s per fold"
-        )
     print(
-        "| loss | inputs | s per fold (median) | objective calls per fold | "
-        "arithmetic at the 2048³ rate | the calls' products alone | ratio to those |"
+        "designs (both modalities, 3 inner folds + final fit): "
+        f"median {statistics.median(design_seconds):.2f} s per fold"
+    )
+    print(
+        "| loss | solver, threads | s per fold (median) | objective calls per fold | "
+        "arithmetic at the 2048³ rate | the calls' products alone, one core / two "
+        "| ratio to those on as many cores |"
     )
     print("|---|---|---|---|---|---|---|")
     for (loss, setting), values in results.items():
@@ -240,10 +244,12 @@ def main() -> None:
         calls = statistics.median(v[1] for v in values)
         limit = statistics.median(v[2] for v in values) / rate
         floor = statistics.median(v[3] for v in values)
-        ratio = f"{median / floor:.1f}x" if floor else "-"
+        cores = 2 if setting.endswith("2 threads") else 1
+        ratio = f"{median * cores / floor:.1f}x" if floor else "-"
+        floors = f"{floor:.2f} / {floor / 2:.2f} s" if floor else "-"
         print(
             f"| {loss} | {setting} | {median:.2f} | {calls:.0f} | "
-            f"{limit * 1e3:.0f} ms | {floor:.2f} s | {ratio} |"
+            f"{limit * 1e3:.0f} ms | {floors} | {ratio} |"
         )
 
 

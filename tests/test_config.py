@@ -3,6 +3,7 @@ from pydantic import ValidationError
 
 from emotion_aware_loss.config import (
     AcousticConfig,
+    BaselinesConfig,
     CrossValidationConfig,
     LossConfig,
     ModelConfig,
@@ -76,6 +77,18 @@ def test_typed_blocks_reject_bad_values():
         AcousticConfig(workers="fibres")
     with pytest.raises(ValidationError, match="epochs"):
         TrainingConfig(epochs="many")
+
+
+def test_the_convex_fits_threads_follow_the_solver():
+    """Null: every core with the compiled solver (its fits release Python's
+    lock), one with SciPy's; a number is taken as given; a bad value is refused."""
+    assert BaselinesConfig().fitting_threads() >= 1
+    assert BaselinesConfig(solver="scipy").fitting_threads() == 1
+    assert BaselinesConfig(threads=3, solver="scipy").fitting_threads() == 3
+    with pytest.raises(ValidationError, match="threads"):
+        BaselinesConfig(threads=0)
+    with pytest.raises(ValidationError, match="solver"):
+        BaselinesConfig(solver="newton")
 
 
 def test_second_round_needs_a_first_round_variant():

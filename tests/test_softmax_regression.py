@@ -54,7 +54,8 @@ def test_cross_entropy_reproduces_scikit_learns_logistic_regression(data, c):
     x, y = data
     reference = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
     reference.fit(x, y)
-    ours = SoftmaxRegression(C=c, max_iter=2000, precondition=False).fit(x, y)
+    ours = SoftmaxRegression(C=c, max_iter=2000, precondition=False, solver="scipy")
+    ours.fit(x, y)
     np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-6)
     np.testing.assert_allclose(ours.intercept_, reference.intercept_, atol=1e-6)
     np.testing.assert_allclose(
@@ -98,7 +99,7 @@ def test_sample_weights_multiply_the_class_weights(data):
     weights = np.linspace(0.5, 2.0, len(y))
     reference = LogisticRegression(class_weight="balanced", max_iter=2000)
     reference.fit(x, y, sample_weight=weights)
-    ours = SoftmaxRegression(max_iter=2000, precondition=False)
+    ours = SoftmaxRegression(max_iter=2000, precondition=False, solver="scipy")
     ours.fit(x, y, sample_weight=weights)
     np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-6)
 
@@ -168,6 +169,59 @@ def test_bad_settings_are_named(data):
         SoftmaxRegression("sim_loss", np.eye(3)).fit(x, y)
     with pytest.raises(ValueError, match="two classes or more"):
         SoftmaxRegression().fit(x[:5], np.zeros(5, int))
+    with pytest.raises(ValueError, match="solver must be one of .* not 'newton'"):
+        SoftmaxRegression(solver="newton").fit(x, y)
+
+
+@pytest.mark.parametrize(
+    "loss", ["cross_entropy", "soft_target", "expected_cost", "sim_loss"]
+)
+def test_the_compiled_solver_finds_scipys_minimum(data, loss):
+    """At a tight tolerance both solvers reach the same model, from the same
+    scaled start, for every loss with a declared term; at the default one both
+    stop within scikit-learn's criterion, the compiled one in about as many
+    iterations."""
+    x, y = data
+    settings = {"hyper": HYPER.get(loss, {}), "C": 1.0}
+    tight = {"tol": 1e-10, "max_iter": 5000}
+    compiled = SoftmaxRegression(loss, SIMILARITY, **settings, **tight).fit(x, y)
+    reference = SoftmaxRegression(loss, SIMILARITY, solver="scipy", **settings)
+    reference.set_params(**tight).fit(x, y)
+    assert compiled.converged_ and reference.converged_
+    # both stop on SciPy's relative decrease (64 ε) before a gradient of 1e-10;
+    # the coefficients are loosely determined along flat directions
+    np.testing.assert_allclose(compiled.coef_, reference.coef_, atol=1e-4)
+    np.testing.assert_allclose(
+        compiled.predict_proba(x), reference.predict_proba(x), atol=1e-6
+    )
+    fast = SoftmaxRegression(loss, SIMILARITY, **settings).fit(x, y)
+    slow = SoftmaxRegression(loss, SIMILARITY, solver="scipy", **settings).fit(x, y)
+    assert fast.converged_ and slow.converged_
+    assert fast.n_iter_[0] <= 1.5 * slow.n_iter_[0]
+    # within tol 1e-4 of the gradient's zero, not of each other: a few thousandths
+    np.testing.assert_allclose(fast.predict_proba(x), slow.predict_proba(x), atol=5e-3)
+
+
+def test_the_compiled_solver_stops_by_scikit_learns_criterion(data):
+    """A stopped fit's unscaled gradient is within ``tol`` in every component; a
+    start that already meets it takes no iteration; ``max_iter`` caps the rest."""
+    x, y = data
+    weights = np.ones(len(y))
+    scale = np.ones(5 * (x.shape[1] + 1))
+    problem = _Problem(x, y, weights, SIMILARITY, 0.01, scale, 1000, 1e-5, "compiled")
+    entry = LOSS_REGISTRY["cross_entropy"]
+    w, iterations, converged, calls = problem.minimise(
+        entry, weights, {}, np.zeros((5, 13))
+    )
+    assert converged and iterations > 5 and calls > iterations
+    objective = problem._objective(entry, weights, {})
+    objective(w.ravel())
+    assert np.abs(objective.gradient).max() <= 1e-5
+    again = problem.minimise(entry, weights, {}, w)
+    assert again.iterations == 0 and again.converged and again.calls == 1
+    capped = _Problem(x, y, weights, SIMILARITY, 0.01, scale, 3, 1e-5, "compiled")
+    capped = capped.minimise(entry, weights, {}, np.zeros((5, 13)))
+    assert capped.iterations == 3 and not capped.converged
 
 
 def test_a_sparse_matrix_fits_the_same_model(data):
@@ -175,7 +229,9 @@ def test_a_sparse_matrix_fits_the_same_model(data):
 
     x, y = data
     x = np.where(np.abs(x) > 1.0, x, 0.0)  # mostly zeros, like TF-IDF
-    dense = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0}).fit(x, y)
+    # SciPy's solver on both: the compiled one takes dense inputs only
+    dense = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0}, solver="scipy")
+    dense.fit(x, y)
     sparse = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0})
     sparse.fit(scipy.sparse.csr_matrix(x), y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-8)
@@ -326,7 +382,9 @@ def test_the_fixed_points_value_is_the_registered_losss(data, loss):
     w = rng.normal(scale=0.3, size=(5, x.shape[1] + 1))
     weights = rng.uniform(0.5, 2.0, len(y))
     penalty = 0.01
-    problem = _Problem(x, y, weights, SIMILARITY, penalty, np.ones(w.size), 100, 1e-4)
+    problem = _Problem(
+        x, y, weights, SIMILARITY, penalty, np.ones(w.size), 100, 1e-4, "compiled"
+    )
     entry, hyper = LOSS_REGISTRY[loss], HYPER.get(loss, {})
     logits = x @ w[:, :-1].T + w[:, -1]
     per = entry.function(y, logits, SIMILARITY, from_logits=True, **hyper)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -74,6 +75,20 @@ class BaselinesConfig(_Strict):
         "logistic regression, C chosen the same way): one more row, "
         "convex_<variant>, per variant named",
     )
+    solver: Literal["compiled", "scipy"] = Field(
+        "compiled",
+        description="the convex fits' L-BFGS: compiled (Numba, several times "
+        "faster, free of Python's lock) or scipy (SciPy's L-BFGS-B, which the "
+        "figures of RESULTS sections 23-25 were measured with)",
+    )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="threads the convex fits of `losses` run on (the inner "
+        "folds' grids and the modalities side by side); null: the cores this "
+        "process may use with the compiled solver, one with SciPy's (which holds "
+        "Python's lock: no faster on two)",
+    )
     text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
 
     @field_validator("text", mode="before")
@@ -82,6 +97,17 @@ class BaselinesConfig(_Strict):
         # A single block (the format before word and character n-grams were
         # combined) is a list of one.
         return [value] if isinstance(value, dict) else value
+
+    def fitting_threads(self) -> int:
+        """``threads``; where it is null, the cores this process may use with the
+        compiled solver, one with SciPy's."""
+        if self.threads is not None:
+            return self.threads
+        if self.solver == "scipy":
+            return 1
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     @field_validator("c_grid")
     @classmethod

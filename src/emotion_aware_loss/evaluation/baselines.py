@@ -21,24 +21,25 @@ part; either way the test part is never seen before scoring.
 
 from __future__ import annotations
 
-import functools
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from emotion_aware_loss.config import BaselinesConfig, TfidfConfig
 from emotion_aware_loss.config.layout import SPEECH, TEXT
-
-logger = logging.getLogger(__name__)
+from emotion_aware_loss.evaluation.selection import (
+    Design,
+    Fitted,
+    Split,
+    fit_best,
+    one_blas_thread,
+)
 
 
 def acoustic_statistics(features: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
@@ -67,20 +68,6 @@ class FoldData:
     train: object
     validation: object
     test: object
-
-
-def _uar(labels: np.ndarray, predicted: np.ndarray) -> float:
-    """scikit-learn's macro recall (``recall_score(labels, predicted,
-    average="macro", zero_division=0)``: over the classes among the labels and the
-    predictions, 0 for a class never true), from counts. The inner folds score
-    every ``C`` with it; scikit-learn's checks of its arguments took ~4 ms a call,
-    a quarter of a convex fit on the demo corpus."""
-    classes, index = np.unique(np.concatenate([labels, predicted]), return_inverse=True)
-    true, guessed = index[: len(labels)], index[len(labels) :]
-    support = np.bincount(true, minlength=len(classes))
-    hits = np.bincount(true[true == guessed], minlength=len(classes))
-    recall = np.divide(hits, support, out=np.zeros(len(classes)), where=support > 0)
-    return float(recall.mean())
 
 
 class RowSpace(BaseEstimator, TransformerMixin):
@@ -138,56 +125,6 @@ def _sparse_row_basis(x: scipy.sparse.spmatrix) -> np.ndarray:
     return np.asarray(x.T @ (vectors[:, keep] / np.sqrt(values[keep])))
 
 
-def _logistic_regression(config: BaselinesConfig, seed: int) -> LogisticRegression:
-    # Warm starts: along the increasing C grid each fit starts from the last.
-    return LogisticRegression(
-        class_weight="balanced",
-        max_iter=config.max_iter,
-        random_state=seed,
-        warm_start=True,
-    )
-
-
-@dataclass(frozen=True)
-class Fitted:
-    """A linear model's class probabilities on a fold's test part, and on the
-    held-out rows that chose its ``C`` (the inner folds' or the validation part's,
-    from models that did not train on them) with their labels: what calibrates
-    it. ``held_out`` is None when nothing was held out; ``held_out_rows`` are
-    its rows' positions in the training and validation parts, concatenated.
-    ``converged``: whether the final fit met its solver's criterion (a
-    :class:`~emotion_aware_loss.models.softmax_regression.SoftmaxRegression`'s
-    ``converged_``; None for a model that does not say)."""
-
-    test: np.ndarray
-    held_out: tuple[np.ndarray, np.ndarray] | None = None
-    held_out_rows: np.ndarray | None = None
-    converged: bool | None = None
-
-
-def _probabilities_of(model: BaseEstimator, x: object, n_classes: int) -> np.ndarray:
-    """``(n, n_classes)`` probabilities (0 for a class the model never saw)."""
-    probabilities = np.zeros((x.shape[0], n_classes))
-    probabilities[:, model.classes_] = model.predict_proba(x)
-    return probabilities
-
-
-def _grid_scores(
-    split: Split, config: BaselinesConfig, model: BaseEstimator, n_classes: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """UAR on ``split``'s held-out rows of ``model`` fitted on its fitting rows, and
-    its class probabilities there, per C of the grid (``model`` warm-starts along
-    it)."""
-    model = clone(model)
-    uars = np.zeros(len(config.c_grid))
-    probabilities: list[np.ndarray] = [np.empty(0)] * len(config.c_grid)
-    for i in np.argsort(config.c_grid):
-        model.set_params(C=config.c_grid[i]).fit(split.x_fit, split.y_fit)
-        probabilities[i] = _probabilities_of(model, split.x_held, n_classes)
-        uars[i] = _uar(split.y_held, probabilities[i].argmax(axis=1))
-    return uars, probabilities
-
-
 def _inner_splits(
     labels: np.ndarray, groups: np.ndarray | None, config: BaselinesConfig, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -205,46 +142,7 @@ def _inner_splits(
     return list(splitter.split(labels, labels, groups))
 
 
-def _one_blas_thread(func):
-    """Run ``func`` with one BLAS/OpenMP thread: the matrices of a corpus of a few
-    hundred utterances are small, and on two cores the threads made each fit
-    about seven times slower (benchmarks/RESULTS.md, section 10)."""
-
-    @functools.wraps(func)
-    def limited(*args, **kwargs):
-        with threadpool_limits(1):
-            return func(*args, **kwargs)
-
-    return limited
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split that scores the grid of ``C``: the features fitted on its fitting
-    rows, both parts transformed by them, and the held-out rows' positions in the
-    training and validation parts (concatenated)."""
-
-    x_fit: object
-    y_fit: np.ndarray
-    x_held: object
-    y_held: np.ndarray
-    rows: np.ndarray
-
-
-@dataclass(frozen=True)
-class Design:
-    """A fold's inputs to a linear model, transformed once for every model fitted
-    on them (the baseline and each loss of the family): the splits that choose
-    ``C``, and the training and validation parts together (``pool``) with the test
-    part, transformed by features fitted on the pool."""
-
-    splits: list[Split]
-    x_pool: object
-    y_pool: np.ndarray
-    x_test: object
-
-
-@_one_blas_thread
+@one_blas_thread
 def design(
     features: TransformerMixin,
     data: FoldData,
@@ -302,70 +200,6 @@ def design(
     except ValueError as exc:  # e.g. no n-gram left after min_df
         raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
     return Design(splits, x_pool, pool_labels, features.transform(data.test))
-
-
-@_one_blas_thread
-def fit_best(
-    design: Design,
-    config: BaselinesConfig,
-    n_classes: int,
-    seed: int,
-    name: str,
-    model: BaseEstimator | None = None,
-) -> Fitted:
-    """A balanced logistic regression on ``design`` with ``C`` chosen from the grid
-    by its mean UAR over the design's splits (or ``model``, a classifier with ``C``
-    and ``warm_start``, chosen the same way), refitted on the pool.
-
-    Returns:
-        The class probabilities of the test part, and of the held-out rows at the
-        chosen C (the inner folds', or the validation part's).
-    """
-    unfitted = model if model is not None else _logistic_regression(config, seed)
-    scores, held_out = [], []
-    for split in design.splits:
-        uars, probabilities = _grid_scores(split, config, unfitted, n_classes)
-        scores.append(uars)
-        held_out.append(probabilities)
-    # Without scores (no validation part, a one-class one) the first C stands.
-    mean = np.mean(scores, axis=0) if scores else np.zeros(len(config.c_grid))
-    best = int(np.argmax(mean))
-    model = clone(unfitted).set_params(C=config.c_grid[best])
-    try:
-        model.fit(design.x_pool, design.y_pool)
-    except ValueError as exc:
-        raise ValueError(f"{name} baseline cannot be fitted: {exc}") from exc
-    logger.info(
-        "%s: C=%g (%s UAR %.4f)",
-        name,
-        model.C,
-        "validation" if config.selection == "validation" else "inner-fold",
-        mean[best],
-    )
-    converged = getattr(model, "converged_", None)
-    if converged is False:
-        logger.warning(
-            "%s: the final fit (C=%g) did not converge (%d L-BFGS iterations%s)",
-            name,
-            model.C,
-            int(model.n_iter_[0]),
-            f", {model.n_rounds_} fixed-point rounds: where the predictions "
-            "cycle, the round with the lowest loss is kept"
-            if model.n_rounds_
-            else "",
-        )
-    test = _probabilities_of(model, design.x_test, n_classes)
-    if not held_out:
-        return Fitted(test, converged=converged)
-    return Fitted(
-        test,
-        (
-            np.concatenate([p[best] for p in held_out]),
-            np.concatenate([split.y_held for split in design.splits]),
-        ),
-        np.concatenate([split.rows for split in design.splits]),
-        converged,
-    )
 
 
 def speech_features() -> TransformerMixin:

@@ -39,17 +39,23 @@ stops by scikit-learn's criterion, every component of the unscaled gradient with
 statistics; TF-IDF in the family's fits), whose Gram matrix is diagonal, the
 estimate is exact but for the softmax's part, and a fit takes 4–16 times fewer
 iterations than scikit-learn's path (benchmarks/RESULTS.md, sections 18 and 19).
-``precondition=False`` follows scikit-learn's path (its iterates, to round-off).
+``precondition=False`` with ``solver="scipy"`` follows scikit-learn's path (its
+iterates, to round-off).
 
-**Cost.** Only the loss is TensorFlow's (its value and gradient with respect to
-the ``n × K`` logits, one traced graph per loss); the products with the inputs
-are NumPy's or SciPy's. A loss that declares its ``targets`` (cross-entropy
-against a fixed distribution of the true class: ``cross_entropy``,
-``soft_target``, and so the fixed point's rounds), and with them an
-``expected_cost`` (``expected_cost``), or its ``mass`` (``sim_loss``), is
-evaluated in NumPy from them, with no TensorFlow call per step; a test holds the
-declarations to the registered function. A loss registered without a
-declaration keeps TensorFlow's graph.
+**Cost.** A loss that declares its ``targets`` (cross-entropy against a fixed
+distribution of the true class: ``cross_entropy``, ``soft_target``, and so the
+fixed point's rounds), and with them an ``expected_cost`` (``expected_cost``), or
+its ``mass`` (``sim_loss``), is a :class:`~emotion_aware_loss.models.compiled_lbfgs.Term`
+of arrays computed once per fit; a test holds the declarations to the registered
+function. On dense inputs (the family's designs) such a fit is one call of
+:func:`~emotion_aware_loss.models.compiled_lbfgs.minimise` (``solver="compiled"``,
+the default): L-BFGS, the term and the products compiled by Numba, ~0.13 ms a
+step on the demo's 426 × 425 inputs against ~0.45 through SciPy, and free of
+Python's lock, so a grid's independent fits share the cores (RESULTS.md, section
+26). On sparse inputs, with ``solver="scipy"``, or for a loss registered without a
+declaration (its value and gradient with respect to the ``n × K`` logits then
+come from TensorFlow, one traced graph per loss), SciPy's L-BFGS-B drives the
+objective, with the products NumPy's or SciPy's.
 
 Two classes or more. With two, scikit-learn fits one logistic row ``w`` where the
 softmax has two, ``w / 2`` and ``−w / 2`` at the optimum, whose penalty is half of
@@ -71,7 +77,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 import tensorflow as tf
-from scipy.special import log_softmax, logsumexp, softmax
+from scipy.special import logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -80,10 +86,16 @@ from emotion_aware_loss.losses.family import (
     own_hyper_parameters,
     registered,
 )
+from emotion_aware_loss.models import compiled_lbfgs
+from emotion_aware_loss.models.compiled_lbfgs import MASS, TARGETS, Solution, Term
 
 CURVATURE = 0.1
 MAX_ROUNDS = 50
 """Fixed-point rounds at most for a loss with a prediction weight."""
+SOLVERS = ("compiled", "scipy")
+"""``compiled``: :func:`emotion_aware_loss.models.compiled_lbfgs.minimise` where it
+applies (dense inputs, a loss with a declared term), SciPy's L-BFGS-B elsewhere;
+``scipy``: SciPy's L-BFGS-B always."""
 
 
 def _check_loss(loss: str, hyper: dict[str, float]) -> None:
@@ -163,55 +175,39 @@ def _tensorflow_term(
 
 def _target_term(
     targets: np.ndarray, sample: np.ndarray, cost: np.ndarray | None = None
-) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+) -> Term:
     """Logits -> the mean over rows, weighted by ``sample``, of the cross-entropy
     against ``targets`` (one distribution per row) plus the expected ``cost``
     ``Σ_j p_j cost_j`` (one cost per row and class; None: none), and its gradient
     ``(p - targets) + p (cost - Σ_j p_j cost_j)`` times each row's share of the
-    weight: a registered loss's declared ``targets`` and ``expected_cost`` in
-    NumPy, without a TensorFlow call per step (~0.2 ms of a call's ~0.7). The
-    targets and costs times the shares are computed once, not per call."""
-    share = (sample / sample.sum())[:, None]
-    shared_targets = share * targets
-    shared_cost = None if cost is None else share * cost
-
-    def term(logits: np.ndarray) -> tuple[float, np.ndarray]:
-        log_p = log_softmax(logits, axis=1)
-        p = np.exp(log_p)
-        value = -float(np.vdot(shared_targets, log_p))
-        gradient = share * p
-        gradient -= shared_targets
-        if shared_cost is not None:
-            # share · p (c − Σ_j p_j c_j), the expected cost's gradient
-            expected = p * shared_cost
-            total = expected.sum(axis=1, keepdims=True)
-            value += float(total.sum())
-            gradient += expected - p * total
-        return value, gradient
-
-    return term
+    weight: a registered loss's declared ``targets`` and ``expected_cost``,
+    computed by compiled code without a TensorFlow call per step. The targets and
+    costs times the shares are computed once, not per call."""
+    share = sample / sample.sum()
+    return Term(
+        TARGETS,
+        share,
+        np.ascontiguousarray(share[:, None] * targets),
+        np.zeros((0, 0))
+        if cost is None
+        else np.ascontiguousarray(share[:, None] * cost),
+        0.0,
+    )
 
 
-def _mass_term(
-    weights: np.ndarray, sample: np.ndarray, epsilon: float
-) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+def _mass_term(weights: np.ndarray, sample: np.ndarray, epsilon: float) -> Term:
     """Logits -> the mean over rows, weighted by ``sample``, of ``-log m`` with
     ``m = Σ_j weights_j p_j`` (one row of weights per utterance) clipped to
     ``[epsilon, 1]``, and its gradient ``p - weights ⊙ p / m`` (zero where ``m``
     is clipped, as TensorFlow's clip passes none) times each row's share of the
-    weight: a registered loss's declared ``mass`` in NumPy."""
-    share = (sample / sample.sum())[:, None]
-
-    def term(logits: np.ndarray) -> tuple[float, np.ndarray]:
-        p = softmax(logits, axis=1)
-        weighted = weights * p
-        mass = weighted.sum(axis=1, keepdims=True)
-        inside = (mass >= epsilon) & (mass <= 1.0)
-        value = -float(np.vdot(share, np.log(np.clip(mass, epsilon, 1.0))))
-        gradient = share * inside * (p - weighted / np.maximum(mass, epsilon))
-        return value, gradient
-
-    return term
+    weight: a registered loss's declared ``mass``, by compiled code."""
+    return Term(
+        MASS,
+        sample / sample.sum(),
+        np.ascontiguousarray(weights, dtype=np.float64),
+        np.zeros((0, 0)),
+        float(epsilon),
+    )
 
 
 class _Objective:
@@ -254,10 +250,10 @@ class _Objective:
 
 def _lbfgs(
     problem: _Objective, scale: np.ndarray, start: np.ndarray, max_iter: int, tol: float
-) -> tuple[np.ndarray, int, bool]:
+) -> Solution:
     """``problem``'s minimum from ``start`` by scipy's L-BFGS on the coefficients
-    divided by ``scale``: the coefficients, the iterations, and whether it met
-    scikit-learn's criterion (every gradient component within ``tol``)."""
+    divided by ``scale``; converged where it met scikit-learn's criterion (every
+    gradient component within ``tol``) or SciPy's own."""
     converged = False
 
     def objective(scaled: np.ndarray) -> tuple[float, np.ndarray]:
@@ -292,7 +288,9 @@ def _lbfgs(
         },
     )
     w = (result.x * scale).reshape(problem.shape)
-    return w, int(result.nit), bool(result.success) or converged
+    return Solution(
+        w, int(result.nit), bool(result.success) or converged, int(result.nfev)
+    )
 
 
 def _logits(x: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
@@ -338,6 +336,7 @@ class _Problem:
     scale: np.ndarray
     max_iter: int
     tol: float
+    solver: str
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -346,8 +345,11 @@ class _Problem:
     @functools.cached_property
     def x_t(self) -> Any:
         """The inputs transposed, once per fit for every objective built on them
-        (a fixed point builds two a round; a sparse transpose is a copy)."""
-        return self.x.T.tocsr() if scipy.sparse.issparse(self.x) else self.x.T
+        (a fixed point builds two a round; a sparse transpose is a copy, a dense
+        one C-ordered for the compiled solver)."""
+        if scipy.sparse.issparse(self.x):
+            return self.x.T.tocsr()
+        return np.ascontiguousarray(self.x.T) if self.solver == "compiled" else self.x.T
 
     def _objective(
         self, loss: RegisteredLoss, sample: np.ndarray, hyper: dict[str, float]
@@ -386,10 +388,26 @@ class _Problem:
         sample: np.ndarray,
         hyper: dict[str, float],
         start: np.ndarray,
-    ) -> tuple[np.ndarray, int, bool]:
+    ) -> Solution:
         """The minimum of ``loss``'s mean weighted by ``sample`` plus the
-        penalty, from ``start``: coefficients, iterations, converged."""
+        penalty, from ``start``."""
         objective = self._objective(loss, sample, hyper)
+        if (
+            self.solver == "compiled"
+            and isinstance(objective.term, Term)
+            and not scipy.sparse.issparse(self.x)
+        ):
+            return compiled_lbfgs.minimise(
+                self.x,
+                self.x_t,
+                objective.term,
+                objective.penalty,
+                objective.factor,
+                self.scale,
+                start,
+                self.max_iter,
+                self.tol,
+            )
         return _lbfgs(objective, self.scale, start, self.max_iter, self.tol)
 
     def stated(self, cost: np.ndarray, w: np.ndarray, logits: np.ndarray) -> float:
@@ -404,14 +422,12 @@ class _Problem:
         value = float(np.vdot(sample, cross_entropy)) / float(self.weights.sum())
         return value + 0.5 * self.penalty * float(np.vdot(w[:, :-1], w[:, :-1]))
 
-    def fixed_point(
-        self, cost: np.ndarray, start: np.ndarray
-    ) -> tuple[np.ndarray, int, bool, int]:
+    def fixed_point(self, cost: np.ndarray, start: np.ndarray) -> tuple[Solution, int]:
         """A loss that is cross-entropy weighted by ``cost[true, predicted]`` with
         no gradient through the weight (a registered ``prediction_weight``):
         cross-entropy weighted with the predictions held, solved round by round
-        until they no longer change. Returns coefficients, iterations, whether a
-        fixed point was reached, rounds.
+        until they no longer change. Returns the solution (iterations and calls
+        of all rounds; converged where a fixed point was reached) and the rounds.
 
         The loss's gradient is zero exactly at a fixed point. Where there is none
         (an utterance whose mistake weighs more than its correct prediction flips
@@ -425,18 +441,18 @@ class _Problem:
         # were right (the weight of a correct one)
         predicted = self.labels if not start.any() else _argmax(self.x, start)
         seen = {predicted.tobytes()}
-        w, iterations = start, 0
+        w, iterations, calls = start, 0, 0
         best, lowest = start, np.inf
         for rounds in range(1, MAX_ROUNDS + 1):
             sample = self.weights * cost[self.labels, predicted]
             if not sample.any():  # every utterance weighs nothing
-                return np.zeros(self.shape), iterations, True, rounds
-            w, steps, converged = self.minimise(cross_entropy, sample, {}, w)
-            iterations += steps
+                return Solution(np.zeros(self.shape), iterations, True, calls), rounds
+            w, steps, converged, more = self.minimise(cross_entropy, sample, {}, w)
+            iterations, calls = iterations + steps, calls + more
             logits = _logits(self.x, w[:, :-1], w[:, -1])
             now = np.argmax(logits, axis=1)
             if np.array_equal(now, predicted):
-                return w, iterations, converged, rounds
+                return Solution(w, iterations, converged, calls), rounds
             value = self.stated(cost, w, logits)
             if value < lowest:
                 best, lowest = w, value
@@ -444,7 +460,7 @@ class _Problem:
                 break
             seen.add(now.tobytes())
             predicted = now
-        return best, iterations, False, rounds
+        return Solution(best, iterations, False, calls), rounds
 
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
@@ -463,11 +479,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         tol: L-BFGS's projected-gradient tolerance.
         warm_start: Start from the last fit's solution (along a grid of ``C``).
         precondition: Scale the coefficients by the objective's diagonal curvature
-            (Jacobi) for L-BFGS; False follows scikit-learn's path exactly.
+            (Jacobi) for L-BFGS; False with ``solver="scipy"`` follows
+            scikit-learn's path exactly.
+        solver: ``"compiled"`` (Numba's L-BFGS for dense inputs and a loss with a
+            declared term, several times faster and free of Python's lock; SciPy's
+            elsewhere) or ``"scipy"`` (SciPy's L-BFGS-B always). Both stop by
+            scikit-learn's criterion, at different points within ``tol``.
 
     After ``fit``: ``classes_``, ``coef_``, ``intercept_`` (scikit-learn's),
-    ``n_iter_`` (L-BFGS iterations, all rounds together), ``n_rounds_`` (fixed-point
-    rounds; 0 for a loss without a prediction weight) and ``converged_``.
+    ``n_iter_`` (L-BFGS iterations, all rounds together), ``n_calls_`` (the
+    objective's calls, line searches' too), ``n_rounds_`` (fixed-point rounds; 0 for
+    a loss without a prediction weight) and ``converged_``.
     """
 
     def __init__(
@@ -481,6 +503,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         tol: float = 1e-4,
         warm_start: bool = False,
         precondition: bool = True,
+        solver: str = "compiled",
     ) -> None:
         self.loss = loss
         self.similarity = similarity
@@ -491,6 +514,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.warm_start = warm_start
         self.precondition = precondition
+        self.solver = solver
 
     def fit(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -533,6 +557,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"label {int(classes.max())} has no row in the "
                 f"{similarity.shape[0]}x{similarity.shape[1]} similarity matrix"
             )
+        if self.solver not in SOLVERS:
+            raise ValueError(
+                f"solver must be one of {list(SOLVERS)}, not {self.solver!r}"
+            )
         given = dict(self.hyper or {})
         _check_loss(self.loss, given)
         hyper = own_hyper_parameters(self.loss, given)  # missing ones: defaults
@@ -561,20 +589,22 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             else np.ones(shape).ravel(),
             self.max_iter,
             self.tol,
+            self.solver,
         )
         entry = registered(self.loss)
         if entry.prediction_weight is None:
-            w, iterations, converged = problem.minimise(entry, weights, hyper, start)
+            solution = problem.minimise(entry, weights, hyper, start)
             rounds = 0
         else:
             cost = entry.prediction_weight(problem.similarity, **hyper)
-            w, iterations, converged, rounds = problem.fixed_point(cost, start)
+            solution, rounds = problem.fixed_point(cost, start)
         self.classes_ = classes
-        self.coef_ = w[:, :-1]
-        self.intercept_ = w[:, -1]
-        self.n_iter_ = np.array([iterations])
+        self.coef_ = solution.w[:, :-1]
+        self.intercept_ = solution.w[:, -1]
+        self.n_iter_ = np.array([solution.iterations])
+        self.n_calls_ = solution.calls
         self.n_rounds_ = rounds
-        self.converged_ = converged
+        self.converged_ = solution.converged
         return self
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from emotion_aware_loss.config.layout import (
     baseline_names,
     reference_baseline,
 )
+from emotion_aware_loss.evaluation import selection
 from emotion_aware_loss.evaluation.baselines import (
     FoldData,
     _inner_splits,
@@ -242,7 +243,7 @@ def test_inner_folds_keep_speakers_apart_and_every_class():
 def test_the_inner_folds_score_a_c_by_scikit_learns_macro_recall():
     from sklearn.metrics import recall_score  # noqa: PLC0415
 
-    from emotion_aware_loss.evaluation.baselines import _uar  # noqa: PLC0415
+    from emotion_aware_loss.evaluation.selection import _uar  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
     for n, k in ((40, 5), (7, 5), (30, 2)):
@@ -391,14 +392,16 @@ FAMILY_VARIANTS = {
 }
 
 
-def _run_family(inputs, variants=("no_cost", "soft")):
+def _run_family(inputs, variants=("no_cost", "soft"), **baselines):
     return fit_linear_family(
         inputs["model_input_table"],
         inputs["acoustic_features"],
         inputs["fold_0.split"],
         inputs["similarity_matrix"],
         inputs["input_spec"],
-        BaselinesConfig(text=[{"analyzer": "word", "min_df": 1}, {"min_df": 1}]),
+        BaselinesConfig(
+            text=[{"analyzer": "word", "min_df": 1}, {"min_df": 1}], **baselines
+        ),
         ModelConfig.model_validate(
             {"speech": {"blocks": [{"filters": 4, "kernel_size": 3}]}}
         ),
@@ -438,6 +441,34 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
     # the convex fits say whether they converged; scikit-learn's do not
     assert metrics["converged"] is True
     assert "converged" not in baseline["linear_fusion_metrics"]
+
+
+def test_the_family_gives_the_same_rows_on_any_number_of_threads(
+    fold_inputs, monkeypatch
+):
+    """The convex fits of a fold (inner folds' grids, modalities) run side by side
+    on threads: the same probabilities on one thread as on two. SciPy's solver
+    (``solver: scipy``) stops elsewhere within the same tolerance."""
+    from emotion_aware_loss.pipelines.baselines import nodes  # noqa: PLC0415
+
+    used = []
+
+    def fit_each(*args):
+        used.append(args[5])
+        return selection.fit_each(*args)
+
+    monkeypatch.setattr(nodes, "fit_each", fit_each)
+    one = _run_family(fold_inputs, threads=1)
+    two = _run_family(fold_inputs, threads=2)
+    assert used == [1, 1, 2, 2]  # the demo's inputs are dense: threads are used
+    scipy = _run_family(fold_inputs, threads=1, solver="scipy")
+    for name in ("convex_no_cost", "convex_soft"):
+        np.testing.assert_array_equal(
+            _probabilities(one, name), _probabilities(two, name)
+        )
+        np.testing.assert_allclose(
+            _probabilities(one, name), _probabilities(scipy, name), atol=1e-3
+        )
 
 
 def test_the_family_follows_the_parameters_and_names_bad_entries(monkeypatch):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from sklearn.base import BaseEstimator
 
 from emotion_aware_loss.config import (
@@ -26,12 +27,9 @@ from emotion_aware_loss.config.layout import (
 )
 from emotion_aware_loss.evaluation.baselines import (
     SPARSE_ROW_SPACE,
-    Design,
-    Fitted,
     FoldData,
     acoustic_statistics,
     design,
-    fit_best,
     speech_features,
     tfidf_features,
 )
@@ -39,6 +37,7 @@ from emotion_aware_loss.evaluation.scoring import (
     score_test_predictions,
     temperature_fit,
 )
+from emotion_aware_loss.evaluation.selection import Design, Fitted, fit_each
 from emotion_aware_loss.features.store import iter_row_chunks
 from emotion_aware_loss.folds.cross_validation import (
     CHUNK_ROWS,
@@ -232,16 +231,14 @@ def _probabilities(
     calibrate: TemperatureFit | None,
     model: BaseEstimator | None = None,
     name: str | None = None,
+    threads: int = 1,
 ) -> dict[str, _Scores]:
     """Test-part probabilities of the linear model of each modality in
     ``designs``, and of their mean for both, with the temperatures that calibrate
     them (``calibrate``: how temperatures are fitted, None for none; ``model``: the
     classifier to fit instead of scikit-learn's logistic regression; ``name`` names
-    it in messages)."""
-    fitted: dict[str, Fitted] = {
-        modality: fit_best(inputs, config, n_classes, seed, name or modality, model)
-        for modality, inputs in designs.items()
-    }
+    it in messages; ``threads``: fitted on so many, see :func:`fit_each`)."""
+    fitted = fit_each(designs, config, n_classes, seed, model, threads, name)
     scores = {modality: _single(f, calibrate) for modality, f in fitted.items()}
     if len(fitted) == 2:
         held = fitted[SPEECH].held_out
@@ -401,6 +398,10 @@ def fit_linear_family(
     reference = reference_baseline(model.modalities)
     # the same models as on sparse TF-IDF, in half the L-BFGS iterations
     designs = _designs(fold, inputs, baselines, seed, SPARSE_ROW_SPACE)
+    # threads pay for the compiled solver, which takes dense inputs only (MELD's
+    # TF-IDF stays sparse: SciPy's solver, no faster on two threads)
+    dense = not any(scipy.sparse.issparse(d.x_pool) for d in designs.values())
+    threads = baselines.fitting_threads() if dense else 1
     probabilities: dict[str, _Scores] = {}
     calibrate = temperature_fit(evaluation)
     for variant, matrix in similarities.items():
@@ -411,10 +412,18 @@ def fit_linear_family(
             own_hyper_parameters(loss.loss, loss.hyper_parameters()),
             max_iter=baselines.max_iter,
             warm_start=True,
+            solver=baselines.solver,
         )
         name = convex_name(variant)
         probabilities[name] = _probabilities(
-            designs, baselines, len(classes), seed, calibrate, regression, name
+            designs,
+            baselines,
+            len(classes),
+            seed,
+            calibrate,
+            regression,
+            name,
+            threads,
         )[reference]
     return _scored(
         probabilities,

@@ -49,10 +49,10 @@ its ``mass`` (``sim_loss``), is a :class:`~emotion_aware_loss.models.compiled_lb
 of arrays computed once per fit; a test holds the declarations to the registered
 function. On dense inputs (the family's designs) such a fit is one call of
 :func:`~emotion_aware_loss.models.compiled_lbfgs.minimise` (``solver="compiled"``,
-the default): L-BFGS, the term and the products compiled by Numba, ~0.13 ms a
-step on the demo's 426 × 425 inputs against ~0.45 through SciPy, and free of
-Python's lock, so a grid's independent fits share the cores (RESULTS.md, section
-26). On sparse inputs, with ``solver="scipy"``, or for a loss registered without a
+the default): L-BFGS, the term and the products compiled by Numba (a call of the
+objective 0.13–0.15 ms on the demo's 426 × 425 inputs, ~0.45 ms through SciPy),
+and free of Python's lock, so a grid's independent fits share the cores
+(RESULTS.md, section 26). On sparse inputs, with ``solver="scipy"``, or for a loss registered without a
 declaration (its value and gradient with respect to the ``n × K`` logits then
 come from TensorFlow, one traced graph per loss), SciPy's L-BFGS-B drives the
 objective, with the products NumPy's or SciPy's.

@@ -87,7 +87,8 @@ class BaselinesConfig(_Strict):
         description="threads the convex fits of `losses` run on (the inner "
         "folds' grids and the modalities side by side); null: the cores this "
         "process may use with the compiled solver, one with SciPy's (which holds "
-        "Python's lock: no faster on two)",
+        "Python's lock: no faster on two); one where a design is sparse (MELD's "
+        "TF-IDF), which takes SciPy's path",
     )
     text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,7 +167,13 @@ def fit_each(
     scikit-learn baselines run on one.
     """
     unfitted = model if model is not None else _logistic_regression(config, seed)
-    with ThreadPoolExecutor(threads) if threads > 1 else _InPlace() as pool:
+    # Each worker limits its own BLAS/OpenMP pools to one thread: the limit of
+    # ``one_blas_thread`` is per thread wherever a library allows (OpenMP), so the
+    # calling thread's would not reach the workers; process-wide ones (OpenBLAS's
+    # pthreads) are restored when ``one_blas_thread`` exits.
+    with ThreadPoolExecutor(
+        max(threads, 1), initializer=threadpool_limits, initargs=(1,)
+    ) as pool:
         grids = {
             key: [
                 pool.submit(_grid_scores, split, config, unfitted, n_classes)
@@ -189,22 +194,6 @@ def fit_each(
             for key, design in designs.items()
         }
         return {key: future.result() for key, future in refits.items()}
-
-
-class _InPlace:
-    """An executor that runs each task when it is submitted, in this thread (no
-    worker thread where one would gain nothing)."""
-
-    def __enter__(self) -> _InPlace:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, task: Callable[..., object], *args: object) -> Future:
-        future: Future = Future()
-        future.set_result(task(*args))
-        return future
 
 
 def _refit(  # noqa: PLR0913

@@ -80,9 +80,11 @@ def test_typed_blocks_reject_bad_values():
 
 
 def test_the_convex_fits_threads_follow_the_solver():
-    """Null: every core with the compiled solver (its fits release Python's
+    """Null: every core where the fits run compiled (they release Python's
     lock), one with SciPy's; a number is taken as given; a bad value is refused."""
     assert BaselinesConfig().fitting_threads() >= 1
+    assert BaselinesConfig().fitting_threads(compiled=False) == 1
+    assert BaselinesConfig(threads=2).fitting_threads(compiled=False) == 2
     assert BaselinesConfig(solver="scipy").fitting_threads() == 1
     assert BaselinesConfig(threads=3, solver="scipy").fitting_threads() == 3
     with pytest.raises(ValidationError, match="threads"):

@@ -239,6 +239,11 @@ def test_a_sparse_matrix_fits_the_same_model(data):
     np.testing.assert_allclose(
         sparse.predict_proba(scipy.sparse.csr_matrix(x)), dense.predict_proba(x)
     )
+    # which path a fit takes: compiled for dense inputs only, by the solver asked
+    assert not sparse.runs_compiled(scipy.sparse.csr_matrix(x))
+    assert sparse.runs_compiled(x) and not dense.runs_compiled(x)
+    # the prediction-weighted losses' rounds minimise a declared cross-entropy
+    assert SoftmaxRegression("emotion_aware", SIMILARITY).runs_compiled(x)
 
 
 def test_two_classes_give_scikit_learns_binary_model_at_twice_c():

@@ -86,9 +86,9 @@ class BaselinesConfig(_Strict):
         ge=1,
         description="threads the convex fits of `losses` run on (the inner "
         "folds' grids and the modalities side by side); null: the cores this "
-        "process may use with the compiled solver, one with SciPy's (which holds "
-        "Python's lock: no faster on two); one where a design is sparse (MELD's "
-        "TF-IDF), which takes SciPy's path",
+        "process may use where the fits run compiled, else one: SciPy's path "
+        "(solver scipy, a sparse design such as MELD's TF-IDF, or a loss without "
+        "a declared term) holds Python's lock and is no faster on two",
     )
     text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
 
@@ -99,12 +99,12 @@ class BaselinesConfig(_Strict):
         # combined) is a list of one.
         return [value] if isinstance(value, dict) else value
 
-    def fitting_threads(self) -> int:
-        """``threads``; where it is null, the cores this process may use with the
-        compiled solver, one with SciPy's."""
+    def fitting_threads(self, compiled: bool = True) -> int:
+        """``threads``; where it is null, the cores this process may use for fits
+        that run ``compiled`` (``SoftmaxRegression.runs_compiled``), else one."""
         if self.threads is not None:
             return self.threads
-        if self.solver == "scipy":
+        if self.solver == "scipy" or not compiled:
             return 1
         if hasattr(os, "sched_getaffinity"):
             return len(os.sched_getaffinity(0))

@@ -98,6 +98,16 @@ applies (dense inputs, a loss with a declared term), SciPy's L-BFGS-B elsewhere;
 ``scipy``: SciPy's L-BFGS-B always."""
 
 
+def _compiled(solver: str, loss: RegisteredLoss, x: Any) -> bool:
+    """Whether ``solver`` minimises ``loss`` on ``x`` by compiled code: dense
+    inputs and a declared term (``targets``, ``mass``)."""
+    return (
+        solver == "compiled"
+        and (loss.targets is not None or loss.mass is not None)
+        and not scipy.sparse.issparse(x)
+    )
+
+
 def _check_loss(loss: str, hyper: dict[str, float]) -> None:
     declared = registered(loss).hyper
     if unknown := sorted(set(hyper) - set(declared)):
@@ -392,11 +402,7 @@ class _Problem:
         """The minimum of ``loss``'s mean weighted by ``sample`` plus the
         penalty, from ``start``."""
         objective = self._objective(loss, sample, hyper)
-        if (
-            self.solver == "compiled"
-            and isinstance(objective.term, Term)
-            and not scipy.sparse.issparse(self.x)
-        ):
+        if _compiled(self.solver, loss, self.x):
             return compiled_lbfgs.minimise(
                 self.x,
                 self.x_t,
@@ -606,6 +612,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.n_rounds_ = rounds
         self.converged_ = solution.converged
         return self
+
+    def runs_compiled(self, x: Any) -> bool:
+        """Whether a fit on ``x`` runs compiled code, free of Python's lock, so
+        that fits side by side on threads pay (``solver="compiled"``, dense ``x``
+        and a loss with a declared term, or a prediction weight, whose rounds
+        minimise cross-entropy); elsewhere SciPy's L-BFGS-B, no faster on two
+        threads than on one (RESULTS.md, section 26)."""
+        entry = registered(self.loss)
+        if entry.prediction_weight is not None:
+            entry = registered("cross_entropy")
+        return _compiled(self.solver, entry, x)
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         if not scipy.sparse.issparse(x):

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
 from sklearn.base import BaseEstimator
 
 from emotion_aware_loss.config import (
@@ -398,10 +397,6 @@ def fit_linear_family(
     reference = reference_baseline(model.modalities)
     # the same models as on sparse TF-IDF, in half the L-BFGS iterations
     designs = _designs(fold, inputs, baselines, seed, SPARSE_ROW_SPACE)
-    # threads pay for the compiled solver, which takes dense inputs only (MELD's
-    # TF-IDF stays sparse: SciPy's solver, no faster on two threads)
-    dense = not any(scipy.sparse.issparse(d.x_pool) for d in designs.values())
-    threads = baselines.fitting_threads() if dense else 1
     probabilities: dict[str, _Scores] = {}
     calibrate = temperature_fit(evaluation)
     for variant, matrix in similarities.items():
@@ -413,6 +408,9 @@ def fit_linear_family(
             max_iter=baselines.max_iter,
             warm_start=True,
             solver=baselines.solver,
+        )
+        threads = baselines.fitting_threads(
+            all(regression.runs_compiled(d.x_pool) for d in designs.values())
         )
         name = convex_name(variant)
         probabilities[name] = _probabilities(

@@ -2,8 +2,11 @@
 
     python benchmarks/convex_fit.py [--utterances 800] [--folds 0 1 2 3 4]
         [--losses soft_target expected_cost emotion_aware]
+        [--corpus demo | emodb | ravdess | nemo | meld]
 
-Builds the demo corpus (conf/base defaults: speech and text), its features and
+Builds the demo corpus (conf/base defaults: speech and text), or one of the real
+development corpora as ``real_corpora.py`` sets it up (``--corpus``; MELD's
+TF-IDF stays sparse in the family's designs), its features and
 folds with ``kedro run --pipelines=preprocessing,fold_generation`` in a temporary
 copy of the project, then for each fold transforms the inputs once
 (:func:`emotion_aware_loss.evaluation.baselines.design`: scaler and row space,
@@ -19,8 +22,9 @@ on two threads), the settings' order alternating fold by fold; scikit-learn's
 Printed: the designs' time per fold; per loss and setting, the median seconds per
 variant and fold, objective calls per fold, and two limits for the same calls:
 their arithmetic (the forward product and the gradient's, ``4 n d K`` flops a
-call) at the rate ``tf.matmul`` reaches on a 2048³ product on this machine, and
-the measured time of the two products alone on each input (NumPy, one thread:
+call, ``4 nnz K`` on a sparse matrix) at the rate ``tf.matmul`` reaches on a 2048³
+product on this machine, and the measured time of the two products alone on each
+input (NumPy's or SciPy's, one thread:
 skinny products, ``K`` = 5 columns, are paced by reading the input, not by
 arithmetic), halved for two cores; the ratio is to the limit on as many cores as
 the setting uses. Run by hand; not a test.
@@ -38,6 +42,7 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 from _project import kedro, make_project
+from real_corpora import CORPORA, SETUPS, corpus_project
 from threadpoolctl import threadpool_limits
 
 from emotion_aware_loss.config import BaselinesConfig
@@ -93,8 +98,8 @@ def product_seconds(x: object, k: int, repeats: int = 200) -> float:
 
 class Counting:
     """Counts the softmax regressions' objective calls (their ``n_calls_``), their
-    arithmetic (``4 n d K`` each) and, per input, the calls made on it (for the
-    product floor)."""
+    arithmetic (``4 n d K`` each; ``4 nnz K`` on a sparse matrix) and, per input,
+    the calls made on it (for the product floor)."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -109,8 +114,10 @@ class Counting:
             fitted = original(model, x, y, sample_weight)
             n, d = x.shape
             k = len(fitted.classes_)
+            # a sparse matrix's products touch its stored values only
+            stored = x.nnz if scipy.sparse.issparse(x) else int(n) * int(d)
             self.calls += fitted.n_calls_
-            self.flops += 4.0 * int(n) * int(d) * k * fitted.n_calls_
+            self.flops += 4.0 * stored * k * fitted.n_calls_
             self.inputs.setdefault(id(x), [x, k, 0])[2] += fitted.n_calls_
             return fitted
 
@@ -121,13 +128,9 @@ class Counting:
         SoftmaxRegression.fit = self.original
 
 
-class _NotGrouped:
-    speaker_independent = False
-
-
 def load(project: Path, folds: list[int]) -> tuple:
-    """The demo run's table, features, similarity, the folds' splits and the
-    baselines' parameters."""
+    """The run's table, features, similarity, the folds' splits, the baselines'
+    parameters, the modalities and the cross-validation's."""
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
@@ -141,28 +144,31 @@ def load(project: Path, folds: list[int]) -> tuple:
             catalog.load("similarity_matrix").to_numpy(np.float64),
             {k: catalog.load(f"fold_{k}.split") for k in folds},
             context.params["baselines"],
+            context.params["model"].modalities,
+            context.params["cross_validation"],
         )
 
 
 def designs_of(
-    table, features, split, config: BaselinesConfig, text_density: float
+    table,
+    features,
+    split,
+    config: BaselinesConfig,
+    text_density: float,
+    modalities: list[str],
+    cross_validation,
 ) -> dict:
-    """Both modalities' designs of one fold (what every linear model of the node
+    """The modalities' designs of one fold (what every linear model of the node
     shares; ``text_density``: TF-IDF in row-space coordinates, as the family's)."""
-    fold = _fold(table, split, _NotGrouped)
-    inputs = _modality_inputs(fold, table, features, ["speech", "text"])
+    fold = _fold(table, split, cross_validation)
+    inputs = _modality_inputs(fold, table, features, modalities)
+    transforms = {
+        SPEECH: speech_features(),
+        TEXT: tfidf_features(config.text, text_density),
+    }
     return {
-        SPEECH: design(
-            speech_features(), inputs[SPEECH], fold.labels, config, SEED, SPEECH
-        ),
-        TEXT: design(
-            tfidf_features(config.text, text_density),
-            inputs[TEXT],
-            fold.labels,
-            config,
-            SEED,
-            TEXT,
-        ),
+        name: design(transforms[name], data, fold.labels, config, SEED, name)
+        for name, data in inputs.items()
     }
 
 
@@ -190,7 +196,7 @@ def time_fits(designs: dict, config, similarity, runs: list) -> dict:
             )
         with Counting() as counting:
             start = time.perf_counter()
-            fit_each(designs, config, 5, SEED, model, threads)
+            fit_each(designs, config, len(similarity), SEED, model, threads)
             seconds = time.perf_counter() - start
         floor = sum(
             calls * product_seconds(x, k) for x, k, calls in counting.inputs.values()
@@ -206,18 +212,34 @@ def main() -> None:
     parser.add_argument(
         "--losses", nargs="+", default=["soft_target", "expected_cost", "emotion_aware"]
     )
+    parser.add_argument("--corpus", default="demo", choices=["demo", *SETUPS])
     args = parser.parse_args()
+    if args.corpus != "demo" and not CORPORA.is_dir():
+        print(f"skipped: {CORPORA} is not here (see its README)")
+        return
     rate = matmul_rate()
     print(f"tf.matmul 2048^3 float64: {rate / 1e9:.1f} GFLOP/s")
     results: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
     design_seconds: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        project = make_project(Path(tmp) / "project", args.utterances, {})
+        if args.corpus == "demo":
+            project = make_project(Path(tmp) / "project", args.utterances, {})
+        else:
+            project = corpus_project(args.corpus, {}, None, Path(tmp))
         kedro(project, "run", "--pipelines=preprocessing,fold_generation")
-        table, features, similarity, splits, config = load(project, args.folds)
+        loaded = load(project, args.folds)
+        table, features, similarity, splits, config, modalities, folds = loaded
         for k in args.folds:
             start = time.perf_counter()
-            designs = designs_of(table, features, splits[k], config, SPARSE_ROW_SPACE)
+            designs = designs_of(
+                table,
+                features,
+                splits[k],
+                config,
+                SPARSE_ROW_SPACE,
+                modalities,
+                folds,
+            )
             design_seconds.append(time.perf_counter() - start)
             if k == args.folds[0]:
                 shapes = {m: d.x_pool.shape for m, d in designs.items()}
@@ -230,7 +252,7 @@ def main() -> None:
             for key, value in time_fits(designs, config, similarity, runs).items():
                 results.setdefault(key, []).append(value)
     print(
-        "designs (both modalities, 3 inner folds + final fit): "
+        f"designs ({', '.join(modalities)}; 3 inner folds + final fit): "
         f"median {statistics.median(design_seconds):.2f} s per fold"
     )
     print(

@@ -139,15 +139,12 @@ def with_overrides(parameters: dict, overrides: dict) -> dict:
     return out
 
 
-def run_corpus(
-    name: str,
-    overrides: dict,
-    variants: list[str] | None,
-    work: Path,
-    keep: Path | None = None,
-):
-    """One ``kedro run`` on corpus ``name``; returns its summary and wall time
-    (``keep``: where to copy its out-of-fold predictions)."""
+def corpus_project(
+    name: str, overrides: dict, variants: list[str] | None, work: Path
+) -> Path:
+    """A copy of the project in ``work / name`` set up for corpus ``name``: the
+    defaults with the corpus's parameters and ``overrides``, ``variants`` only
+    (None: all), and its manifest as the catalog's ``corpus``."""
     setup = SETUPS[name]
     params = with_overrides(base_parameters(), setup["parameters"] | overrides)
     if variants:
@@ -166,6 +163,19 @@ def run_corpus(
         }
     }
     (project / "conf" / "local" / "catalog.yml").write_text(yaml.safe_dump(catalog))
+    return project
+
+
+def run_corpus(
+    name: str,
+    overrides: dict,
+    variants: list[str] | None,
+    work: Path,
+    keep: Path | None = None,
+):
+    """One ``kedro run`` on corpus ``name``; returns its summary and wall time
+    (``keep``: where to copy its out-of-fold predictions)."""
+    project = corpus_project(name, overrides, variants, work)
     # The cross-validation only: the final model is not what is measured here.
     stages = "preprocessing,fold_generation,model_building,training,baselines"
     stages += ",similarity,evaluation"

@@ -154,8 +154,8 @@ def test_the_convex_fit_takes_a_registered_loss(focal_loss):
     assert not np.allclose(focal.coef_, plain.coef_, atol=1e-3)
     # without a declared term its fits take SciPy's path, which holds Python's
     # lock: the convex fits of such a loss are not spread over threads
-    assert not focal.runs_compiled(x)
-    assert plain.runs_compiled(x)
+    assert not focal.runs_compiled()
+    assert plain.runs_compiled()
 
 
 def zero_crossing_statistics(waveform: np.ndarray, config) -> np.ndarray:

@@ -225,25 +225,55 @@ def test_the_compiled_solver_stops_by_scikit_learns_criterion(data):
     assert capped.iterations == 3 and not capped.converged
 
 
-def test_a_sparse_matrix_fits_the_same_model(data):
+@pytest.mark.parametrize("loss", ["soft_target", "sim_loss", "emotion_aware"])
+def test_a_sparse_matrix_fits_the_same_model(data, loss):
+    """Each solver fits the same model on a sparse matrix as on the same values
+    dense: the compiled one by its own CSR products (the same path, so to
+    rounding), SciPy's by SciPy's."""
     import scipy.sparse  # noqa: PLC0415
 
     x, y = data
     x = np.where(np.abs(x) > 1.0, x, 0.0)  # mostly zeros, like TF-IDF
-    # SciPy's solver on both: the compiled one takes dense inputs only
-    dense = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0}, solver="scipy")
-    dense.fit(x, y)
-    sparse = SoftmaxRegression("soft_target", SIMILARITY, {"beta": 5.0})
-    sparse.fit(scipy.sparse.csr_matrix(x), y)
-    np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-8)
-    np.testing.assert_allclose(
-        sparse.predict_proba(scipy.sparse.csr_matrix(x)), dense.predict_proba(x)
+    csr = scipy.sparse.csr_matrix(x)
+    for solver, atol in (("compiled", 1e-10), ("scipy", 1e-8)):
+        dense = SoftmaxRegression(loss, SIMILARITY, solver=solver).fit(x, y)
+        sparse = SoftmaxRegression(loss, SIMILARITY, solver=solver).fit(csr, y)
+        assert sparse.n_iter_ == dense.n_iter_
+        np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=atol)
+        np.testing.assert_allclose(
+            sparse.predict_proba(csr), dense.predict_proba(x), atol=atol
+        )
+    # the path depends on the solver and the loss (here declared, or the rounds'
+    # cross-entropy), not on the inputs
+    assert not sparse.runs_compiled()
+    assert SoftmaxRegression(loss, SIMILARITY).runs_compiled()
+
+
+@pytest.mark.parametrize("columns", [1, 2, 5, 8, 9, 12])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_the_compiled_csr_products_are_scipys(columns, index):
+    """The compiled solver's products with a CSR matrix (the narrow kernel up to
+    eight columns, the general one beyond; either index type SciPy uses) equal
+    SciPy's, empty rows included."""
+    import scipy.sparse  # noqa: PLC0415
+
+    from emotion_aware_loss.models import compiled_lbfgs  # noqa: PLC0415
+
+    rng = np.random.default_rng(columns)
+    values = scipy.sparse.random(40, 30, density=0.2, random_state=rng).toarray()
+    values[3] = 0.0  # an empty row
+    x = scipy.sparse.csr_matrix(values)
+    m = rng.normal(size=(30, columns))
+    arrays = (x.data, x.indices.astype(index), x.indptr.astype(index))
+    kernel = (
+        compiled_lbfgs._csr_narrow
+        if columns <= compiled_lbfgs.NARROW
+        else compiled_lbfgs._csr_wide
     )
-    # which path a fit takes: compiled for dense inputs only, by the solver asked
-    assert not sparse.runs_compiled(scipy.sparse.csr_matrix(x))
-    assert sparse.runs_compiled(x) and not dense.runs_compiled(x)
-    # the prediction-weighted losses' rounds minimise a declared cross-entropy
-    assert SoftmaxRegression("emotion_aware", SIMILARITY).runs_compiled(x)
+    np.testing.assert_allclose(kernel(*arrays, m), x @ m, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        compiled_lbfgs._csr_wide(*arrays, m), x @ m, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_two_classes_give_scikit_learns_binary_model_at_twice_c():

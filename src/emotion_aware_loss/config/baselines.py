@@ -86,9 +86,9 @@ class BaselinesConfig(_Strict):
         ge=1,
         description="threads the convex fits of `losses` run on (the inner "
         "folds' grids and the modalities side by side); null: the cores this "
-        "process may use where the fits run compiled, else one: SciPy's path "
-        "(solver scipy, a sparse design such as MELD's TF-IDF, or a loss without "
-        "a declared term) holds Python's lock and is no faster on two",
+        "process may use where the fits run compiled (dense or sparse inputs), "
+        "else one: SciPy's path (solver scipy, or a loss registered without a "
+        "declared term) holds Python's lock and is no faster on two",
     )
     text: list[TfidfConfig] = Field(default_factory=_default_tfidf_blocks, min_length=1)
 

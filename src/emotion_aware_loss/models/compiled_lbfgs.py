@@ -25,10 +25,13 @@ disk beside this module (``cache=True``): a later process reads them in ~0.2 s.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+import scipy.sparse
+from numba import types
+from numba.extending import overload
 
 TARGETS = 0
 """A :class:`Term` kind: cross-entropy against per-row target distributions, plus
@@ -45,6 +48,82 @@ LINE_SEARCH_STEPS = 50
 SUFFICIENT_DECREASE = 1e-4
 """Armijo's constant: a step is accepted when it lowers the objective by at least
 this share of the decrease the slope promises."""
+
+
+NARROW = 8
+"""Columns up to which a CSR product keeps each row's sums in registers."""
+
+
+@numba.njit(nogil=True, cache=True)
+def _csr_narrow(data: Any, indices: Any, indptr: Any, m: np.ndarray) -> np.ndarray:
+    """``x @ m`` for CSR ``x`` and at most :data:`NARROW` columns: each row's sums
+    in scalars (registers), the columns past ``m``'s behind conditions that do not
+    change within the loop. Twice as fast as one sum per element of the output,
+    and 1.7x SciPy's ``csr_matvecs`` on MELD's TF-IDF (RESULTS.md, section 28)."""
+    k = m.shape[1]
+    out = np.empty((indptr.size - 1, k))
+    for i in range(indptr.size - 1):
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for position in range(indptr[i], indptr[i + 1]):
+            value = data[position]
+            row = indices[position]
+            a0 += value * m[row, 0]
+            if k > 1:
+                a1 += value * m[row, 1]
+            if k > 2:
+                a2 += value * m[row, 2]
+            if k > 3:
+                a3 += value * m[row, 3]
+            if k > 4:
+                a4 += value * m[row, 4]
+            if k > 5:
+                a5 += value * m[row, 5]
+            if k > 6:
+                a6 += value * m[row, 6]
+            if k > 7:
+                a7 += value * m[row, 7]
+        sums = (a0, a1, a2, a3, a4, a5, a6, a7)
+        for j in range(k):
+            out[i, j] = sums[j]
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _csr_wide(data: Any, indices: Any, indptr: Any, m: np.ndarray) -> np.ndarray:
+    """``x @ m`` for CSR ``x`` and any number of columns."""
+    k = m.shape[1]
+    out = np.zeros((indptr.size - 1, k))
+    for i in range(indptr.size - 1):
+        for position in range(indptr[i], indptr[i + 1]):
+            value = data[position]
+            row = indices[position]
+            for j in range(k):
+                out[i, j] += value * m[row, j]
+    return out
+
+
+def _times(x: Any, m: np.ndarray) -> np.ndarray:
+    """``x @ m`` in compiled code: ``x`` a C-ordered array (BLAS) or a CSR matrix
+    as ``(data, indices, indptr)``; ``m`` C-ordered, a few columns."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_times, jit_options={"nogil": True})
+def _times_of(x: Any, m: Any) -> Any:
+    if isinstance(x, types.Array):
+
+        def dense(x: Any, m: Any) -> Any:  # the overload's own annotations
+            return np.dot(x, m)
+
+        return dense
+
+    def csr(x: Any, m: Any) -> Any:
+        data, indices, indptr = x
+        if m.shape[1] <= NARROW:
+            return _csr_narrow(data, indices, indptr, m)
+        return _csr_wide(data, indices, indptr, m)
+
+    return csr
 
 
 @numba.njit(nogil=True, cache=True)
@@ -136,8 +215,8 @@ class Term(NamedTuple):
 
 @numba.njit(nogil=True, cache=True)
 def _objective(  # noqa: PLR0913
-    x: np.ndarray,
-    x_t: np.ndarray,
+    x: Any,
+    x_t: Any,
     w: np.ndarray,
     term: tuple,
     penalty: float,
@@ -149,14 +228,14 @@ def _objective(  # noqa: PLR0913
     then its intercept) is written into ``gradient``."""
     k, width = w.shape
     d = width - 1
-    logits = np.dot(x, np.ascontiguousarray(w[:, :d].T))
+    logits = _times(x, np.ascontiguousarray(w[:, :d].T))
     for i in range(logits.shape[0]):
         for j in range(k):
             logits[i, j] += w[j, d]
     dlogits = np.empty_like(logits)
     value = _data_term(logits, term[0], term[1], term[2], term[3], term[4], dlogits)
     dlogits *= factor
-    product = np.dot(x_t, dlogits)
+    product = _times(x_t, dlogits)
     squares = 0.0
     for j in range(k):
         gradient[j, d] = dlogits[:, j].sum()
@@ -210,8 +289,8 @@ def _direction(  # noqa: PLR0913
 
 @numba.njit(nogil=True, cache=True)
 def _minimise(  # noqa: PLR0913, PLR0915  (one compiled loop, no Python per step)
-    x: np.ndarray,
-    x_t: np.ndarray,
+    x: Any,
+    x_t: Any,
     term: tuple,
     penalty: float,
     factor: float,
@@ -307,9 +386,18 @@ def _minimise(  # noqa: PLR0913, PLR0915  (one compiled loop, no Python per step
     return w.reshape(start.shape), iterations, converged, calls
 
 
+def _compiled_input(x: Any) -> Any:
+    """``x`` as the compiled functions take it: a C-ordered float64 array, or a
+    CSR matrix's ``(data, indices, indptr)``."""
+    if scipy.sparse.issparse(x):
+        x = scipy.sparse.csr_matrix(x, dtype=np.float64)
+        return (x.data, x.indices, x.indptr)
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
 def minimise(  # noqa: PLR0913
-    x: np.ndarray,
-    x_t: np.ndarray,
+    x: Any,
+    x_t: Any,
     term: Term,
     penalty: float,
     factor: float,
@@ -324,8 +412,8 @@ def minimise(  # noqa: PLR0913
     ``scale`` (flat, as ``w``).
 
     Args:
-        x: Dense inputs, ``n × d``.
-        x_t: ``x`` transposed, C-ordered (``d × n``).
+        x: The inputs, ``n × d``: an array, or a SciPy sparse matrix (CSR).
+        x_t: ``x`` transposed (``d × n``): C-ordered, or CSR.
         term: The data term.
         penalty: The L2 penalty's weight.
         factor: The data term's weight.
@@ -338,8 +426,8 @@ def minimise(  # noqa: PLR0913
         The fit's :class:`Solution`.
     """
     w, iterations, converged, calls = _minimise(
-        np.ascontiguousarray(x, dtype=np.float64),
-        np.ascontiguousarray(x_t, dtype=np.float64),
+        _compiled_input(x),
+        _compiled_input(x_t),
         tuple(term),
         float(penalty),
         float(factor),

@@ -47,13 +47,13 @@ distribution of the true class: ``cross_entropy``, ``soft_target``, and so the
 fixed point's rounds), and with them an ``expected_cost`` (``expected_cost``), or
 its ``mass`` (``sim_loss``), is a :class:`~emotion_aware_loss.models.compiled_lbfgs.Term`
 of arrays computed once per fit; a test holds the declarations to the registered
-function. On dense inputs (the family's designs) such a fit is one call of
-:func:`~emotion_aware_loss.models.compiled_lbfgs.minimise` (``solver="compiled"``,
-the default): L-BFGS, the term and the products compiled by Numba (a call of the
-objective 0.13–0.15 ms on the demo's 426 × 425 inputs, ~0.45 ms through SciPy),
-and free of Python's lock, so a grid's independent fits share the cores
-(RESULTS.md, section 26). On sparse inputs, with ``solver="scipy"``, or for a loss registered without a
-declaration (its value and gradient with respect to the ``n × K`` logits then
+function. Such a fit, on dense inputs or sparse (CSR: MELD's TF-IDF), is one
+call of :func:`~emotion_aware_loss.models.compiled_lbfgs.minimise`
+(``solver="compiled"``, the default): L-BFGS, the term and the products compiled
+by Numba (a call of the objective 0.13–0.15 ms on the demo's 426 × 425 inputs,
+~0.45 ms through SciPy), and free of Python's lock, so a grid's independent fits
+share the cores (RESULTS.md, sections 26 and 28). With ``solver="scipy"``, or for
+a loss registered without a declaration (its value and gradient with respect to the ``n × K`` logits then
 come from TensorFlow, one traced graph per loss), SciPy's L-BFGS-B drives the
 objective, with the products NumPy's or SciPy's.
 
@@ -94,18 +94,14 @@ MAX_ROUNDS = 50
 """Fixed-point rounds at most for a loss with a prediction weight."""
 SOLVERS = ("compiled", "scipy")
 """``compiled``: :func:`emotion_aware_loss.models.compiled_lbfgs.minimise` where it
-applies (dense inputs, a loss with a declared term), SciPy's L-BFGS-B elsewhere;
+applies (a loss with a declared term), SciPy's L-BFGS-B elsewhere;
 ``scipy``: SciPy's L-BFGS-B always."""
 
 
-def _compiled(solver: str, loss: RegisteredLoss, x: Any) -> bool:
-    """Whether ``solver`` minimises ``loss`` on ``x`` by compiled code: dense
-    inputs and a declared term (``targets``, ``mass``)."""
-    return (
-        solver == "compiled"
-        and (loss.targets is not None or loss.mass is not None)
-        and not scipy.sparse.issparse(x)
-    )
+def _compiled(solver: str, loss: RegisteredLoss) -> bool:
+    """Whether ``solver`` minimises ``loss`` by compiled code: a declared term
+    (``targets``, ``mass``), on dense or sparse inputs."""
+    return solver == "compiled" and (loss.targets is not None or loss.mass is not None)
 
 
 def _check_loss(loss: str, hyper: dict[str, float]) -> None:
@@ -402,7 +398,7 @@ class _Problem:
         """The minimum of ``loss``'s mean weighted by ``sample`` plus the
         penalty, from ``start``."""
         objective = self._objective(loss, sample, hyper)
-        if _compiled(self.solver, loss, self.x):
+        if _compiled(self.solver, loss):
             return compiled_lbfgs.minimise(
                 self.x,
                 self.x_t,
@@ -487,9 +483,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         precondition: Scale the coefficients by the objective's diagonal curvature
             (Jacobi) for L-BFGS; False with ``solver="scipy"`` follows
             scikit-learn's path exactly.
-        solver: ``"compiled"`` (Numba's L-BFGS for dense inputs and a loss with a
-            declared term, several times faster and free of Python's lock; SciPy's
-            elsewhere) or ``"scipy"`` (SciPy's L-BFGS-B always). Both stop by
+        solver: ``"compiled"`` (Numba's L-BFGS for a loss with a declared term,
+            dense or sparse inputs, several times faster and free of Python's
+            lock; SciPy's elsewhere) or ``"scipy"`` (SciPy's L-BFGS-B always). Both stop by
             scikit-learn's criterion, at different points within ``tol``.
 
     After ``fit``: ``classes_``, ``coef_``, ``intercept_`` (scikit-learn's),
@@ -613,16 +609,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.converged_ = solution.converged
         return self
 
-    def runs_compiled(self, x: Any) -> bool:
-        """Whether a fit on ``x`` runs compiled code, free of Python's lock, so
-        that fits side by side on threads pay (``solver="compiled"``, dense ``x``
-        and a loss with a declared term, or a prediction weight, whose rounds
-        minimise cross-entropy); elsewhere SciPy's L-BFGS-B, no faster on two
-        threads than on one (RESULTS.md, section 26)."""
+    def runs_compiled(self) -> bool:
+        """Whether its fits run compiled code, free of Python's lock, so that fits
+        side by side on threads pay (``solver="compiled"`` and a loss with a
+        declared term, or a prediction weight, whose rounds minimise
+        cross-entropy); elsewhere SciPy's L-BFGS-B, no faster on two threads
+        than on one (RESULTS.md, section 26)."""
         entry = registered(self.loss)
         if entry.prediction_weight is not None:
             entry = registered("cross_entropy")
-        return _compiled(self.solver, entry, x)
+        return _compiled(self.solver, entry)
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         if not scipy.sparse.issparse(x):

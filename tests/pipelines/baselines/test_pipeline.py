@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 
 from emotion_aware_loss.config import (
     BaselinesConfig,
@@ -9,6 +10,7 @@ from emotion_aware_loss.config import (
     ModelConfig,
 )
 from emotion_aware_loss.config.layout import (
+    TEXT,
     baseline_names,
     reference_baseline,
 )
@@ -350,8 +352,6 @@ def test_sparse_tf_idf_in_row_space_gives_the_same_model_where_dense_enough():
     """TF-IDF (sparse) mapped by the eigenvectors of its Gram matrix: orthonormal
     coordinates of the rows' span, the same softmax regression on them as on the
     sparse matrix; a matrix sparser than ``max_density`` allows stays as it is."""
-    import scipy.sparse  # noqa: PLC0415
-
     from emotion_aware_loss.evaluation.baselines import RowSpace  # noqa: PLC0415
     from emotion_aware_loss.models.softmax_regression import (  # noqa: PLC0415
         SoftmaxRegression,
@@ -443,31 +443,37 @@ def test_a_loss_that_reduces_to_cross_entropy_gives_the_baseline(fold_inputs):
     assert "converged" not in baseline["linear_fusion_metrics"]
 
 
+@pytest.mark.parametrize("row_space", [True, False])
 def test_the_family_gives_the_same_rows_on_any_number_of_threads(
-    fold_inputs, monkeypatch
+    fold_inputs, monkeypatch, row_space
 ):
     """The convex fits of a fold (inner folds' grids, modalities) run side by side
-    on threads: the same probabilities on one thread as on two. SciPy's solver
+    on threads: the same probabilities on one thread as on two, with the TF-IDF
+    in row-space coordinates (dense) or sparse as MELD's. SciPy's solver
     (``solver: scipy``) stops elsewhere within the same tolerance."""
     from emotion_aware_loss.pipelines.baselines import nodes  # noqa: PLC0415
 
-    used = []
+    if not row_space:
+        monkeypatch.setattr(nodes, "SPARSE_ROW_SPACE", 0.0)
+    used, sparse = [], []
 
     def fit_each(*args):
         used.append(args[5])
+        sparse.append(scipy.sparse.issparse(args[0][TEXT].x_pool))
         return selection.fit_each(*args)
 
     monkeypatch.setattr(nodes, "fit_each", fit_each)
     one = _run_family(fold_inputs, threads=1)
     two = _run_family(fold_inputs, threads=2)
-    assert used == [1, 1, 2, 2]  # the demo's inputs are dense: threads are used
-    scipy = _run_family(fold_inputs, threads=1, solver="scipy")
+    assert used == [1, 1, 2, 2]  # the compiled solver: threads are used
+    assert set(sparse) == {not row_space}
+    reference = _run_family(fold_inputs, threads=1, solver="scipy")
     for name in ("convex_no_cost", "convex_soft"):
         np.testing.assert_array_equal(
             _probabilities(one, name), _probabilities(two, name)
         )
         np.testing.assert_allclose(
-            _probabilities(one, name), _probabilities(scipy, name), atol=1e-3
+            _probabilities(one, name), _probabilities(reference, name), atol=1e-3
         )
 
 

@@ -409,9 +409,7 @@ def fit_linear_family(
             warm_start=True,
             solver=baselines.solver,
         )
-        threads = baselines.fitting_threads(
-            all(regression.runs_compiled(d.x_pool) for d in designs.values())
-        )
+        threads = baselines.fitting_threads(regression.runs_compiled())
         name = convex_name(variant)
         probabilities[name] = _probabilities(
             designs,

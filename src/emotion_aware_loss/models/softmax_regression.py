@@ -53,9 +53,9 @@ call of :func:`~emotion_aware_loss.models.compiled_lbfgs.minimise`
 by Numba (a call of the objective 0.13–0.15 ms on the demo's 426 × 425 inputs,
 ~0.45 ms through SciPy), and free of Python's lock, so a grid's independent fits
 share the cores (RESULTS.md, sections 26 and 28). With ``solver="scipy"``, or for
-a loss registered without a declaration (its value and gradient with respect to the ``n × K`` logits then
-come from TensorFlow, one traced graph per loss), SciPy's L-BFGS-B drives the
-objective, with the products NumPy's or SciPy's.
+a loss registered without a declaration (its value and gradient with respect to
+the ``n × K`` logits then come from TensorFlow, one traced graph per loss),
+SciPy's L-BFGS-B drives the objective, with the products NumPy's or SciPy's.
 
 Two classes or more. With two, scikit-learn fits one logistic row ``w`` where the
 softmax has two, ``w / 2`` and ``−w / 2`` at the optimum, whose penalty is half of
@@ -485,8 +485,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             scikit-learn's path exactly.
         solver: ``"compiled"`` (Numba's L-BFGS for a loss with a declared term,
             dense or sparse inputs, several times faster and free of Python's
-            lock; SciPy's elsewhere) or ``"scipy"`` (SciPy's L-BFGS-B always). Both stop by
-            scikit-learn's criterion, at different points within ``tol``.
+            lock; SciPy's elsewhere) or ``"scipy"`` (SciPy's L-BFGS-B always).
+            Both stop by scikit-learn's criterion, at different points within
+            ``tol``.
 
     After ``fit``: ``classes_``, ``coef_``, ``intercept_`` (scikit-learn's),
     ``n_iter_`` (L-BFGS iterations, all rounds together), ``n_calls_`` (the

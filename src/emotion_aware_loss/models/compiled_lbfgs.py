@@ -53,6 +53,9 @@ SUFFICIENT_DECREASE = 1e-4
 this share of the decrease the slope promises."""
 
 
+# The products stay in this module, beside the solver that calls them: Numba's
+# cache on disk checks only the file of the function it caches, so a kernel in
+# another module could change while a stale compiled solver is read back.
 NARROW = 8
 """Columns up to which a CSR product keeps each row's sums in registers."""
 

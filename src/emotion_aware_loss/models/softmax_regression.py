@@ -92,6 +92,9 @@ from emotion_aware_loss.models.compiled_lbfgs import MASS, TARGETS, Solution, Te
 CURVATURE = 0.1
 MAX_ROUNDS = 50
 """Fixed-point rounds at most for a loss with a prediction weight."""
+ROUND_LOSS = "cross_entropy"
+"""What each fixed-point round minimises, weighted by the predictions held: the
+loss whose path (compiled or not) a prediction-weighted loss's fit takes."""
 SOLVERS = ("compiled", "scipy")
 """``compiled``: :func:`emotion_aware_loss.models.compiled_lbfgs.minimise` where it
 applies (a loss with a declared term), SciPy's L-BFGS-B elsewhere;
@@ -437,7 +440,7 @@ class _Problem:
         an earlier set; the fit stops there (or after :data:`MAX_ROUNDS`) with
         the coefficients of the round whose value of the loss itself (weights of
         its own predictions) was lowest, and is not converged."""
-        cross_entropy = registered("cross_entropy")
+        round_loss = registered(ROUND_LOSS)
         cost = np.asarray(cost, dtype=np.float64)
         # from zero coefficients every logit ties: start as if every prediction
         # were right (the weight of a correct one)
@@ -449,7 +452,7 @@ class _Problem:
             sample = self.weights * cost[self.labels, predicted]
             if not sample.any():  # every utterance weighs nothing
                 return Solution(np.zeros(self.shape), iterations, True, calls), rounds
-            w, steps, converged, more = self.minimise(cross_entropy, sample, {}, w)
+            w, steps, converged, more = self.minimise(round_loss, sample, {}, w)
             iterations, calls = iterations + steps, calls + more
             logits = _logits(self.x, w[:, :-1], w[:, -1])
             now = np.argmax(logits, axis=1)
@@ -618,7 +621,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         than on one (RESULTS.md, section 26)."""
         entry = registered(self.loss)
         if entry.prediction_weight is not None:
-            entry = registered("cross_entropy")
+            entry = registered(ROUND_LOSS)
         return _compiled(self.solver, entry)
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
